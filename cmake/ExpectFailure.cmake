@@ -1,0 +1,10 @@
+# Runs COMMAND (a list); passes when it exits non-zero and its output matches EXPECT.
+execute_process(COMMAND ${COMMAND} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(status EQUAL 0)
+  message(FATAL_ERROR "expected a non-zero exit status, got 0")
+endif()
+if(NOT "${out}${err}" MATCHES "${EXPECT}")
+  message(FATAL_ERROR "expected the output to match '${EXPECT}' (exit status ${status})")
+endif()
+message("exit status ${status}, output matches '${EXPECT}': as expected")

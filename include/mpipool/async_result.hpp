@@ -1,0 +1,186 @@
+#pragma once
+/// @file async_result.hpp
+/// @brief What an `*_async` call returns: a handle to a result that is computed in the background.
+
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "mpipool/errors.hpp"
+
+namespace mpipool {
+
+template <class T>
+class async_result;
+
+namespace detail {
+
+template <class T>
+using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+// The state an async_result shares with the job that fills it.
+template <class T>
+class result_state {
+ public:
+  explicit result_state(std::thread::id progress_thread) : progress_thread_(progress_thread) {}
+
+  void set_value(stored_t<T> value) {
+    {
+      std::lock_guard lock(mutex_);
+      value_.emplace(std::move(value));
+      ready_ = true;
+    }
+    ready_cv_.notify_all();
+  }
+  void set_exception(std::exception_ptr error) {
+    {
+      std::lock_guard lock(mutex_);
+      error_ = std::move(error);
+      ready_ = true;
+    }
+    ready_cv_.notify_all();
+  }
+
+  void wait() {
+    std::unique_lock lock(mutex_);
+    if (!ready_) refuse_on_progress_thread();
+    ready_cv_.wait(lock, [this] { return ready_; });
+  }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    std::unique_lock lock(mutex_);
+    if (!ready_) refuse_on_progress_thread();
+    return ready_cv_.wait_for(lock, timeout, [this] { return ready_; });
+  }
+  bool ready() const {
+    std::lock_guard lock(mutex_);
+    return ready_;
+  }
+  bool successful() const {
+    std::lock_guard lock(mutex_);
+    if (!ready_) throw std::logic_error("mpipool: successful() called before the result is ready");
+    return !error_;
+  }
+  // The value, or the task's error rethrown. Call only once ready.
+  stored_t<T>& value() {
+    std::lock_guard lock(mutex_);
+    if (error_) std::rethrow_exception(error_);
+    return *value_;
+  }
+
+ private:
+  void refuse_on_progress_thread() const {
+    if (std::this_thread::get_id() == progress_thread_)
+      throw std::logic_error(
+          "mpipool: waiting for a result inside a result or error callback would deadlock: "
+          "callbacks run on the pool's progress thread, which computes that result");
+  }
+
+  const std::thread::id progress_thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_cv_;
+  bool ready_ = false;
+  std::optional<stored_t<T>> value_;
+  std::exception_ptr error_;
+};
+
+template <class T>
+std::shared_ptr<result_state<T>> state_of(const async_result<T>& r);
+
+}  // namespace detail
+
+/// @brief A result that is being computed in the background, as Python's `AsyncResult`.
+///
+/// Returned by `apply_async`, `map_async` and `starmap_async`. It stays valid after the pool is
+/// gone: a pool that terminates before the result is ready fails it with mpipool::pool_terminated.
+/// Copies share one result.
+/// @code
+/// mpipool::async_result<std::vector<int>> r = pool.map_async(square, xs);
+/// do_something_else();
+/// if (r.wait(std::chrono::seconds(5))) use(r.get());
+/// @endcode
+template <class T>
+class [[nodiscard]] async_result {
+ public:
+  /// The value, waiting for it if needed. Rethrows the task's error (e.g. mpipool::remote_error).
+  /// @code
+  /// int v = pool.apply_async(square, 7).get();
+  /// @endcode
+  decltype(auto) get() const {
+    state_->wait();
+    return value();
+  }
+
+  /// As get(), but throws mpipool::timeout_error if the result is not ready within `timeout`.
+  /// @code
+  /// auto v = r.get(std::chrono::milliseconds(100));
+  /// @endcode
+  template <class Rep, class Period>
+  decltype(auto) get(std::chrono::duration<Rep, Period> timeout) const {
+    if (!state_->wait_for(timeout))
+      throw timeout_error("mpipool: result not ready within " +
+                          std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
+    return value();
+  }
+
+  /// Waits until the result is ready (successfully or not).
+  /// @code
+  /// r.wait();
+  /// @endcode
+  void wait() const { state_->wait(); }
+
+  /// Waits at most `timeout`; returns whether the result is ready.
+  /// @code
+  /// bool done = r.wait(std::chrono::seconds(1));
+  /// @endcode
+  template <class Rep, class Period>
+  bool wait(std::chrono::duration<Rep, Period> timeout) const {
+    return state_->wait_for(timeout);
+  }
+
+  /// Whether the result is ready. Never blocks.
+  /// @code
+  /// while (!r.ready()) do_other_work();
+  /// @endcode
+  bool ready() const { return state_->ready(); }
+
+  /// Whether the call succeeded. Throws std::logic_error while the result is not ready.
+  /// @code
+  /// r.wait();
+  /// if (!r.successful()) log("failed");
+  /// @endcode
+  bool successful() const { return state_->successful(); }
+
+ private:
+  explicit async_result(std::shared_ptr<detail::result_state<T>> state) : state_(std::move(state)) {}
+  friend class pool;
+  friend std::shared_ptr<detail::result_state<T>> detail::state_of<T>(const async_result<T>&);
+
+  decltype(auto) value() const {
+    if constexpr (std::is_void_v<T>) {
+      state_->value();
+    } else {
+      return static_cast<const T&>(state_->value());
+    }
+  }
+
+  std::shared_ptr<detail::result_state<T>> state_;
+};
+
+namespace detail {
+template <class T>
+std::shared_ptr<result_state<T>> state_of(const async_result<T>& r) {
+  return r.state_;
+}
+}  // namespace detail
+
+}  // namespace mpipool

@@ -1,0 +1,41 @@
+#pragma once
+// Turns a chunk message into a results message: the worker's side of a task, used by worker
+// ranks and, with a single rank, by the master itself.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/protocol.hpp"
+#include "mpipool/detail/registry.hpp"
+
+namespace mpipool::detail {
+
+class task_executor {
+ public:
+  explicit task_executor(std::string host) : host_(std::move(host)) {}
+
+  // Runs the chunk in `message` and writes the results message to `results`. `should_stop` is
+  // polled between items with the chunk's job id; when it says yes the chunk ends early.
+  void execute(std::span<const char> message, byte_buffer& results,
+               const std::function<bool(std::uint64_t job)>& should_stop);
+
+ private:
+  struct held_task {
+    const task_vtable* vtable = nullptr;
+    std::shared_ptr<void> callable;
+    std::string name;
+    std::optional<item_error> broken;  // why this task cannot run here
+  };
+  held_task load(std::string_view key, std::span<const char> state) const;
+
+  std::string host_;
+  std::unordered_map<std::uint64_t, held_task> tasks_;
+};
+
+}  // namespace mpipool::detail

@@ -1,0 +1,165 @@
+#pragma once
+// A job is one call of a pool method as the master's progress thread sees it: a source of
+// chunks, and a sink for the outcomes that come back. Every method builds one.
+
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mpipool/async_result.hpp"
+#include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/protocol.hpp"
+#include "mpipool/detail/scheduler.hpp"
+#include "mpipool/detail/task_model.hpp"
+#include "mpipool/errors.hpp"
+#include "mpipool/options.hpp"
+
+namespace mpipool::detail {
+
+struct worker_identity {
+  int rank = -1;
+  std::string host;
+};
+
+class job {
+ public:
+  explicit job(task_definition task) : task_(std::move(task)) {}
+  virtual ~job() = default;
+  job(const job&) = delete;
+  job& operator=(const job&) = delete;
+
+  const task_definition& task() const { return task_; }
+
+  // Source: whether chunks remain, and the next one's items appended to `out`.
+  virtual bool has_chunks() const = 0;
+  virtual item_range next_chunk(byte_buffer& out) = 0;
+
+  // Sink: the outcomes of `items`, as sent by `from`.
+  virtual void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) = 0;
+  virtual bool finished() const = 0;
+  // Runs the callbacks, then makes the result ready. Called once, when finished().
+  virtual void publish() = 0;
+  // Fails the result with `why` (the pool is terminating).
+  virtual void abandon(const std::exception_ptr& why) = 0;
+
+ private:
+  task_definition task_;
+};
+
+// Runs a user callback on the progress thread; one that throws is reported and ignored.
+void run_guarded(const char* which, const std::function<void()>& callback);
+
+// What a call that collects every item returns: apply one value, map a vector in input order
+// (nothing at all when the task returns nothing).
+template <class Value, bool Single>
+using collected_t = std::conditional_t<Single || std::is_void_v<Value>, Value, std::vector<Value>>;
+
+// A job whose result is complete only when every item is: apply (Single) and map/starmap.
+// The first error by index wins, once all items are back.
+template <class Model, bool Single>
+class collect_job final : public job {
+  using value_type = typename Model::result_type;
+  using args_type = typename Model::args_type;
+  using Result = collected_t<value_type, Single>;
+
+ public:
+  collect_job(task_definition task, std::vector<args_type> items, std::size_t chunksize,
+              callbacks<Result> cb, std::shared_ptr<result_state<Result>> state)
+      : job(std::move(task)),
+        items_(std::move(items)),
+        plan_(items_.size(), chunksize),
+        callbacks_(std::move(cb)),
+        state_(std::move(state)) {
+    if constexpr (!std::is_void_v<value_type>) values_.resize(items_.size());
+  }
+
+  bool has_chunks() const override { return !plan_.exhausted(); }
+
+  item_range next_chunk(byte_buffer& out) override {
+    auto [first, count] = plan_.take();
+    writer w(out);
+    for (std::size_t i = first; i < first + count; ++i) w << items_[i];
+    // A chunk's items are sent once and never needed again.
+    for (std::size_t i = first; i < first + count; ++i) items_[i] = args_type{};
+    return {first, static_cast<std::uint32_t>(count)};
+  }
+
+  void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
+    reader in(outcomes);
+    for (std::uint32_t i = 0; i < items.count; ++i) {
+      const std::uint64_t index = items.first + i;
+      bool ok = false;
+      in >> ok;
+      if (ok) {
+        if constexpr (!std::is_void_v<value_type>) values_[index].emplace(in.read<value_type>());
+      } else {
+        item_error failure = read_failure(in);
+        if (!first_error_ || first_error_->index() > index)
+          first_error_.emplace(task().name, index,
+                               remote_failure{std::move(failure.type_name), std::move(failure.message),
+                                              from.rank, from.host});
+      }
+    }
+    received_ += items.count;
+  }
+
+  bool finished() const override { return received_ == items_.size(); }
+
+  void publish() override {
+    if (first_error_) {
+      fail(std::make_exception_ptr(*first_error_), *first_error_);
+      return;
+    }
+    stored_t<Result> result = collect();
+    if (callbacks_.on_result) {
+      run_guarded("result callback", [&] {
+        if constexpr (std::is_void_v<Result>) callbacks_.on_result();
+        else callbacks_.on_result(result);
+      });
+    }
+    state_->set_value(std::move(result));
+  }
+
+  void abandon(const std::exception_ptr& why) override {
+    try {
+      std::rethrow_exception(why);
+    } catch (const error& e) {
+      fail(why, e);
+    }
+  }
+
+ private:
+  stored_t<Result> collect() {
+    if constexpr (std::is_void_v<Result>) {
+      return {};
+    } else if constexpr (Single) {
+      return std::move(*values_.front());
+    } else {
+      Result result;
+      result.reserve(values_.size());
+      for (auto& v : values_) result.push_back(std::move(*v));
+      return result;
+    }
+  }
+
+  void fail(const std::exception_ptr& why, const error& e) {
+    if (callbacks_.on_error) run_guarded("error callback", [&] { callbacks_.on_error(e); });
+    state_->set_exception(why);
+  }
+
+  std::vector<args_type> items_;
+  chunk_plan plan_;
+  callbacks<Result> callbacks_;
+  std::shared_ptr<result_state<Result>> state_;
+  std::vector<std::optional<stored_t<value_type>>> values_;
+  std::optional<remote_error> first_error_;
+  std::size_t received_ = 0;
+};
+
+}  // namespace mpipool::detail

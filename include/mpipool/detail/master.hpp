@@ -1,0 +1,120 @@
+#pragma once
+// The pool master: one progress thread that matches worker requests with chunks and routes
+// results to their jobs. It is the only code on the master rank that calls MPI while a pool
+// runs, so MPI_THREAD_SERIALIZED is enough.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/request.hpp>
+
+#include "mpipool/detail/executor.hpp"
+#include "mpipool/detail/job.hpp"
+#include "mpipool/detail/wait.hpp"
+#include "mpipool/errors.hpp"
+#include "mpipool/options.hpp"
+
+namespace mpipool::detail {
+
+class master {
+ public:
+  // With a communicator of one rank, the master runs the tasks itself.
+  explicit master(boost::mpi::communicator comm);
+  ~master();
+  master(const master&) = delete;
+  master& operator=(const master&) = delete;
+
+  // Starts the progress thread and waits until every worker ran the initializer.
+  // Throws initializer_error (after stopping) if one failed.
+  void start(const bound_call& initializer);
+
+  // Processes that run tasks: the worker ranks, or the master itself when alone.
+  std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(comm_.size() - 1); }
+  std::thread::id progress_thread() const { return thread_id_; }
+
+  void submit(std::unique_ptr<job> work);
+  void close();      // finish every submitted job, then stop
+  void terminate();  // fail unfinished jobs and cut running chunks short; returns once done so
+  void join();       // waits until the progress thread has stopped
+  // After join: tells every worker to leave its serve loop and return `exit_code`.
+  void release_workers(int exit_code);
+
+ private:
+  struct worker_slot {
+    std::string host;
+    std::optional<std::uint64_t> busy_with;  // job of the chunk it is running
+    std::unordered_set<std::uint64_t> holds;  // jobs whose task it has received
+    std::vector<std::uint64_t> forget;        // finished jobs to tell it about
+  };
+  struct pending_send {
+    boost::mpi::request request;
+    byte_buffer bytes;
+  };
+
+  void progress();
+  bool take_commands();
+  bool poll_messages();
+  bool dispatch();
+  bool complete_sends();
+  bool should_stop() const;
+  void wait_for_event(backoff& idle);
+  bool has_command() const;  // mutex_ held
+
+  void send_setup(const bound_call& initializer);
+  byte_buffer build_chunk(int rank, std::uint64_t job_id, job& work);
+  void deliver_chunk(int rank, byte_buffer&& bytes);
+  void send_bytes(int rank, tag kind, byte_buffer&& bytes);
+  void handle_results(int rank, std::span<const char> message);
+  void finish_setup(int rank, const results_view& results);
+  void retire(std::uint64_t job_id);
+  void abandon_all();
+  byte_buffer take_buffer();
+
+  boost::mpi::communicator comm_;
+  const bool local_;
+
+  // Shared with callers, under mutex_.
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;     // the progress thread waits here
+  std::condition_variable changed_;  // callers wait here
+  std::vector<std::unique_ptr<job>> incoming_;
+  bool close_requested_ = false;
+  bool terminate_requested_ = false;
+  bool terminated_ = false;          // the progress thread has failed every unfinished job
+  bool setup_done_ = false;
+  bool stopped_ = false;
+  std::optional<remote_failure> setup_failure_;
+  std::atomic<bool> stop_running_chunk_{false};  // read between items when the master runs them
+
+  std::thread thread_;
+  std::thread::id thread_id_;
+
+  // Owned by the progress thread.
+  std::vector<worker_slot> workers_;  // indexed by rank
+  std::deque<int> idle_;
+  std::size_t busy_ = 0;
+  std::size_t ready_ = 0;
+  std::optional<remote_failure> first_setup_failure_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
+  std::uint64_t next_job_id_ = setup_job + 1;
+  std::deque<std::uint64_t> queue_;  // jobs with chunks left to hand out, oldest first
+  bool closing_ = false;
+  bool terminating_ = false;
+  std::list<pending_send> sends_;
+  std::vector<byte_buffer> spare_buffers_;
+  byte_buffer inbox_;
+  std::optional<task_executor> local_executor_;
+};
+
+}  // namespace mpipool::detail

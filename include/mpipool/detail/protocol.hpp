@@ -1,0 +1,92 @@
+#pragma once
+// The wire format between the master and its workers: message kinds, and how a chunk and a
+// batch of results are framed. Nothing here decides what is sent when; that is the master's
+// and the scheduler's business.
+//
+// A worker's results message doubles as its request for more work, so a task costs two
+// messages, not three.
+//
+//   chunk   (master -> worker): chunk_header | task key | task state | forget list | items
+//   results (worker -> master): results_header | host | outcomes
+//   cancel  (master -> worker): job id; stop the chunk of that job early
+//   exit    (master -> worker): exit code; leave the serve loop
+//
+// Job 0 is the set-up job: its single item (if any) is the per-worker initializer, and its
+// results message is the worker's first request and carries the worker's host name.
+
+#include <cstdint>
+#include <exception>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mpipool/detail/archive.hpp"
+
+namespace mpipool::detail {
+
+enum class tag : int { chunk = 101, results = 102, cancel = 103, exit = 104 };
+
+inline constexpr std::uint64_t setup_job = 0;
+
+struct item_range {
+  std::uint64_t first = 0;
+  std::uint32_t count = 0;
+};
+
+struct chunk_header {
+  std::uint64_t job = 0;
+  item_range items;
+  std::uint32_t key_size = 0;    // 0 when the worker already holds this job's task
+  std::uint32_t state_size = 0;
+  std::uint32_t forget_count = 0;  // jobs whose tasks the worker may drop
+};
+
+struct chunk_view {
+  chunk_header header;
+  std::string_view key;
+  std::span<const char> state;
+  std::vector<std::uint64_t> forget;
+  std::span<const char> items;
+};
+
+// Starts a chunk message in `out` (cleared first); the items are appended after it.
+void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
+                 std::span<const char> state, std::span<const std::uint64_t> forget);
+void set_chunk_items(byte_buffer& message, item_range items);
+chunk_view read_chunk(std::span<const char> message);
+
+struct results_header {
+  std::uint64_t job = 0;
+  item_range items;
+  std::uint32_t host_size = 0;
+};
+
+struct results_view {
+  results_header header;
+  std::string_view host;
+  std::span<const char> outcomes;
+};
+
+// Starts a results message in `out` (cleared first); the outcomes are appended after it.
+void begin_results(byte_buffer& out, const results_header& header, std::string_view host);
+void set_results_count(byte_buffer& message, std::uint32_t count);
+results_view read_results(std::span<const char> message);
+
+// One item's outcome is a success flag followed by the value, or by the error.
+struct item_error {
+  std::string type_name;
+  std::string message;
+};
+
+item_error describe(const std::exception_ptr& error);
+
+template <class R>
+void write_success(writer& out, const R& value) {
+  out << true << value;
+}
+inline void write_success(writer& out) { out << true; }
+void write_failure(writer& out, const item_error& error);
+item_error read_failure(reader& in);
+
+}  // namespace mpipool::detail

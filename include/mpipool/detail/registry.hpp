@@ -1,0 +1,67 @@
+#pragma once
+// The per-process tables that let a worker find a task by key. They are filled during static
+// initialization, identically on every rank, because every rank runs the same program.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "mpipool/detail/archive.hpp"
+
+namespace mpipool::detail {
+
+// What a worker is asked to do with one chunk.
+struct chunk_work {
+  std::uint64_t first = 0;           // index of the first item in the call's input
+  std::uint32_t count = 0;
+  std::span<const char> items;       // `count` serialized argument tuples
+  byte_buffer& outcomes;             // one outcome per processed item is appended here
+  const std::function<bool()>& should_stop;  // polled between items
+};
+
+// How a worker builds and runs one kind of task. One per task_model instantiation.
+struct task_vtable {
+  std::shared_ptr<void> (*make)(std::span<const char> state);
+  std::uint32_t (*run)(void* callable, const chunk_work& work);  // returns items processed
+  std::string (*name)(const void* callable);                    // for messages
+};
+
+using erased_function = void (*)();
+
+class task_registry {
+ public:
+  static task_registry& instance();
+
+  // Returns `key`, so that it can initialize a static.
+  const char* add_task(const char* key, task_vtable vtable);
+  const task_vtable* find_task(std::string_view key) const;
+
+  void add_function(erased_function fn, const char* name);
+  // The registered name of `fn`; throws registration_error if it has none.
+  std::string function_name(erased_function fn, std::string_view signature) const;
+  // The function registered as `name`; throws registration_error if there is none.
+  erased_function find_function(std::string_view name) const;
+
+ private:
+  task_registry() = default;
+  mutable std::mutex mutex_;
+  std::map<std::string, task_vtable, std::less<>> tasks_;
+  std::map<std::string, erased_function, std::less<>> functions_by_name_;
+  std::map<erased_function, std::string> names_by_function_;
+};
+
+// What this process is running now, for the crash report (read from a signal handler).
+struct running_task {
+  std::atomic<const char*> name{nullptr};
+  std::atomic<std::uint64_t> item{0};
+  std::atomic<bool> active{false};
+};
+running_task& current_task();
+
+}  // namespace mpipool::detail

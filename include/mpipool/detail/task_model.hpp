@@ -1,0 +1,182 @@
+#pragma once
+// How one kind of task (a callable type applied to an argument tuple type) is built and run on
+// a worker, and how it gets a key that every rank agrees on.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include <boost/core/demangle.hpp>
+
+#include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/protocol.hpp"
+#include "mpipool/detail/registry.hpp"
+#include "mpipool/serialization.hpp"
+
+namespace mpipool::detail {
+
+// A registered free function, found on each rank by its registered name.
+template <class Pointer>
+struct registered_function;
+
+template <class R, class... P>
+struct registered_function<R (*)(P...)> {
+  using pointer = R (*)(P...);
+  pointer fn = nullptr;
+  std::string name;
+
+  template <class... A>
+  R operator()(A&&... args) const {
+    return fn(std::forward<A>(args)...);
+  }
+
+  static registered_function lookup(pointer p) {
+    auto erased = reinterpret_cast<erased_function>(p);
+    return {p, task_registry::instance().function_name(erased, boost::core::demangle(typeid(p).name()))};
+  }
+  static registered_function find(std::string name) {
+    return {reinterpret_cast<pointer>(task_registry::instance().find_function(name)), std::move(name)};
+  }
+};
+
+template <class T>
+struct is_registered_function : std::false_type {};
+template <class P>
+struct is_registered_function<registered_function<P>> : std::true_type {};
+
+// A callable that carries no state: the workers default-construct their own copy.
+template <class C>
+inline constexpr bool is_stateless = std::is_empty_v<C> && std::is_default_constructible_v<C>;
+
+template <class Callable>
+byte_buffer encode_callable(const Callable& callable) {
+  byte_buffer state;
+  if constexpr (is_registered_function<Callable>::value) {
+    state.assign(callable.name.begin(), callable.name.end());
+  } else if constexpr (!is_stateless<Callable>) {
+    writer(state) << callable;
+  }
+  return state;
+}
+
+template <class Callable>
+std::shared_ptr<void> decode_callable(std::span<const char> state) {
+  if constexpr (is_registered_function<Callable>::value) {
+    return std::make_shared<Callable>(Callable::find(std::string(state.begin(), state.end())));
+  } else if constexpr (is_stateless<Callable>) {
+    return std::make_shared<Callable>();
+  } else {
+    auto callable = std::make_shared<Callable>();
+    reader(state) >> *callable;
+    return callable;
+  }
+}
+
+template <class Callable>
+std::string display_name(const Callable& callable) {
+  if constexpr (is_registered_function<Callable>::value) return callable.name;
+  else return boost::core::demangle(typeid(Callable).name());
+}
+
+template <class Callable, class Args>
+struct apply_result;
+template <class Callable, class... A>
+struct apply_result<Callable, std::tuple<A...>> {
+  static constexpr bool invocable = std::is_invocable_v<Callable&, A&&...>;
+  using raw = typename std::conditional_t<invocable, std::invoke_result<Callable&, A&&...>,
+                                          std::type_identity<void>>::type;
+  using type = std::conditional_t<std::is_void_v<raw>, void, std::remove_cvref_t<raw>>;
+};
+
+// A callable of type Callable applied to argument tuples of type Args.
+template <class Callable, class Args>
+struct task_model {
+  using callable_type = Callable;
+  using args_type = Args;
+  using result_type = typename apply_result<Callable, Args>::type;
+
+  static std::uint32_t run(void* erased, const chunk_work& work) {
+    auto& callable = *static_cast<Callable*>(erased);
+    reader in(work.items);
+    writer out(work.outcomes);
+    auto& running = current_task();
+    std::uint32_t done = 0;
+    for (; done < work.count; ++done) {
+      if (done > 0 && work.should_stop()) break;
+      running.item.store(work.first + done, std::memory_order_relaxed);
+      Args args;
+      in >> args;
+      try {
+        if constexpr (std::is_void_v<result_type>) {
+          std::apply(callable, std::move(args));
+          write_success(out);
+        } else {
+          const result_type result = std::apply(callable, std::move(args));
+          write_success(out, result);
+        }
+      } catch (...) {
+        write_failure(out, describe(std::current_exception()));
+      }
+    }
+    return done;
+  }
+
+  static std::string name(const void* callable) {
+    return display_name(*static_cast<const Callable*>(callable));
+  }
+
+  static constexpr task_vtable vtable{&decode_callable<Callable>, &run, &name};
+
+  // Odr-using `key` registers this model during static initialization, on every rank.
+  static inline const char* const key =
+      task_registry::instance().add_task(typeid(task_model).name(), vtable);
+};
+
+// Everything the master needs to name a task to a worker.
+struct task_definition {
+  const char* key = nullptr;  // static storage, from task_model::key
+  byte_buffer state;          // the callable's serialized state, sent once per worker per call
+  std::string name;           // for messages
+};
+
+template <class Model>
+task_definition define_task(const typename Model::callable_type& callable) {
+  return {Model::key, encode_callable(callable), display_name(callable)};
+}
+
+}  // namespace mpipool::detail
+
+namespace mpipool::detail {
+
+template <class Args>
+struct args_serializable;
+template <class... A>
+struct args_serializable<std::tuple<A...>>
+    : std::bool_constant<(is_serializable_v<A> && ...) && (std::is_default_constructible_v<A> && ...)> {};
+
+// The compile-time checks every call makes, with messages that say what to change.
+template <class Model>
+constexpr bool check_task() {
+  using callable = typename Model::callable_type;
+  using args = typename Model::args_type;
+  using result = typename Model::result_type;
+  static_assert(args_serializable<args>::value,
+                "mpipool: an argument type cannot be sent to other ranks: it must be "
+                "default-constructible and serializable with Boost.Serialization (give it a "
+                "serialize() member; see mpipool/serialization.hpp). Pointers never are.");
+  static_assert(apply_result<callable, args>::invocable,
+                "mpipool: the function cannot be called with these arguments");
+  static_assert(std::is_void_v<result> ||
+                    (is_serializable_v<result> && std::is_default_constructible_v<result>),
+                "mpipool: the function's result type cannot be sent back to the master: it must "
+                "be default-constructible and serializable with Boost.Serialization (give it a "
+                "serialize() member; see mpipool/serialization.hpp). Pointers never are.");
+  return true;
+}
+
+}  // namespace mpipool::detail

@@ -1,0 +1,106 @@
+#pragma once
+/// @file errors.hpp
+/// @brief The exceptions mpipool raises: every one derives from mpipool::error.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace mpipool {
+
+/// @brief Base of every exception mpipool raises itself.
+///
+/// Misuse of the pool's lifecycle (a call on a closed pool, `join()` on a running one) raises
+/// `std::logic_error` instead, and a bad argument raises `std::invalid_argument`, as the
+/// standard library does.
+/// @code
+/// try { pool.map(f, items); } catch (const mpipool::error& e) { std::cerr << e.what() << '\n'; }
+/// @endcode
+class error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// @brief What went wrong on another rank: the exception's type, its message, and where.
+struct remote_failure {
+  std::string type_name;  ///< demangled type of the exception, e.g. "std::out_of_range"
+  std::string message;    ///< its `what()`, or "" for exceptions not derived from std::exception
+  int rank = -1;          ///< rank of the worker in the pool's communicator
+  std::string host;       ///< the worker's host (MPI processor name)
+};
+
+/// @brief A task threw: carries the original type name, message, worker rank, host and item index.
+/// @code
+/// try {
+///   pool.map(parse, lines);
+/// } catch (const mpipool::remote_error& e) {
+///   std::cerr << "item " << e.index() << " failed on rank " << e.rank() << ": " << e.message();
+/// }
+/// @endcode
+class remote_error : public error {
+ public:
+  /// @param task  name of the callable (registered name or demangled type)
+  /// @param index position of the failing item in the call's input (0 for apply)
+  remote_error(std::string task, std::uint64_t index, remote_failure failure);
+
+  const std::string& task() const noexcept { return task_; }                   ///< the callable's name
+  std::uint64_t index() const noexcept { return index_; }                      ///< the item's index
+  const std::string& type_name() const noexcept { return failure_.type_name; }  ///< exception type
+  const std::string& message() const noexcept { return failure_.message; }      ///< its what()
+  int rank() const noexcept { return failure_.rank; }                           ///< worker rank
+  const std::string& host() const noexcept { return failure_.host; }            ///< worker host
+
+ private:
+  std::string task_;
+  std::uint64_t index_;
+  remote_failure failure_;
+};
+
+/// @brief The per-worker initializer threw on some worker; the pool never started.
+/// @code
+/// catch (const mpipool::initializer_error& e) { std::cerr << e.rank() << ": " << e.message(); }
+/// @endcode
+class initializer_error : public error {
+ public:
+  explicit initializer_error(remote_failure failure);
+  const std::string& type_name() const noexcept { return failure_.type_name; }  ///< exception type
+  const std::string& message() const noexcept { return failure_.message; }      ///< its what()
+  int rank() const noexcept { return failure_.rank; }                           ///< worker rank
+  const std::string& host() const noexcept { return failure_.host; }            ///< worker host
+
+ private:
+  remote_failure failure_;
+};
+
+/// @brief `get(timeout)` ran out of time before the result was ready.
+/// @code
+/// try { r.get(std::chrono::milliseconds(10)); } catch (const mpipool::timeout_error&) { ... }
+/// @endcode
+class timeout_error : public error {
+ public:
+  using error::error;
+};
+
+/// @brief A callable that the workers could not find, e.g. a free function that was not
+/// registered with MPIPOOL_REGISTER. Raised on the master before any work is sent.
+/// @code
+/// int cube(int x) { return x * x * x; }   // no MPIPOOL_REGISTER(cube)
+/// pool.map(cube, xs);                      // throws mpipool::registration_error naming "cube"
+/// @endcode
+class registration_error : public error {
+ public:
+  using error::error;
+};
+
+/// @brief The pool was terminated (or shut down) before this result was ready.
+/// @code
+/// auto r = pool.map_async(slow, xs);
+/// pool.terminate();
+/// r.get();  // throws mpipool::pool_terminated
+/// @endcode
+class pool_terminated : public error {
+ public:
+  using error::error;
+};
+
+}  // namespace mpipool

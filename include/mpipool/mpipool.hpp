@@ -1,0 +1,14 @@
+#pragma once
+/// @file mpipool.hpp
+/// @brief The umbrella header: include this one.
+/// @code
+/// #include <mpipool/mpipool.hpp>
+/// @endcode
+
+#include "mpipool/async_result.hpp"
+#include "mpipool/errors.hpp"
+#include "mpipool/options.hpp"
+#include "mpipool/pool.hpp"
+#include "mpipool/run.hpp"
+#include "mpipool/serialization.hpp"
+#include "mpipool/task.hpp"

@@ -1,0 +1,105 @@
+#pragma once
+/// @file options.hpp
+/// @brief Settings of a pool and of one call: the per-worker initializer, callbacks.
+
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "mpipool/detail/task_model.hpp"
+#include "mpipool/errors.hpp"
+#include "mpipool/task.hpp"
+
+namespace mpipool {
+
+/// @brief Callbacks of an async call. Both run on the master, on the pool's progress thread,
+/// before the result becomes ready; at most one of them runs, once.
+///
+/// A callback that throws is reported on stderr and ignored. A callback must not call the
+/// pool: that throws std::logic_error rather than deadlocking.
+/// @code
+/// pool.map_async(square, xs, {}, {.on_result = [](const std::vector<int>& v) { ... },
+///                                 .on_error = [](const mpipool::error& e) { ... }});
+/// @endcode
+template <class T>
+struct callbacks {
+  std::function<void(const T&)> on_result{};    ///< called with the value
+  std::function<void(const error&)> on_error{};  ///< called with the error instead
+};
+
+/// @brief Callbacks of an async call whose task returns nothing.
+/// @code
+/// pool.apply_async(mpipool::callbacks<void>{.on_result = [] { puts("done"); }}, touch, 3);
+/// @endcode
+template <>
+struct callbacks<void> {
+  std::function<void()> on_result{};            ///< called on success
+  std::function<void(const error&)> on_error{};  ///< called with the error instead
+};
+
+namespace detail {
+// A callable with its arguments, ready to be sent: the initializer travels as this.
+struct bound_call_data {
+  task_definition task;
+  byte_buffer args;  // one serialized argument tuple
+};
+}  // namespace detail
+
+/// @brief A callable bound to its arguments, made by mpipool::call; used as the initializer.
+/// @code
+/// mpipool::bound_call init = mpipool::call(load_table, std::string("table.dat"));
+/// @endcode
+class bound_call {
+ public:
+  bound_call() = default;  ///< no call
+  /// Whether a call is bound.
+  explicit operator bool() const noexcept { return data_ != nullptr; }
+
+ private:
+  template <class F, class... Args>
+  friend bound_call call(F&& f, Args&&... args);
+  friend struct detail_access;
+  std::shared_ptr<const detail::bound_call_data> data_;
+
+ public:
+  /// @cond internal
+  const detail::bound_call_data* data() const noexcept { return data_.get(); }
+  /// @endcond
+};
+
+/// @brief Binds a callable to arguments, under the same rules as the pool's tasks.
+/// @code
+/// void connect(std::string db, int retries);
+/// MPIPOOL_REGISTER(connect);
+/// mpipool::pool_options options{.initializer = mpipool::call(connect, std::string("db"), 3)};
+/// @endcode
+template <class F, class... Args>
+bound_call call(F&& f, Args&&... args) {
+  auto callable = detail::make_callable(std::forward<F>(f));
+  using args_type = std::tuple<std::decay_t<Args>...>;
+  using model = detail::task_model<decltype(callable), args_type>;
+  static_assert((is_serializable_v<std::decay_t<Args>> && ...),
+                "mpipool: an argument type cannot be serialized (see mpipool/serialization.hpp)");
+  static_assert(detail::apply_result<decltype(callable), args_type>::invocable,
+                "mpipool: the callable cannot be called with these arguments");
+  auto data = std::make_shared<detail::bound_call_data>();
+  data->task = detail::define_task<model>(callable);
+  detail::writer(data->args) << args_type(std::forward<Args>(args)...);
+  bound_call bound;
+  bound.data_ = std::move(data);
+  return bound;
+}
+
+/// @brief Settings of a pool, given to mpipool::run.
+/// @code
+/// mpipool::run(argc, argv, body, {.initializer = mpipool::call(seed_rng, 42)});
+/// @endcode
+struct pool_options {
+  /// Runs once on each worker (on the master itself with one rank) before its first task.
+  /// If it throws, the pool does not start and mpipool::initializer_error is raised.
+  bound_call initializer;
+};
+
+}  // namespace mpipool

@@ -1,0 +1,80 @@
+#pragma once
+/// @file run.hpp
+/// @brief mpipool::run: start a pool over the ranks of an MPI job, run the caller's body on the
+/// master, and serve tasks on every other rank until the body returns.
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+#include <mpi.h>
+
+#include "mpipool/options.hpp"
+#include "mpipool/pool.hpp"
+
+namespace mpipool {
+
+namespace detail {
+using body_function = std::function<int(pool&)>;
+
+int run_owning(int& argc, char**& argv, const body_function& body, const pool_options& options);
+int run_borrowed(MPI_Comm comm, const body_function& body, const pool_options& options);
+
+template <class Body>
+body_function wrap_body(Body&& body) {
+  static_assert(std::is_invocable_v<Body&, pool&>,
+                "mpipool: the body must be callable as body(mpipool::pool&)");
+  using result = std::invoke_result_t<Body&, pool&>;
+  static_assert(std::is_void_v<result> || std::is_convertible_v<result, int>,
+                "mpipool: the body must return void or an exit code (int)");
+  return [body = std::forward<Body>(body)](pool& p) mutable -> int {
+    if constexpr (std::is_void_v<result>) {
+      body(p);
+      return 0;
+    } else {
+      return static_cast<int>(body(p));
+    }
+  };
+}
+}  // namespace detail
+
+/// @brief Initializes MPI, runs `body` on rank 0 with a pool of all other ranks, then finalizes
+/// MPI. Every rank returns the body's exit code, so `return mpipool::run(...)` from main gives
+/// mpirun and Slurm the right status.
+///
+/// If the body throws, the error is printed on stderr with the rank, and every rank returns 1.
+/// MPI is initialized with MPI_THREAD_SERIALIZED; if it grants less, every rank says so on
+/// stderr and returns 1. With a single rank (no mpirun, or `-n 1`) the master runs the tasks.
+/// After the body returns, work it left running is finished before the workers are released.
+/// @code
+/// int main(int argc, char** argv) {
+///   return mpipool::run(argc, argv, [](mpipool::pool& pool) {
+///     auto squares = pool.map([](int x) { return x * x; }, std::views::iota(0, 100));
+///     return squares[9] == 81 ? 0 : 1;
+///   });
+/// }
+/// @endcode
+template <class Body>
+int run(int& argc, char**& argv, Body&& body, const pool_options& options = {}) {
+  return detail::run_owning(argc, argv, detail::wrap_body(std::forward<Body>(body)), options);
+}
+
+/// @brief Runs a pool over a communicator of a code that manages MPI itself. Call it on every
+/// rank of `comm`: rank 0 of `comm` runs `body`, the others serve until it returns. MPI is
+/// neither initialized nor finalized here, and the pool's messages travel on a duplicate of
+/// `comm`, so they never mix with the caller's own. Run it again for another pool.
+///
+/// MPI must have been initialized with at least MPI_THREAD_SERIALIZED, and the caller must make
+/// no MPI calls on rank 0 while the body runs. Exceptions from the body are rethrown on rank 0
+/// (after the workers are released, with exit code 1).
+/// @code
+/// MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+/// int rc = mpipool::run(MPI_COMM_WORLD, [](mpipool::pool& pool) { pool.apply(setup_case, 1); });
+/// MPI_Finalize();
+/// @endcode
+template <class Body>
+int run(MPI_Comm comm, Body&& body, const pool_options& options = {}) {
+  return detail::run_borrowed(comm, detail::wrap_body(std::forward<Body>(body)), options);
+}
+
+}  // namespace mpipool

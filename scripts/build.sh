@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures and builds mpipool into ${MPIPOOL_BUILD_DIR:-build}. Extra arguments are build targets.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${MPIPOOL_BUILD_DIR:-$root/build}"
+"$root/scripts/install-deps.sh"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${MPIPOOL_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+targets=()
+for target in "$@"; do targets+=(--target "$target"); done
+cmake --build "$build" -j "$(nproc)" "${targets[@]}"

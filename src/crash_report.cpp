@@ -1,0 +1,88 @@
+#include "mpipool/detail/crash_report.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "mpipool/detail/registry.hpp"
+
+namespace mpipool::detail {
+
+namespace {
+
+constexpr std::array<int, 5> fatal_signals{SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+struct sigaction previous[NSIG];
+char prefix[256];  // "mpipool: rank R on host H: "
+bool installed = false;
+
+void write_text(const char* text) {
+  ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
+  (void)ignored;
+}
+
+void write_number(std::uint64_t value) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  char text[24];
+  for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
+  text[n] = '\0';
+  write_text(text);
+}
+
+void describe_running_task() {
+  auto& task = current_task();
+  if (!task.active.load()) {
+    write_text(" outside any task\n");
+    return;
+  }
+  write_text(" while running item ");
+  write_number(task.item.load());
+  write_text(" of task ");
+  const char* name = task.name.load();
+  write_text(name != nullptr ? name : "?");
+  write_text("\n");
+}
+
+void on_fatal_signal(int signal) {
+  write_text(prefix);
+  write_text("process killed by signal ");
+  write_number(static_cast<std::uint64_t>(signal));
+  write_text(" (");
+  write_text(strsignal(signal));
+  write_text(")");
+  describe_running_task();
+  // Hand over to whoever handled it before (Open MPI prints a backtrace), then die of it.
+  sigaction(signal, &previous[signal], nullptr);
+  raise(signal);
+}
+
+void on_exit_during_task() {
+  if (!current_task().active.load()) return;
+  write_text(prefix);
+  write_text("exit() called");
+  describe_running_task();
+  std::_Exit(EXIT_FAILURE);  // an exit inside a task is a failure, whatever code it gave
+}
+
+}  // namespace
+
+void install_crash_report(int rank, const std::string& host) {
+  std::snprintf(prefix, sizeof prefix, "mpipool: rank %d on host %s: ", rank, host.c_str());
+  if (installed) return;
+  installed = true;
+  struct sigaction action {};
+  action.sa_handler = on_fatal_signal;
+  sigemptyset(&action.sa_mask);
+  for (int signal : fatal_signals) sigaction(signal, &action, &previous[signal]);
+  std::atexit(on_exit_during_task);
+}
+
+}  // namespace mpipool::detail

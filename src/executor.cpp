@@ -1,0 +1,72 @@
+#include "mpipool/detail/executor.hpp"
+
+#include <exception>
+
+namespace mpipool::detail {
+
+task_executor::held_task task_executor::load(std::string_view key, std::span<const char> state) const {
+  held_task task;
+  task.name = std::string(key);
+  task.vtable = task_registry::instance().find_task(key);
+  if (task.vtable == nullptr) {
+    task.broken = item_error{"mpipool::registration_error",
+                             "task " + task.name + " is not known on this rank; do all ranks run the "
+                             "same program?"};
+    return task;
+  }
+  try {
+    task.callable = task.vtable->make(state);
+    task.name = task.vtable->name(task.callable.get());
+  } catch (...) {
+    task.broken = describe(std::current_exception());
+  }
+  return task;
+}
+
+void task_executor::execute(std::span<const char> message, byte_buffer& results,
+                            const std::function<bool(std::uint64_t job)>& should_stop) {
+  const chunk_view chunk = read_chunk(message);
+  for (std::uint64_t job : chunk.forget) tasks_.erase(job);
+  const std::uint64_t job = chunk.header.job;
+  if (!chunk.key.empty()) tasks_[job] = load(chunk.key, chunk.state);
+  held_task& task = tasks_[job];
+  if (task.vtable == nullptr && !task.broken)
+    task.broken = item_error{"mpipool::error", "protocol error: chunk for an unknown job"};
+
+  const bool setup = job == setup_job;
+  begin_results(results, {job, {chunk.header.items.first, 0}, setup ? std::uint32_t(host_.size()) : 0u},
+                setup ? std::string_view(host_) : std::string_view());
+  const std::size_t outcomes_start = results.size();
+  const std::uint32_t count = chunk.header.items.count;
+
+  auto fail_all = [&](const item_error& error) {
+    results.resize(outcomes_start);
+    writer out(results);
+    for (std::uint32_t i = 0; i < count; ++i) write_failure(out, error);
+    return count;
+  };
+
+  std::uint32_t done = 0;
+  if (task.broken) {
+    done = fail_all(*task.broken);
+  } else {
+    const std::function<bool()> stop = [&] { return should_stop(job); };
+    auto& running = current_task();
+    running.name.store(task.name.c_str());
+    running.active.store(true);
+    try {
+      done = task.vtable->run(task.callable.get(),
+                              {chunk.header.items.first, count, chunk.items, results, stop});
+    } catch (...) {
+      // An argument or a result could not be (de)serialized: the rest of the stream is unusable.
+      item_error error = describe(std::current_exception());
+      error.message = "while (de)serializing: " + error.message;
+      done = fail_all(error);
+    }
+    running.active.store(false);
+  }
+  set_results_count(results, done);
+  if (setup) tasks_.erase(setup_job);
+}
+
+}  // namespace mpipool::detail

@@ -1,0 +1,317 @@
+#include "mpipool/detail/master.hpp"
+
+#include <boost/mpi/environment.hpp>
+#include <boost/mpi/status.hpp>
+
+#include "mpipool/detail/crash_report.hpp"
+
+namespace mpipool::detail {
+
+master::master(boost::mpi::communicator comm) : comm_(std::move(comm)), local_(comm_.size() == 1) {
+  workers_.resize(static_cast<std::size_t>(comm_.size()));
+  if (local_) local_executor_.emplace(boost::mpi::environment::processor_name());
+}
+
+master::~master() {
+  if (thread_.joinable()) {
+    terminate();
+    join();
+  }
+}
+
+void master::start(const bound_call& initializer) {
+  thread_ = std::thread([this, &initializer] {
+    use_fine_timer_slack();
+    send_setup(initializer);
+    progress();
+  });
+  thread_id_ = thread_.get_id();
+  std::optional<remote_failure> failure;
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return setup_done_ || stopped_; });
+    failure = setup_failure_;
+  }
+  if (failure) {
+    terminate();
+    join();
+    throw initializer_error(std::move(*failure));
+  }
+}
+
+void master::submit(std::unique_ptr<job> work) {
+  {
+    std::lock_guard lock(mutex_);
+    incoming_.push_back(std::move(work));
+  }
+  wake_.notify_one();
+}
+
+void master::close() {
+  {
+    std::lock_guard lock(mutex_);
+    close_requested_ = true;
+  }
+  wake_.notify_one();
+}
+
+void master::terminate() {
+  if (!thread_.joinable()) return;
+  stop_running_chunk_.store(true);
+  std::unique_lock lock(mutex_);
+  terminate_requested_ = true;
+  wake_.notify_one();
+  changed_.wait(lock, [this] { return terminated_ || stopped_; });
+}
+
+void master::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void master::release_workers(int exit_code) {
+  for (int rank = 1; rank < comm_.size(); ++rank) comm_.send(rank, static_cast<int>(tag::exit), exit_code);
+}
+
+void master::progress() {
+  backoff idle;
+  for (;;) {
+    bool progressed = take_commands();
+    progressed |= poll_messages();
+    progressed |= dispatch();
+    progressed |= complete_sends();
+    if (should_stop()) break;
+    if (progressed) idle.reset();
+    else wait_for_event(idle);
+  }
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  changed_.notify_all();
+}
+
+bool master::has_command() const {
+  return !incoming_.empty() || (close_requested_ && !closing_) || (terminate_requested_ && !terminating_);
+}
+
+bool master::take_commands() {
+  std::vector<std::unique_ptr<job>> arrived;
+  bool terminate_now = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!has_command()) return false;
+    arrived.swap(incoming_);
+    closing_ = close_requested_;
+    terminate_now = terminate_requested_ && !terminating_;
+  }
+  for (auto& work : arrived) {
+    const std::uint64_t id = next_job_id_++;
+    queue_.push_back(id);
+    jobs_.emplace(id, std::move(work));
+  }
+  if (terminate_now) {
+    terminating_ = true;
+    abandon_all();
+    std::lock_guard lock(mutex_);
+    terminated_ = true;
+    changed_.notify_all();
+  }
+  return true;
+}
+
+void master::abandon_all() {
+  queue_.clear();
+  const auto why = std::make_exception_ptr(
+      pool_terminated("mpipool: the pool was terminated before this result was ready"));
+  auto unfinished = std::move(jobs_);
+  jobs_.clear();
+  for (auto& [id, work] : unfinished) work->abandon(why);
+  for (std::size_t rank = 1; rank < workers_.size() && !local_; ++rank) {
+    if (!workers_[rank].busy_with) continue;
+    byte_buffer bytes = take_buffer();
+    const std::uint64_t job_id = *workers_[rank].busy_with;
+    const auto* raw = reinterpret_cast<const char*>(&job_id);
+    bytes.assign(raw, raw + sizeof job_id);
+    send_bytes(static_cast<int>(rank), tag::cancel, std::move(bytes));
+  }
+}
+
+bool master::poll_messages() {
+  if (local_) return false;
+  bool any = false;
+  while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
+    const int size = status->count<char>().value_or(0);
+    inbox_.resize(static_cast<std::size_t>(size));
+    comm_.recv(status->source(), status->tag(), inbox_.data(), size);
+    handle_results(status->source(), inbox_);
+    any = true;
+  }
+  return any;
+}
+
+bool master::dispatch() {
+  bool any = false;
+  while (setup_done_ && !terminating_ && !idle_.empty() && !queue_.empty()) {
+    if (stop_running_chunk_.load()) break;  // terminate() is on its way
+    const std::uint64_t id = queue_.front();
+    job& work = *jobs_.at(id);
+    const int rank = idle_.front();
+    idle_.pop_front();
+    if (!work.has_chunks()) {  // possible only for an empty job
+      queue_.pop_front();
+      idle_.push_front(rank);
+      continue;
+    }
+    byte_buffer chunk = build_chunk(rank, id, work);
+    if (!work.has_chunks()) queue_.pop_front();
+    deliver_chunk(rank, std::move(chunk));  // may finish, and so destroy, the job
+    any = true;
+    if (local_) break;  // the master ran that chunk itself: look at commands before the next
+  }
+  return any;
+}
+
+void master::send_setup(const bound_call& initializer) {
+  const bound_call_data* init = initializer.data();
+  byte_buffer bytes;
+  const std::string_view key = init ? std::string_view(init->task.key) : std::string_view();
+  const std::span<const char> state = init ? std::span<const char>(init->task.state) : std::span<const char>();
+  begin_chunk(bytes, {setup_job, {0, init ? 1u : 0u}, static_cast<std::uint32_t>(key.size()),
+                      static_cast<std::uint32_t>(state.size()), 0},
+              key, state, {});
+  if (init) bytes.insert(bytes.end(), init->args.begin(), init->args.end());
+  if (local_) {
+    byte_buffer results;
+    local_executor_->execute(bytes, results, [](std::uint64_t) { return false; });
+    ++busy_;
+    handle_results(0, results);
+    return;
+  }
+  for (int rank = 1; rank < comm_.size(); ++rank) {
+    ++busy_;
+    workers_[static_cast<std::size_t>(rank)].busy_with = setup_job;
+    send_bytes(rank, tag::chunk, byte_buffer(bytes));
+  }
+}
+
+byte_buffer master::build_chunk(int rank, std::uint64_t job_id, job& work) {
+  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  const bool needs_task = worker.holds.insert(job_id).second;
+  const task_definition& task = work.task();
+  const std::string_view key = needs_task ? std::string_view(task.key) : std::string_view();
+  const std::span<const char> state = needs_task ? std::span<const char>(task.state) : std::span<const char>();
+  byte_buffer bytes = take_buffer();
+  begin_chunk(bytes, {job_id, {}, static_cast<std::uint32_t>(key.size()),
+                      static_cast<std::uint32_t>(state.size()),
+                      static_cast<std::uint32_t>(worker.forget.size())},
+              key, state, worker.forget);
+  worker.forget.clear();
+  set_chunk_items(bytes, work.next_chunk(bytes));
+  worker.busy_with = job_id;
+  return bytes;
+}
+
+void master::deliver_chunk(int rank, byte_buffer&& bytes) {
+  ++busy_;
+  if (!local_) {
+    send_bytes(rank, tag::chunk, std::move(bytes));
+    return;
+  }
+  byte_buffer results;
+  local_executor_->execute(bytes, results, [this](std::uint64_t) { return stop_running_chunk_.load(); });
+  spare_buffers_.push_back(std::move(bytes));
+  handle_results(0, results);
+}
+
+void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
+  auto& send = sends_.emplace_back();
+  send.bytes = std::move(bytes);
+  send.request = comm_.isend(rank, static_cast<int>(kind), send.bytes.data(), static_cast<int>(send.bytes.size()));
+}
+
+bool master::complete_sends() {
+  bool any = false;
+  for (auto it = sends_.begin(); it != sends_.end();) {
+    if (it->request.test()) {
+      spare_buffers_.push_back(std::move(it->bytes));
+      it = sends_.erase(it);
+      any = true;
+    } else {
+      ++it;
+    }
+  }
+  return any;
+}
+
+byte_buffer master::take_buffer() {
+  if (spare_buffers_.empty()) return {};
+  byte_buffer bytes = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return bytes;
+}
+
+void master::handle_results(int rank, std::span<const char> message) {
+  const results_view results = read_results(message);
+  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  worker.busy_with.reset();
+  --busy_;
+  idle_.push_back(rank);
+  if (results.header.job == setup_job) {
+    finish_setup(rank, results);
+    return;
+  }
+  auto it = jobs_.find(results.header.job);
+  if (it == jobs_.end()) return;  // abandoned: its results are no longer wanted
+  it->second->accept(results.header.items, results.outcomes, {rank, worker.host});
+  if (it->second->finished()) retire(results.header.job);
+}
+
+void master::finish_setup(int rank, const results_view& results) {
+  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  worker.host = std::string(results.host);
+  worker.holds.erase(setup_job);
+  if (results.header.items.count == 1) {
+    reader in(results.outcomes);
+    if (!in.read<bool>() && (!first_setup_failure_ || first_setup_failure_->rank > rank)) {
+      item_error failure = read_failure(in);
+      first_setup_failure_ = remote_failure{failure.type_name, failure.message, rank, worker.host};
+    }
+  }
+  if (++ready_ < worker_count()) return;
+  std::lock_guard lock(mutex_);
+  setup_done_ = true;
+  setup_failure_ = first_setup_failure_;
+  changed_.notify_all();
+}
+
+void master::retire(std::uint64_t job_id) {
+  auto finished = std::move(jobs_.at(job_id));
+  jobs_.erase(job_id);
+  for (auto& worker : workers_) {
+    if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
+  }
+  finished->publish();  // runs the callbacks, on this thread, before the result is ready
+}
+
+bool master::should_stop() const {
+  const bool drained = busy_ == 0 && sends_.empty() && setup_done_;
+  return drained && (terminating_ || (closing_ && jobs_.empty()));
+}
+
+void master::wait_for_event(backoff& idle) {
+  std::unique_lock lock(mutex_);
+  if (has_command()) return;
+  const bool expecting_messages = busy_ > 0 || !sends_.empty();
+  if (!expecting_messages) {
+    wake_.wait(lock, [this] { return has_command(); });
+    idle.reset();
+    return;
+  }
+  const auto pause = idle.next();
+  if (pause.count() == 0) {
+    lock.unlock();
+    std::this_thread::yield();
+  } else {
+    wake_.wait_for(lock, pause);
+  }
+}
+
+}  // namespace mpipool::detail

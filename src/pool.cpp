@@ -1,0 +1,74 @@
+#include "mpipool/pool.hpp"
+
+#include <cstdio>
+#include <string>
+
+#include <boost/mpi/environment.hpp>
+
+#include "mpipool/detail/master.hpp"
+
+namespace mpipool {
+
+namespace detail {
+
+void run_guarded(const char* which, const std::function<void()>& callback) {
+  try {
+    callback();
+  } catch (...) {
+    const item_error error = describe(std::current_exception());
+    std::fprintf(stderr, "mpipool: rank 0 on host %s: %s threw %s: %s (ignored)\n",
+                 boost::mpi::environment::processor_name().c_str(), which, error.type_name.c_str(),
+                 error.message.c_str());
+  }
+}
+
+}  // namespace detail
+
+pool::~pool() {
+  if (state_.load() == lifecycle::running) terminate();
+  master_.join();
+}
+
+std::size_t pool::workers() const noexcept { return master_.worker_count(); }
+std::size_t pool::worker_count() const { return master_.worker_count(); }
+std::thread::id pool::progress_thread() const { return master_.progress_thread(); }
+
+void pool::require_off_progress_thread() const {
+  if (std::this_thread::get_id() == master_.progress_thread())
+    throw std::logic_error(
+        "mpipool: pool methods cannot be called from a result or error callback: callbacks run "
+        "on the pool's progress thread, and a call from there would deadlock");
+}
+
+void pool::require_running() const {
+  require_off_progress_thread();
+  if (state_.load() != lifecycle::running) throw std::logic_error("mpipool: pool not running");
+}
+
+void pool::enqueue(std::unique_ptr<detail::job> work) { master_.submit(std::move(work)); }
+
+void pool::close() {
+  require_running();
+  state_.store(lifecycle::closed);
+  master_.close();
+}
+
+void pool::terminate() {
+  require_off_progress_thread();
+  state_.store(lifecycle::terminated);
+  master_.terminate();
+}
+
+void pool::join() {
+  require_off_progress_thread();
+  if (state_.load() == lifecycle::running)
+    throw std::logic_error("mpipool: join() on a running pool; call close() or terminate() first");
+  master_.join();
+}
+
+void pool::finish() {
+  if (state_.load() == lifecycle::running) close();
+  join();
+}
+
+}  // namespace mpipool

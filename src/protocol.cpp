@@ -1,0 +1,118 @@
+#include "mpipool/detail/protocol.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <typeinfo>
+
+#include <cxxabi.h>
+
+#include <boost/core/demangle.hpp>
+
+namespace mpipool::detail {
+
+namespace {
+
+template <class T>
+void append_raw(byte_buffer& out, const T* data, std::size_t count) {
+  const auto* bytes = reinterpret_cast<const char*>(data);
+  out.insert(out.end(), bytes, bytes + count * sizeof(T));
+}
+
+// Reads fixed-size fields from the front of a message, checking that they are there.
+class field_reader {
+ public:
+  explicit field_reader(std::span<const char> message) : rest_(message) {}
+  template <class T>
+  T take() {
+    T value;
+    std::memcpy(&value, take_bytes(sizeof(T)).data(), sizeof(T));
+    return value;
+  }
+  std::span<const char> take_bytes(std::size_t n) {
+    if (n > rest_.size()) throw std::runtime_error("mpipool: truncated protocol message");
+    auto head = rest_.first(n);
+    rest_ = rest_.subspan(n);
+    return head;
+  }
+  std::span<const char> rest() const { return rest_; }
+
+ private:
+  std::span<const char> rest_;
+};
+
+std::string_view as_string_view(std::span<const char> bytes) { return {bytes.data(), bytes.size()}; }
+
+}  // namespace
+
+void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
+                 std::span<const char> state, std::span<const std::uint64_t> forget) {
+  out.clear();
+  append_raw(out, &header, 1);
+  append_raw(out, key.data(), key.size());
+  append_raw(out, state.data(), state.size());
+  append_raw(out, forget.data(), forget.size());
+}
+
+void set_chunk_items(byte_buffer& message, item_range items) {
+  chunk_header header;
+  std::memcpy(&header, message.data(), sizeof header);
+  header.items = items;
+  std::memcpy(message.data(), &header, sizeof header);
+}
+
+chunk_view read_chunk(std::span<const char> message) {
+  field_reader in(message);
+  chunk_view view;
+  view.header = in.take<chunk_header>();
+  view.key = as_string_view(in.take_bytes(view.header.key_size));
+  view.state = in.take_bytes(view.header.state_size);
+  view.forget.reserve(view.header.forget_count);
+  for (std::uint32_t i = 0; i < view.header.forget_count; ++i) view.forget.push_back(in.take<std::uint64_t>());
+  view.items = in.rest();
+  return view;
+}
+
+void begin_results(byte_buffer& out, const results_header& header, std::string_view host) {
+  out.clear();
+  append_raw(out, &header, 1);
+  append_raw(out, host.data(), host.size());
+}
+
+void set_results_count(byte_buffer& message, std::uint32_t count) {
+  results_header header;
+  std::memcpy(&header, message.data(), sizeof header);
+  header.items.count = count;
+  std::memcpy(message.data(), &header, sizeof header);
+}
+
+results_view read_results(std::span<const char> message) {
+  field_reader in(message);
+  results_view view;
+  view.header = in.take<results_header>();
+  view.host = as_string_view(in.take_bytes(view.header.host_size));
+  view.outcomes = in.rest();
+  return view;
+}
+
+item_error describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return {boost::core::demangle(typeid(e).name()), e.what()};
+  } catch (...) {
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    return {type ? boost::core::demangle(type->name()) : "unknown exception", ""};
+  }
+}
+
+void write_failure(writer& out, const item_error& error) {
+  out << false << error.type_name << error.message;
+}
+
+item_error read_failure(reader& in) {
+  item_error error;
+  in >> error.type_name >> error.message;
+  return error;
+}
+
+}  // namespace mpipool::detail

@@ -1,0 +1,100 @@
+#include "mpipool/run.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+
+#include "mpipool/detail/crash_report.hpp"
+#include "mpipool/detail/master.hpp"
+#include "mpipool/detail/worker.hpp"
+
+namespace mpipool {
+
+namespace detail {
+
+namespace {
+
+std::string thread_level_name(int level) {
+  switch (level) {
+    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
+    default: return "MPI_THREAD_MULTIPLE";
+  }
+}
+
+std::string thread_level_problem(int provided) {
+  return "mpipool: MPI provides only " + thread_level_name(provided) +
+         "; the pool's progress thread needs MPI_THREAD_SERIALIZED or better (initialize MPI "
+         "with MPI_Init_thread(..., MPI_THREAD_SERIALIZED, ...), or use an MPI build with thread "
+         "support)";
+}
+
+void report(int rank, const std::string& what) {
+  std::fprintf(stderr, "mpipool: rank %d on host %s: %s\n", rank,
+               boost::mpi::environment::processor_name().c_str(), what.c_str());
+}
+
+int run_pool(const boost::mpi::communicator& parent, const body_function& body, const pool_options& options) {
+  boost::mpi::communicator comm(parent, boost::mpi::comm_duplicate);
+  install_crash_report(comm.rank(), boost::mpi::environment::processor_name());
+  if (comm.rank() != 0) return serve(comm);
+  master m(comm);
+  return run_pool_as_master(m, body, options);
+}
+
+}  // namespace
+
+int run_pool_as_master(master& m, const body_function& body, const pool_options& options) {
+  int exit_code = EXIT_FAILURE;
+  std::exception_ptr failure;
+  try {
+    m.start(options.initializer);
+    pool p(m);
+    exit_code = body(p);
+    p.finish();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  m.terminate();
+  m.join();
+  m.release_workers(failure ? EXIT_FAILURE : exit_code);
+  if (failure) std::rethrow_exception(failure);
+  return exit_code;
+}
+
+int run_owning(int& argc, char**& argv, const body_function& body, const pool_options& options) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::serialized, true);
+  boost::mpi::communicator world;
+  if (env.thread_level() < boost::mpi::threading::serialized) {
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&provided);
+    report(world.rank(), thread_level_problem(provided));
+    return EXIT_FAILURE;
+  }
+  try {
+    return run_pool(world, body, options);
+  } catch (...) {
+    const item_error error = describe(std::current_exception());
+    report(world.rank(), error.type_name + ": " + error.message);
+    return EXIT_FAILURE;
+  }
+}
+
+int run_borrowed(MPI_Comm comm, const body_function& body, const pool_options& options) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) throw error("mpipool: MPI is not initialized; call MPI_Init_thread first, or use mpipool::run(argc, argv, body)");
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_SERIALIZED) throw error(thread_level_problem(provided));
+  return run_pool(boost::mpi::communicator(comm, boost::mpi::comm_attach), body, options);
+}
+
+}  // namespace detail
+
+}  // namespace mpipool

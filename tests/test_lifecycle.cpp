@@ -1,0 +1,201 @@
+// close / terminate / join with Python's state rules, the per-worker initializer, and several
+// pools in one program. Each test runs at 1, 2, 3 and 5 ranks.
+#include <chrono>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support.hpp"
+
+using mpipool_test::with_pool;
+
+int twice(int x) { return 2 * x; }
+MPIPOOL_REGISTER(twice);
+
+void sleep_seconds(int seconds) { std::this_thread::sleep_for(std::chrono::seconds(seconds)); }
+MPIPOOL_REGISTER(sleep_seconds);
+
+// Opens the gate at `started` (so the test knows tasks are running), then sleeps.
+void mark_then_sleep(std::string started, int seconds) {
+  mpipool_test::gate::open_at(started);
+  sleep_seconds(seconds);
+}
+MPIPOOL_REGISTER(mark_then_sleep);
+
+// test_pool_worker_lifetime_early_close / test_enter: calls after close.
+TEST(lifecycle, every_call_after_close_throws_pool_not_running) {
+  with_pool([](mpipool::pool& pool) {
+    auto before = pool.map_async(twice, std::vector<int>{1, 2, 3});
+    pool.close();
+    const std::vector<int> items{1};
+    const std::vector<std::tuple<int>> tuples{{1}};
+    auto expect_refused = [](auto&& call) {
+      try {
+        call();
+        ADD_FAILURE() << "no exception";
+      } catch (const std::logic_error& e) {
+        EXPECT_STREQ(e.what(), "mpipool: pool not running");
+      }
+    };
+    expect_refused([&] { (void)pool.apply(twice, 1); });
+    expect_refused([&] { (void)pool.apply_async(twice, 1); });
+    expect_refused([&] { (void)pool.map(twice, items); });
+    expect_refused([&] { (void)pool.map_async(twice, items); });
+    expect_refused([&] { (void)pool.starmap(twice, tuples); });
+    expect_refused([&] { (void)pool.starmap_async(twice, tuples); });
+    expect_refused([&] { pool.close(); });
+    pool.join();
+    EXPECT_EQ(before.get(), (std::vector<int>{2, 4, 6}));  // work submitted before close finished
+  });
+}
+
+TEST(lifecycle, join_on_a_running_pool_throws) {
+  with_pool([](mpipool::pool& pool) {
+    EXPECT_THROW(pool.join(), std::logic_error);
+    EXPECT_EQ(pool.apply(twice, 4), 8);
+  });
+}
+
+// test_terminate: terminate returns promptly with thousands of long tasks queued.
+TEST(lifecycle, terminate_returns_promptly_with_ten_thousand_one_second_tasks_queued) {
+  with_pool([](mpipool::pool& pool) {
+    mpipool_test::gate started("terminate");
+    auto queued = pool.starmap_async(mark_then_sleep,
+                                     std::vector<std::tuple<std::string, int>>(10000, {started.path(), 1}));
+    mpipool_test::gate::wait(started.path());  // tasks are running, the rest queued
+    const auto start = std::chrono::steady_clock::now();
+    pool.terminate();
+    pool.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Running tasks finish their current item (1 s); the 10,000 s of queued work is dropped.
+    EXPECT_LT(seconds, 10.0);
+    EXPECT_THROW(queued.get(), mpipool::pool_terminated);
+    EXPECT_THROW((void)pool.apply(twice, 1), std::logic_error);
+  });
+}
+
+TEST(lifecycle, terminate_calls_the_error_callback_of_unfinished_work) {
+  with_pool([](mpipool::pool& pool) {
+    std::string error;
+    auto queued = pool.map_async(sleep_seconds, std::vector<int>(100, 1), 1,
+                                 {.on_error = [&](const mpipool::error& e) { error = e.what(); }});
+    pool.terminate();
+    pool.join();
+    EXPECT_THROW(queued.get(), mpipool::pool_terminated);
+    EXPECT_NE(error.find("terminated"), std::string::npos) << error;
+  });
+}
+
+TEST(lifecycle, close_then_join_finishes_all_submitted_work) {
+  with_pool([](mpipool::pool& pool) {
+    std::vector<mpipool::async_result<int>> results;
+    for (int i = 0; i < 40; ++i) results.push_back(pool.apply_async(twice, i));
+    pool.close();
+    pool.join();
+    for (int i = 0; i < 40; ++i) {
+      EXPECT_TRUE(results[static_cast<std::size_t>(i)].ready());
+      EXPECT_EQ(results[static_cast<std::size_t>(i)].get(), 2 * i);
+    }
+  });
+}
+
+TEST(lifecycle, body_may_leave_async_work_running_and_it_still_finishes) {
+  std::optional<mpipool::async_result<std::vector<int>>> left;
+  with_pool([&](mpipool::pool& pool) { left = pool.map_async(twice, std::views::iota(0, 50)); });
+  if (mpipool_test::world_rank() == 0) {
+    ASSERT_TRUE(left.has_value());
+    EXPECT_TRUE(left->ready());
+    EXPECT_EQ(left->get().back(), 98);
+  }
+}
+
+TEST(lifecycle, several_pools_one_after_another) {
+  for (int round = 1; round <= 3; ++round) {
+    const int rc = with_pool([round](mpipool::pool& pool) {
+      EXPECT_EQ(pool.map(twice, std::vector<int>{round, 10 * round}), (std::vector<int>{2 * round, 20 * round}));
+      return round;
+    });
+    EXPECT_EQ(rc, round);  // every rank returns the body's exit code
+  }
+}
+
+TEST(lifecycle, body_exception_is_rethrown_on_the_master_and_workers_return_failure) {
+  int rc = -1;
+  if (mpipool_test::world_rank() == 0) {
+    EXPECT_THROW(with_pool([](mpipool::pool&) -> int { throw std::runtime_error("body failed"); }),
+                 std::runtime_error);
+  } else {
+    rc = with_pool([](mpipool::pool&) -> int { throw std::runtime_error("body failed"); });
+    EXPECT_EQ(rc, 1);
+  }
+}
+
+TEST(lifecycle, workers_reports_the_number_of_task_processes) {
+  with_pool([](mpipool::pool& pool) {
+    const std::size_t expected = mpipool_test::world_size() == 1 ? 1 : static_cast<std::size_t>(mpipool_test::world_size() - 1);
+    EXPECT_EQ(pool.workers(), expected);
+  });
+}
+
+namespace {
+// Set by the initializer, read by the tasks: per process.
+int initialized_with = 0;
+int initializer_calls = 0;
+int tasks_before_initializer = 0;
+
+void initialize(int value, std::string suffix) {
+  initialized_with = value + static_cast<int>(suffix.size());
+  ++initializer_calls;
+}
+
+void initialize_badly(int value) {
+  if (mpipool_test::world_size() == 1 || mpipool_test::world_rank() == 1)
+    throw std::invalid_argument("bad initial value " + std::to_string(value));
+}
+
+std::tuple<int, int, int> observe(int) {
+  if (initializer_calls == 0) ++tasks_before_initializer;
+  return {initialized_with, initializer_calls, tasks_before_initializer};
+}
+}  // namespace
+MPIPOOL_REGISTER(initialize);
+MPIPOOL_REGISTER(initialize_badly);
+MPIPOOL_REGISTER(observe);
+
+TEST(lifecycle, initializer_runs_once_on_each_worker_before_its_first_task) {
+  initializer_calls = 0;
+  with_pool(
+      [](mpipool::pool& pool) {
+        const auto seen = pool.map(observe, std::views::iota(0, 200), 1);
+        for (const auto& [value, calls, early] : seen) {
+          EXPECT_EQ(value, 42 + 3);
+          EXPECT_EQ(calls, 1);
+          EXPECT_EQ(early, 0);
+        }
+      },
+      {.initializer = mpipool::call(initialize, 42, std::string("abc"))});
+}
+
+TEST(lifecycle, initializer_that_throws_is_reported_clearly_and_no_body_runs) {
+  bool body_ran = false;
+  auto body = [&](mpipool::pool&) { body_ran = true; };
+  const mpipool::pool_options options{.initializer = mpipool::call(initialize_badly, 7)};
+  if (mpipool_test::world_rank() == 0) {
+    try {
+      with_pool(body, options);
+      ADD_FAILURE() << "no exception";
+    } catch (const mpipool::initializer_error& e) {
+      EXPECT_EQ(e.type_name(), "std::invalid_argument");
+      EXPECT_EQ(e.message(), "bad initial value 7");
+      EXPECT_EQ(e.rank(), mpipool_test::world_size() == 1 ? 0 : 1);
+      EXPECT_NE(std::string(e.what()).find("initializer failed"), std::string::npos);
+    }
+    EXPECT_FALSE(body_ran);
+  } else {
+    EXPECT_EQ(with_pool(body, options), 1);
+  }
+}
