@@ -7,7 +7,8 @@
 
 namespace mpipool::detail {
 
-master::master(boost::mpi::communicator comm) : comm_(std::move(comm)), local_(comm_.size() == 1) {
+master::master(boost::mpi::communicator comm)
+    : comm_(std::move(comm)), size_(comm_.size()), local_(size_ == 1) {
   workers_.resize(static_cast<std::size_t>(comm_.size()));
   if (local_) local_executor_.emplace(boost::mpi::environment::processor_name());
 }
@@ -39,10 +40,37 @@ void master::start(const bound_call& initializer) {
   }
 }
 
-void master::submit(std::unique_ptr<job> work) {
+std::uint64_t master::submit(std::unique_ptr<job> work) {
+  std::uint64_t id = 0;
   {
     std::lock_guard lock(mutex_);
-    incoming_.push_back(std::move(work));
+    // The pool checked this already; here it is checked again, atomically with the enqueue, for
+    // a submission that raced a close() or terminate() from another thread.
+    if (close_requested_ || terminate_requested_ || stopped_) throw std::logic_error("mpipool: pool not running");
+    id = next_job_id_++;
+    incoming_.emplace_back(id, std::move(work));
+  }
+  wake_.notify_one();
+  return id;
+}
+
+void master::cancel(std::uint64_t job_id) {
+  if (std::this_thread::get_id() == thread_id_) {  // from a callback: the job is ours to drop
+    drop(job_id);
+    return;
+  }
+  std::unique_lock lock(mutex_);
+  if (stopped_) return;
+  cancels_.push_back(job_id);
+  const std::uint64_t ticket = ++cancels_asked_;
+  wake_.notify_one();
+  changed_.wait(lock, [&] { return cancels_done_ >= ticket || stopped_; });
+}
+
+void master::poke() {
+  {
+    std::lock_guard lock(mutex_);
+    poked_ = true;
   }
   wake_.notify_one();
 }
@@ -65,11 +93,12 @@ void master::terminate() {
 }
 
 void master::join() {
+  std::lock_guard lock(join_mutex_);
   if (thread_.joinable()) thread_.join();
 }
 
 void master::release_workers(int exit_code) {
-  for (int rank = 1; rank < comm_.size(); ++rank) comm_.send(rank, static_cast<int>(tag::exit), exit_code);
+  for (int rank = 1; rank < size_; ++rank) comm_.send(rank, static_cast<int>(tag::exit), exit_code);
 }
 
 void master::progress() {
@@ -83,29 +112,56 @@ void master::progress() {
     if (progressed) idle.reset();
     else wait_for_event(idle);
   }
-  std::lock_guard lock(mutex_);
-  stopped_ = true;
-  changed_.notify_all();
+  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    late.swap(incoming_);
+    changed_.notify_all();
+  }
+  // Nothing may be left waiting for a result that will never come.
+  for (auto& [id, work] : late) jobs_.emplace(id, std::move(work));
+  abandon_all();
+}
+
+void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  std::unique_ptr<job> failed = std::move(it->second);
+  drop(job_id);
+  const item_error what = describe(error);
+  failed->abandon(std::make_exception_ptr(
+      mpipool::error("mpipool: task '" + failed->task().name + "' failed on the master: " + what.type_name +
+                     ": " + what.message)));
 }
 
 bool master::has_command() const {
-  return !incoming_.empty() || (close_requested_ && !closing_) || (terminate_requested_ && !terminating_);
+  return !incoming_.empty() || !cancels_.empty() || poked_ || (close_requested_ && !closing_) ||
+         (terminate_requested_ && !terminating_);
 }
 
 bool master::take_commands() {
-  std::vector<std::unique_ptr<job>> arrived;
+  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> arrived;
+  std::vector<std::uint64_t> cancelled;
   bool terminate_now = false;
   {
     std::lock_guard lock(mutex_);
     if (!has_command()) return false;
     arrived.swap(incoming_);
+    cancelled.swap(cancels_);
+    poked_ = false;
     closing_ = close_requested_;
     terminate_now = terminate_requested_ && !terminating_;
   }
-  for (auto& work : arrived) {
-    const std::uint64_t id = next_job_id_++;
+  for (auto& [id, work] : arrived) {
     queue_.push_back(id);
     jobs_.emplace(id, std::move(work));
+  }
+  if (!cancelled.empty()) {
+    for (std::uint64_t id : cancelled) drop(id);
+    std::lock_guard lock(mutex_);
+    cancels_done_ += cancelled.size();
+    changed_.notify_all();
   }
   if (terminate_now) {
     terminating_ = true;
@@ -125,12 +181,24 @@ void master::abandon_all() {
   jobs_.clear();
   for (auto& [id, work] : unfinished) work->abandon(why);
   for (std::size_t rank = 1; rank < workers_.size() && !local_; ++rank) {
-    if (!workers_[rank].busy_with) continue;
-    byte_buffer bytes = take_buffer();
-    const std::uint64_t job_id = *workers_[rank].busy_with;
-    const auto* raw = reinterpret_cast<const char*>(&job_id);
-    bytes.assign(raw, raw + sizeof job_id);
-    send_bytes(static_cast<int>(rank), tag::cancel, std::move(bytes));
+    if (workers_[rank].busy_with) send_cancel(static_cast<int>(rank), *workers_[rank].busy_with);
+  }
+}
+
+void master::send_cancel(int rank, std::uint64_t job_id) {
+  byte_buffer bytes = take_buffer();
+  const auto* raw = reinterpret_cast<const char*>(&job_id);
+  bytes.assign(raw, raw + sizeof job_id);
+  send_bytes(rank, tag::cancel, std::move(bytes));
+}
+
+void master::drop(std::uint64_t job_id) {
+  if (jobs_.erase(job_id) == 0) return;  // finished already
+  std::erase(queue_, job_id);
+  for (std::size_t rank = 0; rank < workers_.size(); ++rank) {
+    worker_slot& worker = workers_[rank];
+    if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
+    if (!local_ && worker.busy_with == job_id) send_cancel(static_cast<int>(rank), job_id);
   }
 }
 
@@ -149,21 +217,27 @@ bool master::poll_messages() {
 
 bool master::dispatch() {
   bool any = false;
-  while (setup_done_ && !terminating_ && !idle_.empty() && !queue_.empty()) {
-    if (stop_running_chunk_.load()) break;  // terminate() is on its way
-    const std::uint64_t id = queue_.front();
+  while (setup_done_ && !terminating_ && !idle_.empty() && !stop_running_chunk_.load()) {
+    // The oldest job that can give a chunk now; jobs that never will again leave the queue.
+    auto next = queue_.begin();
+    while (next != queue_.end()) {
+      job& candidate = *jobs_.at(*next);
+      if (candidate.exhausted()) next = queue_.erase(next);
+      else if (!candidate.has_chunks()) ++next;
+      else break;
+    }
+    if (next == queue_.end()) break;
+    const std::uint64_t id = *next;
     job& work = *jobs_.at(id);
     const int rank = idle_.front();
-    idle_.pop_front();
-    if (!work.has_chunks()) {  // possible only for an empty job
-      queue_.pop_front();
-      idle_.push_front(rank);
+    std::optional<byte_buffer> chunk = build_chunk(rank, id, work);
+    any = true;
+    if (!chunk) {
+      if (jobs_.contains(id) && work.finished()) retire(id);
       continue;
     }
-    byte_buffer chunk = build_chunk(rank, id, work);
-    if (!work.has_chunks()) queue_.pop_front();
-    deliver_chunk(rank, std::move(chunk));  // may finish, and so destroy, the job
-    any = true;
+    idle_.pop_front();
+    deliver_chunk(rank, std::move(*chunk));  // may finish, and so destroy, the job
     if (local_) break;  // the master ran that chunk itself: look at commands before the next
   }
   return any;
@@ -185,16 +259,16 @@ void master::send_setup(const bound_call& initializer) {
     handle_results(0, results);
     return;
   }
-  for (int rank = 1; rank < comm_.size(); ++rank) {
+  for (int rank = 1; rank < size_; ++rank) {
     ++busy_;
     workers_[static_cast<std::size_t>(rank)].busy_with = setup_job;
     send_bytes(rank, tag::chunk, byte_buffer(bytes));
   }
 }
 
-byte_buffer master::build_chunk(int rank, std::uint64_t job_id, job& work) {
+std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, job& work) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
-  const bool needs_task = worker.holds.insert(job_id).second;
+  const bool needs_task = !worker.holds.contains(job_id);
   const task_definition& task = work.task();
   const std::string_view key = needs_task ? std::string_view(task.key) : std::string_view();
   const std::span<const char> state = needs_task ? std::span<const char>(task.state) : std::span<const char>();
@@ -203,8 +277,21 @@ byte_buffer master::build_chunk(int rank, std::uint64_t job_id, job& work) {
                       static_cast<std::uint32_t>(state.size()),
                       static_cast<std::uint32_t>(worker.forget.size())},
               key, state, worker.forget);
+  item_range items;
+  try {
+    items = work.next_chunk(bytes);
+  } catch (...) {  // an argument that cannot be serialized
+    spare_buffers_.push_back(std::move(bytes));
+    fail_job(job_id, std::current_exception());
+    return std::nullopt;
+  }
+  if (items.count == 0) {  // a lazy input ended or failed right there: nothing to send
+    spare_buffers_.push_back(std::move(bytes));
+    return std::nullopt;
+  }
+  set_chunk_items(bytes, items);
+  if (needs_task) worker.holds.insert(job_id);
   worker.forget.clear();
-  set_chunk_items(bytes, work.next_chunk(bytes));
   worker.busy_with = job_id;
   return bytes;
 }
@@ -222,6 +309,7 @@ void master::deliver_chunk(int rank, byte_buffer&& bytes) {
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
+  check_message_size(bytes.size());
   auto& send = sends_.emplace_back();
   send.bytes = std::move(bytes);
   send.request = comm_.isend(rank, static_cast<int>(kind), send.bytes.data(), static_cast<int>(send.bytes.size()));
@@ -260,7 +348,12 @@ void master::handle_results(int rank, std::span<const char> message) {
   }
   auto it = jobs_.find(results.header.job);
   if (it == jobs_.end()) return;  // abandoned: its results are no longer wanted
-  it->second->accept(results.header.items, results.outcomes, {rank, worker.host});
+  try {
+    it->second->accept(results.header.items, results.outcomes, {rank, worker.host});
+  } catch (...) {  // a result that cannot be deserialized, or no memory for it
+    fail_job(results.header.job, std::current_exception());
+    return;
+  }
   if (it->second->finished()) retire(results.header.job);
 }
 
@@ -285,6 +378,7 @@ void master::finish_setup(int rank, const results_view& results) {
 void master::retire(std::uint64_t job_id) {
   auto finished = std::move(jobs_.at(job_id));
   jobs_.erase(job_id);
+  std::erase(queue_, job_id);
   for (auto& worker : workers_) {
     if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
   }

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <string>
 
-#include <boost/mpi/environment.hpp>
+#include <unistd.h>
 
 #include "mpipool/detail/master.hpp"
 
@@ -16,9 +16,11 @@ void run_guarded(const char* which, const std::function<void()>& callback) {
     callback();
   } catch (...) {
     const item_error error = describe(std::current_exception());
-    std::fprintf(stderr, "mpipool: rank 0 on host %s: %s threw %s: %s (ignored)\n",
-                 boost::mpi::environment::processor_name().c_str(), which, error.type_name.c_str(),
-                 error.message.c_str());
+    // No MPI call here: this may run on the caller's thread while the progress thread runs.
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    std::fprintf(stderr, "mpipool: rank 0 on host %s: %s threw %s: %s (ignored)\n", host, which,
+                 error.type_name.c_str(), error.message.c_str());
   }
 }
 
@@ -45,7 +47,7 @@ void pool::require_running() const {
   if (state_.load() != lifecycle::running) throw std::logic_error("mpipool: pool not running");
 }
 
-void pool::enqueue(std::unique_ptr<detail::job> work) { master_.submit(std::move(work)); }
+std::uint64_t pool::enqueue(std::unique_ptr<detail::job> work) { return master_.submit(std::move(work)); }
 
 void pool::close() {
   require_running();

@@ -32,14 +32,27 @@ task_registry& task_registry::instance() {
 
 const char* task_registry::add_task(const char* key, task_vtable vtable) {
   std::lock_guard lock(mutex_);
-  tasks_.emplace(key, vtable);
+  auto [it, inserted] = tasks_.emplace(key, vtable);
+  // Types with internal linkage (in an anonymous namespace, say) in different source files can
+  // share a type name; a worker could not tell them apart.
+  if (!inserted && (it->second.run != vtable.run || it->second.make != vtable.make)) ambiguous_tasks_.insert(key);
+  return key;
+}
+
+const char* task_registry::checked_key(const char* key) const {
+  std::lock_guard lock(mutex_);
+  if (ambiguous_tasks_.contains(key))
+    throw registration_error("mpipool: two different callables share the type name " +
+                             boost::core::demangle(key) +
+                             " (types with internal linkage in different source files?), so the "
+                             "workers cannot tell them apart; give one of them another name");
   return key;
 }
 
 const task_vtable* task_registry::find_task(std::string_view key) const {
   std::lock_guard lock(mutex_);
   auto it = tasks_.find(key);
-  return it == tasks_.end() ? nullptr : &it->second;
+  return it == tasks_.end() || ambiguous_tasks_.contains(key) ? nullptr : &it->second;
 }
 
 void task_registry::add_function(erased_function fn, const char* name) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <algorithm>
 #include <string>
 
 #include <boost/mpi/communicator.hpp>
@@ -42,9 +43,17 @@ void report(int rank, const std::string& what) {
 int run_pool(const boost::mpi::communicator& parent, const body_function& body, const pool_options& options) {
   boost::mpi::communicator comm(parent, boost::mpi::comm_duplicate);
   install_crash_report(comm.rank(), boost::mpi::environment::processor_name());
-  if (comm.rank() != 0) return serve(comm);
-  master m(comm);
-  return run_pool_as_master(m, body, options);
+  if (comm.rank() != 0) {
+    try {
+      return serve(comm);
+    } catch (...) {  // the master would wait for this worker for ever: end the job instead
+      const item_error error = describe(std::current_exception());
+      report(comm.rank(), "worker failed: " + error.type_name + ": " + error.message);
+      comm.abort(EXIT_FAILURE);
+    }
+  }
+  auto m = std::make_shared<master>(comm);
+  return run_pool_as_master(*m, body, options);
 }
 
 }  // namespace
@@ -54,7 +63,7 @@ int run_pool_as_master(master& m, const body_function& body, const pool_options&
   std::exception_ptr failure;
   try {
     m.start(options.initializer);
-    pool p(m);
+    pool p(m, m.weak_from_this(), std::max<std::size_t>(options.stream_window, 1));
     exit_code = body(p);
     p.finish();
   } catch (...) {

@@ -50,6 +50,7 @@ class cancel_watch {
 };
 
 void send_and_wait(const boost::mpi::communicator& comm, const byte_buffer& bytes) {
+  check_message_size(bytes.size());
   auto request = comm.isend(master_rank, static_cast<int>(tag::results), bytes.data(),
                             static_cast<int>(bytes.size()));
   backoff waiting;

@@ -3,8 +3,10 @@
 /// @brief What an `*_async` call returns: a handle to a result that is computed in the background.
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "mpipool/errors.hpp"
 
@@ -34,32 +37,38 @@ class result_state {
   explicit result_state(std::thread::id progress_thread) : progress_thread_(progress_thread) {}
 
   void set_value(stored_t<T> value) {
-    {
-      std::lock_guard lock(mutex_);
-      value_.emplace(std::move(value));
-      ready_ = true;
-    }
-    ready_cv_.notify_all();
+    std::unique_lock lock(mutex_);
+    value_.emplace(std::move(value));
+    become_ready(lock);
   }
   void set_exception(std::exception_ptr error) {
+    std::unique_lock lock(mutex_);
+    error_ = std::move(error);
+    become_ready(lock);
+  }
+
+  // Runs `callback` once the result is ready: at once, here, if it already is.
+  void on_ready(std::function<void()> callback) {
     {
       std::lock_guard lock(mutex_);
-      error_ = std::move(error);
-      ready_ = true;
+      if (!ready_) {
+        ready_callbacks_.push_back(std::move(callback));
+        return;
+      }
     }
-    ready_cv_.notify_all();
+    callback();
   }
 
   void wait() {
     std::unique_lock lock(mutex_);
-    if (!ready_) refuse_on_progress_thread();
-    ready_cv_.wait(lock, [this] { return ready_; });
+    if (!can_return()) refuse_on_progress_thread();
+    ready_cv_.wait(lock, [this] { return can_return(); });
   }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     std::unique_lock lock(mutex_);
-    if (!ready_) refuse_on_progress_thread();
-    return ready_cv_.wait_for(lock, timeout, [this] { return ready_; });
+    if (!can_return()) refuse_on_progress_thread();
+    return ready_cv_.wait_for(lock, timeout, [this] { return can_return(); });
   }
   bool ready() const {
     std::lock_guard lock(mutex_);
@@ -78,6 +87,26 @@ class result_state {
   }
 
  private:
+  // Done callbacks run after the value is in place (they may read it) but before waiters
+  // wake, so that get() returns after them, as it does after result callbacks.
+  void become_ready(std::unique_lock<std::mutex>& lock) {
+    ready_ = true;
+    auto callbacks = std::move(ready_callbacks_);
+    ready_callbacks_.clear();
+    lock.unlock();
+    for (auto& callback : callbacks) callback();
+    lock.lock();
+    released_ = true;
+    lock.unlock();
+    ready_cv_.notify_all();
+  }
+
+  // Whether a wait may return now. A done callback (on the progress thread) may read its own
+  // result before waiters are released.
+  bool can_return() const {
+    return released_ || (ready_ && std::this_thread::get_id() == progress_thread_);
+  }
+
   void refuse_on_progress_thread() const {
     if (std::this_thread::get_id() == progress_thread_)
       throw std::logic_error(
@@ -88,9 +117,11 @@ class result_state {
   const std::thread::id progress_thread_;
   mutable std::mutex mutex_;
   std::condition_variable ready_cv_;
-  bool ready_ = false;
+  bool ready_ = false;     // the value or error is in place
+  bool released_ = false;  // and the done callbacks have run: waiters may go
   std::optional<stored_t<T>> value_;
   std::exception_ptr error_;
+  std::vector<std::function<void()>> ready_callbacks_;
 };
 
 template <class T>
@@ -159,6 +190,24 @@ class [[nodiscard]] async_result {
   /// if (!r.successful()) log("failed");
   /// @endcode
   bool successful() const { return state_->successful(); }
+
+  /// Calls `callback(*this)` once the result is ready, successfully or not: on the pool's
+  /// progress thread, or at once on this thread if it is ready already. As
+  /// `concurrent.futures.Future.add_done_callback`. A callback must not wait on another result.
+  /// @code
+  /// handle.add_done_callback([](const mpipool::async_result<int>& h) { if (h.successful()) log(h.get()); });
+  /// @endcode
+  void add_done_callback(std::function<void(const async_result&)> callback) const {
+    state_->on_ready([self = *this, callback = std::move(callback)] {
+      try {
+        callback(self);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "mpipool: rank 0: done callback threw: %s (ignored)\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "mpipool: rank 0: done callback threw (ignored)\n");
+      }
+    });
+  }
 
  private:
   explicit async_result(std::shared_ptr<detail::result_state<T>> state) : state_(std::move(state)) {}

@@ -5,10 +5,12 @@
 /// #include <mpipool/mpipool.hpp>
 /// @endcode
 
+#include "mpipool/as_completed.hpp"
 #include "mpipool/async_result.hpp"
 #include "mpipool/errors.hpp"
 #include "mpipool/options.hpp"
 #include "mpipool/pool.hpp"
+#include "mpipool/result_stream.hpp"
 #include "mpipool/run.hpp"
 #include "mpipool/serialization.hpp"
 #include "mpipool/task.hpp"

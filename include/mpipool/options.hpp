@@ -99,7 +99,10 @@ bound_call call(F&& f, Args&&... args) {
 struct pool_options {
   /// Runs once on each worker (on the master itself with one rank) before its first task.
   /// If it throws, the pool does not start and mpipool::initializer_error is raised.
-  bound_call initializer;
+  bound_call initializer{};
+  /// How many chunks per worker a stream (imap and friends) may have handed out and not yet
+  /// read. Bounds the master's memory for a stream; more lets workers run further ahead.
+  std::size_t stream_window = 4;
 };
 
 }  // namespace mpipool

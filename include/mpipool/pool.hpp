@@ -17,6 +17,10 @@
 
 #include "mpipool/async_result.hpp"
 #include "mpipool/detail/job.hpp"
+#include "mpipool/detail/job_control.hpp"
+#include "mpipool/detail/stream_job.hpp"
+#include "mpipool/detail/zip.hpp"
+#include "mpipool/result_stream.hpp"
 #include "mpipool/detail/scheduler.hpp"
 #include "mpipool/detail/task_model.hpp"
 #include "mpipool/errors.hpp"
@@ -55,6 +59,24 @@ using starmap_args_t = tuple_of_t<std::ranges::range_value_t<Range>>;
 template <class... A>
 using apply_args_t = std::tuple<std::decay_t<A>...>;
 
+// Turn one input element into a task's argument tuple: as the single argument (map, imap) or
+// unpacked (starmap, istarmap).
+template <class Args>
+struct as_single_argument {
+  template <class T>
+  Args operator()(T&& element) const {
+    return Args(std::forward<T>(element));
+  }
+};
+template <class Args>
+struct as_unpacked_arguments {
+  template <class T>
+  Args operator()(T&& element) const {
+    return std::apply([](auto&&... xs) { return Args(std::forward<decltype(xs)>(xs)...); },
+                      std::forward<T>(element));
+  }
+};
+
 template <class T>
 struct is_callbacks : std::false_type {};
 template <class T>
@@ -69,6 +91,20 @@ using map_result_t = detail::collected_t<detail::value_t<F, detail::map_args_t<R
 /// @brief What `starmap` and `starmap_async` give.
 template <class F, class Range>
 using starmap_result_t = detail::collected_t<detail::value_t<F, detail::starmap_args_t<Range>>, false>;
+
+/// @brief What one element of `imap(f, range)` is.
+/// @code
+/// mpipool::result_stream<mpipool::imap_value_t<decltype(&square), std::vector<int>>> s = pool.imap(square, xs);
+/// @endcode
+template <class F, class Range>
+using imap_value_t = detail::value_t<F, detail::map_args_t<Range>>;
+
+/// @brief What one element of `istarmap(f, range_of_tuples)` is.
+/// @code
+/// mpipool::istarmap_value_t<decltype(&add), std::vector<std::tuple<int, int>>> first = *pool.istarmap(add, pairs).begin();
+/// @endcode
+template <class F, class Range>
+using istarmap_value_t = detail::value_t<F, detail::starmap_args_t<Range>>;
 
 /// @brief What `apply` and `apply_async` give: the task's own result.
 template <class F, class... Args>
@@ -142,6 +178,18 @@ class pool {
     return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), 1, std::move(cb));
   }
 
+  /// @brief concurrent.futures' spelling of apply_async: runs `f(args...)` in the background
+  /// and returns a handle with get, wait, ready and add_done_callback.
+  /// @code
+  /// auto handle = pool.submit(square, 12);
+  /// handle.add_done_callback([](const mpipool::async_result<int>& h) { std::printf("%d\n", h.get()); });
+  /// @endcode
+  template <class F, class... Args>
+    requires(!detail::is_callbacks<std::decay_t<F>>::value)
+  async_result<apply_result_t<F, Args...>> submit(F&& f, Args&&... args) {
+    return apply_async(std::forward<F>(f), std::forward<Args>(args)...);
+  }
+
   /// @brief Applies `f` to every item and returns the results in input order.
   ///
   /// The input is read once, on the calling thread, and cut into chunks of `chunksize` items
@@ -175,11 +223,29 @@ class pool {
     require_running();
     detail::validate_chunksize(chunksize);
     auto callable = detail::make_callable(std::forward<F>(f));
-    using args_type = detail::map_args_t<Range>;
-    std::vector<args_type> args;
-    if constexpr (std::ranges::sized_range<Range>) args.reserve(std::ranges::size(items));
-    for (auto&& item : items) args.emplace_back(std::forward<decltype(item)>(item));
-    return submit_items<false>(std::move(callable), std::move(args), chunksize, std::move(cb));
+    return submit_items<false>(std::move(callable),
+                               read_all<detail::as_single_argument<detail::map_args_t<Range>>>(items),
+                               chunksize, std::move(cb));
+  }
+
+  /// @brief map over several ranges zipped together, as `executor.map(f, xs, ys)`: calls
+  /// `f(x, y)` for each pair and stops at the shortest range.
+  /// @code
+  /// std::vector<int> products = pool.map(mul, xs, ys);
+  /// @endcode
+  template <class F, std::ranges::input_range R1, std::ranges::input_range R2, std::ranges::input_range... Rs>
+  auto map(F&& f, R1&& r1, R2&& r2, Rs&&... rs) {
+    return starmap(std::forward<F>(f), detail::zip(std::forward<R1>(r1), std::forward<R2>(r2), std::forward<Rs>(rs)...));
+  }
+
+  /// @brief As the zipped map, in the background.
+  /// @code
+  /// auto products = pool.map_async(mul, xs, ys);
+  /// @endcode
+  template <class F, std::ranges::input_range R1, std::ranges::input_range R2, std::ranges::input_range... Rs>
+  auto map_async(F&& f, R1&& r1, R2&& r2, Rs&&... rs) {
+    return starmap_async(std::forward<F>(f),
+                         detail::zip(std::forward<R1>(r1), std::forward<R2>(r2), std::forward<Rs>(rs)...));
   }
 
   /// @brief Like map, but each item is a tuple (or pair, or array) of arguments to unpack.
@@ -203,14 +269,64 @@ class pool {
     require_running();
     detail::validate_chunksize(chunksize);
     auto callable = detail::make_callable(std::forward<F>(f));
-    using args_type = detail::starmap_args_t<Range>;
-    std::vector<args_type> args;
-    if constexpr (std::ranges::sized_range<Range>) args.reserve(std::ranges::size(items));
-    for (auto&& item : items) {
-      args.push_back(std::apply([](auto&&... xs) { return args_type(std::forward<decltype(xs)>(xs)...); },
-                                std::forward<decltype(item)>(item)));
-    }
-    return submit_items<false>(std::move(callable), std::move(args), chunksize, std::move(cb));
+    return submit_items<false>(std::move(callable),
+                               read_all<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(items),
+                               chunksize, std::move(cb));
+  }
+
+  /// @brief Applies `f` to every item lazily, yielding results in input order as they are ready.
+  ///
+  /// The input (any input range, even an unbounded one) is read on the master only as workers
+  /// need work, and at most `stream_window` chunks per worker (see pool_options) are handed out
+  /// and unread at any time, so memory stays bounded however long the input and however slow
+  /// the reader. `chunksize` defaults to 1, as in Python.
+  /// @code
+  /// for (int sq : pool.imap(square, std::views::iota(0, 100), 10)) std::printf("%d\n", sq);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize = 1) {
+    return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize);
+  }
+
+  /// @brief imap over several ranges zipped together, stopping at the shortest.
+  /// @code
+  /// for (int p : pool.imap(mul, xs, ys)) use(p);
+  /// @endcode
+  template <class F, std::ranges::input_range R1, std::ranges::input_range R2, std::ranges::input_range... Rs>
+  auto imap(F&& f, R1&& r1, R2&& r2, Rs&&... rs) {
+    return istarmap(std::forward<F>(f), detail::zip(std::forward<R1>(r1), std::forward<R2>(r2), std::forward<Rs>(rs)...));
+  }
+
+  /// @brief As imap, but yields results in the order they complete.
+  /// @code
+  /// for (int sq : pool.imap_unordered(square, xs)) total += sq;
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<imap_value_t<F, Range>> imap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
+    return open_stream<false, detail::as_single_argument<detail::map_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize);
+  }
+
+  /// @brief The lazy starmap that Python lacks: unpacks each tuple into `f`'s arguments,
+  /// yielding results in input order.
+  /// @code
+  /// for (int sum : pool.istarmap(add, pairs)) use(sum);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<istarmap_value_t<F, Range>> istarmap(F&& f, Range&& items, std::int64_t chunksize = 1) {
+    return open_stream<true, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize);
+  }
+
+  /// @brief As istarmap, yielding results in the order they complete.
+  /// @code
+  /// for (int sum : pool.istarmap_unordered(add, pairs)) total += sum;
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<istarmap_value_t<F, Range>> istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
+    return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize);
   }
 
   /// @brief Stops accepting work; what was submitted still runs. Then call join().
@@ -239,7 +355,8 @@ class pool {
  private:
   enum class lifecycle { running, closed, terminated };
 
-  explicit pool(detail::master& m) : master_(m) {}
+  pool(detail::master& m, std::weak_ptr<detail::job_control> control, std::size_t stream_window)
+      : master_(m), control_(std::move(control)), stream_window_(stream_window) {}
   friend int detail::run_pool_as_master(detail::master&, const std::function<int(pool&)>&,
                                         const pool_options&);
 
@@ -247,7 +364,35 @@ class pool {
   void require_off_progress_thread() const;
   std::thread::id progress_thread() const;
   std::size_t worker_count() const;
-  void enqueue(std::unique_ptr<detail::job> work);
+  std::uint64_t enqueue(std::unique_ptr<detail::job> work);
+
+  // Reads a whole input on the calling thread into argument tuples.
+  template <class MakeArgs, class Range>
+  static auto read_all(Range& items) {
+    std::vector<decltype(MakeArgs{}(*std::ranges::begin(items)))> args;
+    if constexpr (std::ranges::sized_range<Range>) args.reserve(std::ranges::size(items));
+    for (auto&& item : items) args.push_back(MakeArgs{}(std::forward<decltype(item)>(item)));
+    return args;
+  }
+
+  template <bool Ordered, class MakeArgs, class F, class Range>
+  auto open_stream(F&& f, Range&& items, std::int64_t chunksize) {
+    require_running();
+    detail::validate_chunksize(chunksize);
+    auto callable = detail::make_callable(std::forward<F>(f));
+    using args_type = decltype(MakeArgs{}(*std::ranges::begin(items)));
+    using model = detail::task_model<decltype(callable), args_type>;
+    static_assert(detail::check_task<model>());
+    using value = typename model::result_type;
+    static_assert(!std::is_void_v<value>,
+                  "mpipool: streams need a task that returns a value; use map for tasks that return nothing");
+    auto input = std::views::all(std::forward<Range>(items));
+    auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_);
+    const auto size = static_cast<std::size_t>(chunksize);
+    const std::uint64_t id = enqueue(std::make_unique<detail::stream_job<model, decltype(input), MakeArgs>>(
+        detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state));
+    return result_stream<value>(std::move(state), control_, id);
+  }
   void finish();  // close and join, unless that already happened
 
   template <class T>
@@ -284,6 +429,8 @@ class pool {
   }
 
   detail::master& master_;
+  std::weak_ptr<detail::job_control> control_;
+  std::size_t stream_window_;
   std::atomic<lifecycle> state_{lifecycle::running};
 };
 

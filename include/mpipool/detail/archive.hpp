@@ -42,7 +42,10 @@ class span_streambuf : public std::streambuf {
   std::size_t consumed() const { return static_cast<std::size_t>(gptr() - eback()); }
 };
 
-inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
+// Values travel by copy: no object tracking (which would turn the second of two values saved
+// from the same address into a back-reference), no header, no locale facets.
+inline constexpr unsigned archive_flags =
+    boost::archive::no_header | boost::archive::no_codecvt | boost::archive::no_tracking;
 
 // Appends serialized values to a byte buffer.
 class writer {

@@ -36,8 +36,11 @@ class job {
 
   const task_definition& task() const { return task_; }
 
-  // Source: whether chunks remain, and the next one's items appended to `out`.
-  virtual bool has_chunks() const = 0;
+  // Source. exhausted(): it will never give another chunk. has_chunks(): it can give one now
+  // (a stream may hold back while its window is full). next_chunk() appends the next chunk's
+  // items to `out`; it may find no items after all (a lazy input that ended or failed).
+  virtual bool exhausted() const = 0;
+  virtual bool has_chunks() = 0;
   virtual item_range next_chunk(byte_buffer& out) = 0;
 
   // Sink: the outcomes of `items`, as sent by `from`.
@@ -79,7 +82,8 @@ class collect_job final : public job {
     if constexpr (!std::is_void_v<value_type>) values_.resize(items_.size());
   }
 
-  bool has_chunks() const override { return !plan_.exhausted(); }
+  bool exhausted() const override { return plan_.exhausted(); }
+  bool has_chunks() override { return !plan_.exhausted(); }
 
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();

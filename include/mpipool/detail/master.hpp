@@ -21,13 +21,14 @@
 
 #include "mpipool/detail/executor.hpp"
 #include "mpipool/detail/job.hpp"
+#include "mpipool/detail/job_control.hpp"
 #include "mpipool/detail/wait.hpp"
 #include "mpipool/errors.hpp"
 #include "mpipool/options.hpp"
 
 namespace mpipool::detail {
 
-class master {
+class master final : public job_control, public std::enable_shared_from_this<master> {
  public:
   // With a communicator of one rank, the master runs the tasks itself.
   explicit master(boost::mpi::communicator comm);
@@ -40,10 +41,13 @@ class master {
   void start(const bound_call& initializer);
 
   // Processes that run tasks: the worker ranks, or the master itself when alone.
-  std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(comm_.size() - 1); }
+  std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
   std::thread::id progress_thread() const { return thread_id_; }
 
-  void submit(std::unique_ptr<job> work);
+  // Returns the job's id.
+  std::uint64_t submit(std::unique_ptr<job> work);
+  void cancel(std::uint64_t job_id) override;
+  void poke() override;
   void close();      // finish every submitted job, then stop
   void terminate();  // fail unfinished jobs and cut running chunks short; returns once done so
   void join();       // waits until the progress thread has stopped
@@ -72,23 +76,34 @@ class master {
   bool has_command() const;  // mutex_ held
 
   void send_setup(const bound_call& initializer);
-  byte_buffer build_chunk(int rank, std::uint64_t job_id, job& work);
+  // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over.
+  std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work);
   void deliver_chunk(int rank, byte_buffer&& bytes);
   void send_bytes(int rank, tag kind, byte_buffer&& bytes);
   void handle_results(int rank, std::span<const char> message);
   void finish_setup(int rank, const results_view& results);
   void retire(std::uint64_t job_id);
+  void drop(std::uint64_t job_id);  // forget a job whose result nobody wants
+  void send_cancel(int rank, std::uint64_t job_id);
   void abandon_all();
+  // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
+  void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
   byte_buffer take_buffer();
 
   boost::mpi::communicator comm_;
+  const int size_;  // cached: callers' threads must not call MPI
   const bool local_;
 
   // Shared with callers, under mutex_.
   mutable std::mutex mutex_;
   std::condition_variable wake_;     // the progress thread waits here
   std::condition_variable changed_;  // callers wait here
-  std::vector<std::unique_ptr<job>> incoming_;
+  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> incoming_;
+  std::vector<std::uint64_t> cancels_;
+  std::uint64_t next_job_id_ = setup_job + 1;
+  std::uint64_t cancels_done_ = 0;  // cancel requests handled so far
+  std::uint64_t cancels_asked_ = 0;
+  bool poked_ = false;
   bool close_requested_ = false;
   bool terminate_requested_ = false;
   bool terminated_ = false;          // the progress thread has failed every unfinished job
@@ -97,6 +112,7 @@ class master {
   std::optional<remote_failure> setup_failure_;
   std::atomic<bool> stop_running_chunk_{false};  // read between items when the master runs them
 
+  std::mutex join_mutex_;
   std::thread thread_;
   std::thread::id thread_id_;
 
@@ -107,8 +123,7 @@ class master {
   std::size_t ready_ = 0;
   std::optional<remote_failure> first_setup_failure_;
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
-  std::uint64_t next_job_id_ = setup_job + 1;
-  std::deque<std::uint64_t> queue_;  // jobs with chunks left to hand out, oldest first
+  std::deque<std::uint64_t> queue_;  // jobs that may still give chunks, oldest first
   bool closing_ = false;
   bool terminating_ = false;
   std::list<pending_send> sends_;

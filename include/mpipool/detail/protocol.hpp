@@ -50,6 +50,9 @@ struct chunk_view {
   std::span<const char> items;
 };
 
+// MPI counts are ints: a message of 2 GiB or more cannot be sent as one. Throws a clear error.
+void check_message_size(std::size_t bytes);
+
 // Starts a chunk message in `out` (cleared first); the items are appended after it.
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
                  std::span<const char> state, std::span<const std::uint64_t> forget);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +42,8 @@ class task_registry {
   // Returns `key`, so that it can initialize a static.
   const char* add_task(const char* key, task_vtable vtable);
   const task_vtable* find_task(std::string_view key) const;
+  // Returns `key`; throws registration_error if two different task types share it.
+  const char* checked_key(const char* key) const;
 
   void add_function(erased_function fn, const char* name);
   // The registered name of `fn`; throws registration_error if it has none.
@@ -52,6 +55,7 @@ class task_registry {
   task_registry() = default;
   mutable std::mutex mutex_;
   std::map<std::string, task_vtable, std::less<>> tasks_;
+  std::set<std::string, std::less<>> ambiguous_tasks_;
   std::map<std::string, erased_function, std::less<>> functions_by_name_;
   std::map<erased_function, std::string> names_by_function_;
 };

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -111,16 +112,25 @@ struct task_model {
       running.item.store(work.first + done, std::memory_order_relaxed);
       Args args;
       in >> args;
-      try {
-        if constexpr (std::is_void_v<result_type>) {
+      // Only the call is guarded: a value that fails to serialize leaves the stream unusable,
+      // and the executor then fails the whole chunk.
+      if constexpr (std::is_void_v<result_type>) {
+        bool ok = true;
+        try {
           std::apply(callable, std::move(args));
-          write_success(out);
-        } else {
-          const result_type result = std::apply(callable, std::move(args));
-          write_success(out, result);
+        } catch (...) {
+          ok = false;
+          write_failure(out, describe(std::current_exception()));
         }
-      } catch (...) {
-        write_failure(out, describe(std::current_exception()));
+        if (ok) write_success(out);
+      } else {
+        std::optional<result_type> result;
+        try {
+          result.emplace(std::apply(callable, std::move(args)));
+        } catch (...) {
+          write_failure(out, describe(std::current_exception()));
+        }
+        if (result) write_success(out, *result);
       }
     }
     return done;
@@ -132,9 +142,15 @@ struct task_model {
 
   static constexpr task_vtable vtable{&decode_callable<Callable>, &run, &name};
 
-  // Odr-using `key` registers this model during static initialization, on every rank.
-  static inline const char* const key =
-      task_registry::instance().add_task(typeid(task_model).name(), vtable);
+  // The key every rank knows this model by. A function, so that it is right even when asked
+  // for during static initialization (a global pool_options, say).
+  static const char* key() {
+    static const char* const registered = task_registry::instance().add_task(typeid(task_model).name(), vtable);
+    return registered;
+  }
+  // Odr-using this registers the model during static initialization, on every rank, even on
+  // ranks that never call the code that submits it.
+  static inline const char* const registration = key();
 };
 
 // Everything the master needs to name a task to a worker.
@@ -146,7 +162,8 @@ struct task_definition {
 
 template <class Model>
 task_definition define_task(const typename Model::callable_type& callable) {
-  return {Model::key, encode_callable(callable), display_name(callable)};
+  (void)Model::registration;
+  return {task_registry::instance().checked_key(Model::key()), encode_callable(callable), display_name(callable)};
 }
 
 }  // namespace mpipool::detail

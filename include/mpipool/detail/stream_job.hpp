@@ -1,0 +1,104 @@
+#pragma once
+// The job behind imap, imap_unordered and istarmap: reads its input lazily, on the progress
+// thread, only while the window has room; delivers outcomes to a stream as they arrive.
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <utility>
+
+#include "mpipool/detail/job.hpp"
+#include "mpipool/detail/stream_state.hpp"
+
+namespace mpipool::detail {
+
+// Model: the task model; Input: a view over the caller's input; MakeArgs: turns one input
+// element into the task's argument tuple.
+template <class Model, class Input, class MakeArgs>
+class stream_job final : public job {
+  using value_type = typename Model::result_type;
+  using args_type = typename Model::args_type;
+  using entry = typename stream_state<value_type>::entry;
+
+ public:
+  stream_job(task_definition task, Input input, std::size_t chunksize, std::size_t window,
+             std::shared_ptr<stream_state<value_type>> state)
+      : job(std::move(task)),
+        input_(std::move(input)),
+        chunksize_(chunksize),
+        window_(std::max(window, chunksize)),
+        state_(std::move(state)) {}
+
+  bool exhausted() const override { return input_done_; }
+
+  bool has_chunks() override {
+    if (input_done_) return false;
+    // Items handed out and not yet read by the consumer, in flight or waiting in the stream.
+    const std::uint64_t outstanding = read_ - state_->consumed();
+    if (outstanding + chunksize_ <= window_) return true;
+    state_->mark_stalled();
+    // The consumer may have read in between: look again, so that no poke is lost.
+    return read_ - state_->consumed() + chunksize_ <= window_;
+  }
+
+  item_range next_chunk(byte_buffer& out) override {
+    const std::uint64_t first = read_;
+    writer items(out);
+    try {
+      if (!position_) position_.emplace(std::ranges::begin(input_));
+      auto& it = *position_;
+      while (read_ - first < chunksize_ && it != std::ranges::end(input_)) {
+        items << MakeArgs{}(*it);
+        ++read_;
+        ++it;
+      }
+      if (it == std::ranges::end(input_)) end_input(nullptr);
+    } catch (...) {
+      end_input(std::current_exception());  // raised at its position, after the items before it
+    }
+    return {first, static_cast<std::uint32_t>(read_ - first)};
+  }
+
+  void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
+    reader in(outcomes);
+    for (std::uint32_t i = 0; i < items.count; ++i) {
+      const std::uint64_t index = items.first + i;
+      entry e;
+      if (in.read<bool>()) {
+        e.value.emplace(in.read<value_type>());
+      } else {
+        item_error failure = read_failure(in);
+        e.error = std::make_exception_ptr(remote_error(
+            task().name, index,
+            remote_failure{std::move(failure.type_name), std::move(failure.message), from.rank, from.host}));
+      }
+      state_->deliver(index, std::move(e));
+    }
+    received_ += items.count;
+  }
+
+  bool finished() const override { return input_done_ && received_ == read_; }
+  void publish() override {}  // every outcome was delivered as it came
+  void abandon(const std::exception_ptr& why) override { state_->fail(why); }
+
+ private:
+  void end_input(std::exception_ptr error) {
+    input_done_ = true;
+    state_->end_input(read_, std::move(error));
+  }
+
+  Input input_;
+  std::optional<std::ranges::iterator_t<Input>> position_;
+  const std::size_t chunksize_;
+  const std::size_t window_;
+  std::shared_ptr<stream_state<value_type>> state_;
+  std::uint64_t read_ = 0;
+  std::uint64_t received_ = 0;
+  bool input_done_ = false;
+};
+
+}  // namespace mpipool::detail
