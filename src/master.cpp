@@ -223,7 +223,7 @@ bool master::dispatch() {
     while (next != queue_.end()) {
       job& candidate = *jobs_.at(*next);
       if (candidate.exhausted()) next = queue_.erase(next);
-      else if (!candidate.has_chunks()) ++next;
+      else if (!candidate.has_chunks(closing_)) ++next;
       else break;
     }
     if (next == queue_.end()) break;

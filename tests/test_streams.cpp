@@ -336,3 +336,18 @@ TEST(streams, as_completed_times_out_on_an_unfinished_handle) {
     EXPECT_EQ(handles[0].get(), -1);
   });
 }
+
+TEST(streams, close_and_join_finish_a_stream_that_is_no_longer_read) {
+  with_pool([](mpipool::pool& pool) {
+    auto stream = pool.imap(sqr, std::views::iota(0, 5000), 1);
+    EXPECT_EQ(stream.next(), 0);  // then stop reading, with the window full
+    pool.close();
+    pool.join();  // as in Python, join waits for all the work, read or not
+    long count = 1;
+    while (auto v = stream.next()) {
+      EXPECT_EQ(*v, count * count);
+      ++count;
+    }
+    EXPECT_EQ(count, 5000);
+  });
+}

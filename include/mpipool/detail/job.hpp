@@ -37,10 +37,11 @@ class job {
   const task_definition& task() const { return task_; }
 
   // Source. exhausted(): it will never give another chunk. has_chunks(): it can give one now
-  // (a stream may hold back while its window is full). next_chunk() appends the next chunk's
+  // (a stream holds back while its window is full, unless the pool is closing: then, as in
+  // Python, join() waits for all submitted work, read or not). next_chunk() appends the next chunk's
   // items to `out`; it may find no items after all (a lazy input that ended or failed).
   virtual bool exhausted() const = 0;
-  virtual bool has_chunks() = 0;
+  virtual bool has_chunks(bool closing) = 0;
   virtual item_range next_chunk(byte_buffer& out) = 0;
 
   // Sink: the outcomes of `items`, as sent by `from`.
@@ -83,7 +84,7 @@ class collect_job final : public job {
   }
 
   bool exhausted() const override { return plan_.exhausted(); }
-  bool has_chunks() override { return !plan_.exhausted(); }
+  bool has_chunks(bool) override { return !plan_.exhausted(); }
 
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();

@@ -35,8 +35,9 @@ class stream_job final : public job {
 
   bool exhausted() const override { return input_done_; }
 
-  bool has_chunks() override {
+  bool has_chunks(bool closing) override {
     if (input_done_) return false;
+    if (closing) return true;
     // Items handed out and not yet read by the consumer, in flight or waiting in the stream.
     const std::uint64_t outstanding = read_ - state_->consumed();
     if (outstanding + chunksize_ <= window_) return true;
