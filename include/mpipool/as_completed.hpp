@@ -33,6 +33,10 @@ class completion_stream {
 
  public:
   /// Iterates over the handles in completion order; `++` waits for the next one.
+  /// @code
+  /// auto done = mpipool::as_completed(handles);
+  /// for (auto it = done.begin(); it != done.end(); ++it) use(it->get());
+  /// @endcode
   class iterator {
    public:
     using value_type = async_result<T>;
@@ -41,6 +45,7 @@ class completion_stream {
 
     iterator() = default;
     const async_result<T>& operator*() const { return stream_->handles_[stream_->current_]; }
+    const async_result<T>* operator->() const { return &**this; }
     iterator& operator++() {
       stream_->advance();
       return *this;

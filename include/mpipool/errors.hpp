@@ -22,6 +22,9 @@ class error : public std::runtime_error {
 };
 
 /// @brief What went wrong on another rank: the exception's type, its message, and where.
+/// @code
+/// catch (const mpipool::remote_error& e) { std::printf("%s on rank %d\n", e.type_name().c_str(), e.rank()); }
+/// @endcode
 struct remote_failure {
   std::string type_name;  ///< demangled type of the exception, e.g. "std::out_of_range"
   std::string message;    ///< its `what()`, or "" for exceptions not derived from std::exception

@@ -85,10 +85,16 @@ struct is_callbacks<callbacks<T>> : std::true_type {};
 
 /// @brief What `map` and `map_async` give for a task that returns `Value`: a vector in input
 /// order, or nothing when the task returns nothing.
+/// @code
+/// static_assert(std::is_same_v<mpipool::map_result_t<int (*)(int), std::vector<int>>, std::vector<int>>);
+/// @endcode
 template <class F, class Range>
 using map_result_t = detail::collected_t<detail::value_t<F, detail::map_args_t<Range>>, false>;
 
 /// @brief What `starmap` and `starmap_async` give.
+/// @code
+/// using sums = mpipool::starmap_result_t<int (*)(int, int), std::vector<std::tuple<int, int>>>;  // std::vector<int>
+/// @endcode
 template <class F, class Range>
 using starmap_result_t = detail::collected_t<detail::value_t<F, detail::starmap_args_t<Range>>, false>;
 
@@ -107,6 +113,9 @@ template <class F, class Range>
 using istarmap_value_t = detail::value_t<F, detail::starmap_args_t<Range>>;
 
 /// @brief What `apply` and `apply_async` give: the task's own result.
+/// @code
+/// static_assert(std::is_same_v<mpipool::apply_result_t<int (*)(int, int), int, int>, int>);
+/// @endcode
 template <class F, class... Args>
 using apply_result_t = detail::value_t<F, detail::apply_args_t<Args...>>;
 

@@ -32,7 +32,10 @@ namespace mpipool {
 template <class R>
 class [[nodiscard]] result_stream {
  public:
-  /// Iterates over the results; `*it` throws if that item failed.
+  /// Iterates over the results; `*it` throws if that item failed, `++it` waits for the next.
+  /// @code
+  /// for (auto it = stream.begin(); it != stream.end(); ++it) total += *it;
+  /// @endcode
   class iterator {
    public:
     using value_type = R;

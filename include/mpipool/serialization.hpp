@@ -52,17 +52,26 @@
 
 namespace boost::serialization {
 
-/// Serializes a std::tuple element by element.
+/// Serializes a std::tuple element by element (Boost 1.74 has no support for it).
+/// @code
+/// pool.apply([](std::tuple<int, std::string> t) { return std::get<0>(t); }, std::make_tuple(1, std::string("a")));
+/// @endcode
 template <class Archive, class... T>
 void serialize(Archive& ar, std::tuple<T...>& t, const unsigned int /*version*/) {
   std::apply([&ar](auto&... element) { ((ar & element), ...); }, t);
 }
 
 /// std::monostate carries nothing.
+/// @code
+/// std::variant<std::monostate, int> maybe_number;  // serializable
+/// @endcode
 template <class Archive>
 void serialize(Archive&, std::monostate&, const unsigned int) {}
 
 /// Saves a std::optional as a flag and, when engaged, its value.
+/// @code
+/// pool.map([](int x) -> std::optional<int> { return x > 0 ? std::optional(x) : std::nullopt; }, xs);
+/// @endcode
 template <class Archive, class T>
 void save(Archive& ar, const std::optional<T>& o, const unsigned int) {
   const bool engaged = o.has_value();
@@ -90,6 +99,9 @@ void serialize(Archive& ar, std::optional<T>& o, const unsigned int version) {
 }
 
 /// Saves a std::variant as its index and the active alternative.
+/// @code
+/// pool.apply([](int x) -> std::variant<int, std::string> { return std::to_string(x); }, 3);
+/// @endcode
 template <class Archive, class... T>
 void save(Archive& ar, const std::variant<T...>& v, const unsigned int) {
   const std::size_t index = v.index();
