@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -350,4 +351,32 @@ TEST(streams, close_and_join_finish_a_stream_that_is_no_longer_read) {
     }
     EXPECT_EQ(count, 5000);
   });
+}
+
+TEST(streams, one_slow_item_does_not_make_imap_read_beyond_the_window) {
+  if (mpipool_test::world_size() < 3) GTEST_SKIP() << "needs a second worker to keep the pool busy";
+  const mpipool::pool_options options{.stream_window = 2};
+  with_pool(
+      [](mpipool::pool& pool) {
+        mpipool_test::gate gate("slow-item");
+        std::atomic<long> reads{0};
+        auto input = std::views::iota(0) | std::views::transform([&reads, path = gate.path()](int i) {
+                       ++reads;
+                       return std::tuple<int, std::string>(i, path);
+                     });
+        const long window = 2 * static_cast<long>(pool.workers());
+        auto stream = pool.istarmap(
+            [](int i, std::string path) {
+              if (i == 0) mpipool_test::gate::wait(path);  // item 0 is slow: everything after it waits in the buffer
+              return i;
+            },
+            input);
+        while (reads.load() < window) std::this_thread::yield();  // the window is full
+        // Let the progress thread go round many times with free workers: it must not read on.
+        for (int i = 0; i < 20; ++i) EXPECT_EQ(pool.apply(sqr, i), i * i);
+        EXPECT_EQ(reads.load(), window);
+        gate.open();
+        for (int i = 0; i < 100; ++i) EXPECT_EQ(stream.next(), i);
+      },
+      options);
 }
