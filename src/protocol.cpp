@@ -16,8 +16,11 @@ namespace {
 
 template <class T>
 void append_raw(byte_buffer& out, const T* data, std::size_t count) {
-  const auto* bytes = reinterpret_cast<const char*>(data);
-  out.insert(out.end(), bytes, bytes + count * sizeof(T));
+  const std::size_t bytes = count * sizeof(T);
+  if (bytes == 0) return;
+  const std::size_t at = out.size();
+  out.resize(at + bytes);
+  std::memcpy(out.data() + at, data, bytes);
 }
 
 // Reads fixed-size fields from the front of a message, checking that they are there.
