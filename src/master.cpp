@@ -1,5 +1,7 @@
 #include "mpipool/detail/master.hpp"
 
+#include <algorithm>
+
 #include <boost/mpi/environment.hpp>
 #include <boost/mpi/status.hpp>
 
@@ -228,6 +230,12 @@ bool master::dispatch() {
     }
     if (next == queue_.end()) break;
     const std::uint64_t id = *next;
+    // Streams take turns with later jobs, so that one with a fast reader cannot starve them;
+    // other jobs are served first come, first served, as in Python.
+    if (jobs_.at(id)->takes_turns()) {
+      queue_.erase(next);
+      queue_.push_back(id);
+    }
     job& work = *jobs_.at(id);
     const int rank = idle_.front();
     std::optional<byte_buffer> chunk = build_chunk(rank, id, work);
@@ -303,7 +311,11 @@ void master::deliver_chunk(int rank, byte_buffer&& bytes) {
     return;
   }
   byte_buffer results;
-  local_executor_->execute(bytes, results, [this](std::uint64_t) { return stop_running_chunk_.load(); });
+  local_executor_->execute(bytes, results, [this](std::uint64_t job_id) {
+    if (stop_running_chunk_.load()) return true;
+    std::lock_guard lock(mutex_);  // a cancel() waiting for us: stop its job's chunk now
+    return std::find(cancels_.begin(), cancels_.end(), job_id) != cancels_.end();
+  });
   spare_buffers_.push_back(std::move(bytes));
   handle_results(0, results);
 }

@@ -3,6 +3,7 @@
 /// @brief mpipool::as_completed: handles in the order they finish, as
 /// `concurrent.futures.as_completed`.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -61,7 +62,7 @@ class completion_stream {
 
   completion_stream(std::vector<async_result<T>> handles,
                     std::optional<std::chrono::steady_clock::time_point> deadline)
-      : handles_(std::move(handles)), deadline_(deadline), queue_(std::make_shared<finished_queue>()) {
+      : handles_(unique(std::move(handles))), deadline_(deadline), queue_(std::make_shared<finished_queue>()) {
     for (std::size_t i = 0; i < handles_.size(); ++i) {
       handles_[i].add_done_callback([queue = queue_, i](const async_result<T>&) {
         {
@@ -81,7 +82,24 @@ class completion_stream {
   /// The end: every handle was yielded.
   std::default_sentinel_t end() const noexcept { return {}; }
 
+ completion_stream(completion_stream&&) noexcept = default;
+  completion_stream& operator=(completion_stream&&) noexcept = default;
+  completion_stream(const completion_stream&) = delete;  // copies would take each other's completions
+  completion_stream& operator=(const completion_stream&) = delete;
+
  private:
+  // Each handle once, in the order given, as Python's as_completed does with duplicates.
+  static std::vector<async_result<T>> unique(std::vector<async_result<T>> handles) {
+    std::vector<async_result<T>> out;
+    for (auto& h : handles) {
+      const bool seen = std::any_of(out.begin(), out.end(), [&](const async_result<T>& o) {
+        return detail::state_of(o) == detail::state_of(h);
+      });
+      if (!seen) out.push_back(std::move(h));
+    }
+    return out;
+  }
+
   void advance() {
     if (yielded_ == handles_.size()) {
       done_ = true;

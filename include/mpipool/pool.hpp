@@ -396,7 +396,7 @@ class pool {
     static_assert(!std::is_void_v<value>,
                   "mpipool: streams need a task that returns a value; use map for tasks that return nothing");
     auto input = std::views::all(std::forward<Range>(items));
-    auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_);
+    auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_, progress_thread());
     const auto size = static_cast<std::size_t>(chunksize);
     const std::uint64_t id = enqueue(std::make_unique<detail::stream_job<model, decltype(input), MakeArgs>>(
         detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state));

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include "mpipool/detail/job_control.hpp"
@@ -65,7 +66,6 @@ class [[nodiscard]] result_stream {
       control_ = std::move(other.control_);
       job_ = other.job_;
       current_ = std::move(other.current_);
-      started_ = other.started_;
       at_end_ = other.at_end_;
     }
     return *this;
@@ -75,20 +75,19 @@ class [[nodiscard]] result_stream {
   /// Stops the work of an unfinished stream.
   ~result_stream() { stop(); }
 
-  /// Waits for the first result. Call once.
+  /// Waits for the next result, unless one is already waiting to be read.
   /// @code
   /// auto stream = pool.imap(f, xs);
   /// for (auto it = stream.begin(); it != stream.end(); ++it) use(*it);
   /// @endcode
   iterator begin() {
-    if (!started_) advance(std::nullopt);
+    if (!current_ && !at_end_) advance(std::nullopt);
     return iterator(this);
   }
   /// The end of the stream.
   std::default_sentinel_t end() const noexcept { return {}; }
 
   /// The next result, or nothing at the end. Throws a failed item's error; reading may go on.
-  /// Read a stream either with next() or as a range, not both.
   /// @code
   /// while (auto value = stream.next()) use(*value);
   /// @endcode
@@ -127,12 +126,13 @@ class [[nodiscard]] result_stream {
   }
 
   void advance(deadline until) {
-    started_ = true;
-    current_ = state_->next(until);
+    current_.reset();
+    current_ = state_->next(until);  // may throw (timeout, terminated): then nothing has moved
     if (!current_) at_end_ = true;
   }
 
   R& current() {
+    if (!current_) throw std::logic_error("mpipool: no current result (the last wait for one failed)");
     if (current_->error) std::rethrow_exception(current_->error);
     return *current_->value;
   }
@@ -147,7 +147,6 @@ class [[nodiscard]] result_stream {
   std::weak_ptr<detail::job_control> control_;
   std::uint64_t job_ = 0;
   std::optional<typename detail::stream_state<R>::entry> current_;
-  bool started_ = false;
   bool at_end_ = false;
 };
 

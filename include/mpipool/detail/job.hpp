@@ -43,6 +43,9 @@ class job {
   virtual bool exhausted() const = 0;
   virtual bool has_chunks(bool closing) = 0;
   virtual item_range next_chunk(byte_buffer& out) = 0;
+  // Whether the job goes to the back of the queue after each chunk (streams, which may be
+  // unbounded) rather than keeping its place until its input is used up.
+  virtual bool takes_turns() const { return false; }
 
   // Sink: the outcomes of `items`, as sent by `from`.
   virtual void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) = 0;

@@ -34,6 +34,7 @@ class stream_job final : public job {
         state_(std::move(state)) {}
 
   bool exhausted() const override { return input_done_; }
+  bool takes_turns() const override { return true; }
 
   bool has_chunks(bool closing) override {
     if (input_done_) return false;

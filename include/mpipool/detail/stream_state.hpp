@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include "mpipool/detail/job_control.hpp"
@@ -27,8 +29,8 @@ class stream_state {
     std::exception_ptr error;  // a failed item, or the input's own exception
   };
 
-  stream_state(bool ordered, std::weak_ptr<job_control> control)
-      : ordered_(ordered), control_(std::move(control)) {}
+  stream_state(bool ordered, std::weak_ptr<job_control> control, std::thread::id progress_thread)
+      : ordered_(ordered), control_(std::move(control)), progress_thread_(progress_thread) {}
 
   // --- progress thread ---
   void deliver(std::uint64_t index, entry e) {
@@ -49,14 +51,21 @@ class stream_state {
     failure_ = std::move(why);
     ready_.notify_all();
   }
-  std::uint64_t consumed() const { return consumed_.load(std::memory_order_acquire); }
+  // consumed_ and stalled_ form a "set mine, then read yours" handshake between the progress
+  // thread and the consumer: both sides need sequentially consistent order, or each could miss
+  // the other's write and the poke that restarts the stream would be lost.
+  std::uint64_t consumed() const { return consumed_.load(); }
   // The job held back because its window was full; the consumer pokes the master on its next read.
-  void mark_stalled() { stalled_.store(true, std::memory_order_release); }
+  void mark_stalled() { stalled_.store(true); }
 
   // --- consumer ---
   // The next entry, or nothing at the end. Throws timeout_error when `deadline` passes first.
   std::optional<entry> next(std::optional<std::chrono::steady_clock::time_point> deadline) {
     std::unique_lock lock(mutex_);
+    if (!available() && !at_end() && !failure_ && std::this_thread::get_id() == progress_thread_)
+      throw std::logic_error(
+          "mpipool: reading a stream inside a callback would deadlock: callbacks run on the pool's "
+          "progress thread, which computes the stream's results");
     auto can_go_on = [this] { return available() || at_end() || failure_; };
     if (deadline) {
       if (!ready_.wait_until(lock, *deadline, can_go_on))
@@ -67,7 +76,7 @@ class stream_state {
     if (available()) {
       entry e = take();
       lock.unlock();
-      consumed_.fetch_add(1, std::memory_order_acq_rel);
+      consumed_.fetch_add(1);
       if (stalled_.exchange(false)) poke();
       return e;
     }
@@ -106,6 +115,7 @@ class stream_state {
 
   const bool ordered_;
   std::weak_ptr<job_control> control_;
+  const std::thread::id progress_thread_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::map<std::uint64_t, entry> pending_;  // ordered: arrived, waiting for their turn
