@@ -237,14 +237,15 @@ bool master::dispatch() {
       queue_.push_back(id);
     }
     job& work = *jobs_.at(id);
-    const int rank = idle_.front();
+    // The most recently idle worker is the likeliest to be still polling rather than asleep.
+    const int rank = idle_.back();
     std::optional<byte_buffer> chunk = build_chunk(rank, id, work);
     any = true;
     if (!chunk) {
       if (jobs_.contains(id) && work.finished()) retire(id);
       continue;
     }
-    idle_.pop_front();
+    idle_.pop_back();
     deliver_chunk(rank, std::move(*chunk));  // may finish, and so destroy, the job
     if (local_) break;  // the master ran that chunk itself: look at commands before the next
   }

@@ -8,13 +8,12 @@
 namespace mpipool::detail {
 
 std::chrono::microseconds backoff::next() {
-  if (polls_ < spin_polls) {
-    ++polls_;
-    return std::chrono::microseconds::zero();
-  }
-  const auto now = sleep_;
+  const auto now = std::chrono::steady_clock::now();
+  if (!spinning_since_) spinning_since_ = now;
+  if (now - *spinning_since_ < spin_for) return std::chrono::microseconds::zero();
+  const auto pause = sleep_;
   sleep_ = std::min(sleep_ * 2, max_sleep);
-  return now;
+  return pause;
 }
 
 void backoff::pause() {
