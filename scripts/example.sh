@@ -6,6 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_BUILD_DIR:-$root/build}"
 ranks="${1:-4}"
 samples="${2:-200000000}"
-"$root/scripts/build.sh" monte_carlo_pi >/dev/null
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+"$root/scripts/build.sh" monte_carlo_pi >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 source "$root/scripts/mpi-env.sh"
-exec mpirun -n "$ranks" "$build/examples/monte_carlo_pi" "$samples"
+mpirun -n "$ranks" "$build/examples/monte_carlo_pi" "$samples"
