@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     std::printf("pi ~= %.6f (error %.1e) from %lld samples in %lld tasks\n", pi,
                 std::abs(pi - std::numbers::pi), static_cast<long long>(samples),
                 static_cast<long long>(batches));
-    std::printf("ranks: %d (%zu workers), time: %.3f s\n", ranks, pool.workers(), seconds);
+    std::printf("ranks: %d (%zu worker%s), time: %.3f s\n", ranks, pool.workers(),
+                pool.workers() == 1 ? "" : "s", seconds);
     return std::abs(pi - std::numbers::pi) < 0.01 ? 0 : 1;
   });
 }
