@@ -60,7 +60,6 @@ class bound_call {
  private:
   template <class F, class... Args>
   friend bound_call call(F&& f, Args&&... args);
-  friend struct detail_access;
   std::shared_ptr<const detail::bound_call_data> data_;
 
  public:
