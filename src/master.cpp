@@ -11,7 +11,7 @@ namespace mpipool::detail {
 
 master::master(boost::mpi::communicator comm)
     : comm_(std::move(comm)), size_(comm_.size()), local_(size_ == 1) {
-  workers_.resize(static_cast<std::size_t>(comm_.size()));
+  workers_.resize(static_cast<std::size_t>(size_));
   if (local_) local_executor_.emplace(boost::mpi::environment::processor_name());
 }
 
@@ -127,10 +127,8 @@ void master::progress() {
 }
 
 void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return;
-  std::unique_ptr<job> failed = std::move(it->second);
-  drop(job_id);
+  std::unique_ptr<job> failed = detach(job_id);
+  if (!failed) return;
   const item_error what = describe(error);
   failed->abandon(std::make_exception_ptr(
       mpipool::error("mpipool: task '" + failed->task().name + "' failed on the master: " + what.type_name +
@@ -194,15 +192,21 @@ void master::send_cancel(int rank, std::uint64_t job_id) {
   send_bytes(rank, tag::cancel, std::move(bytes));
 }
 
-void master::drop(std::uint64_t job_id) {
-  if (jobs_.erase(job_id) == 0) return;  // finished already
+std::unique_ptr<job> master::detach(std::uint64_t job_id) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return nullptr;  // finished already
+  std::unique_ptr<job> detached = std::move(it->second);
+  jobs_.erase(it);
   std::erase(queue_, job_id);
   for (std::size_t rank = 0; rank < workers_.size(); ++rank) {
     worker_slot& worker = workers_[rank];
     if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
     if (!local_ && worker.busy_with == job_id) send_cancel(static_cast<int>(rank), job_id);
   }
+  return detached;
 }
+
+void master::drop(std::uint64_t job_id) { detach(job_id); }
 
 bool master::poll_messages() {
   if (local_) return false;
@@ -389,13 +393,7 @@ void master::finish_setup(int rank, const results_view& results) {
 }
 
 void master::retire(std::uint64_t job_id) {
-  auto finished = std::move(jobs_.at(job_id));
-  jobs_.erase(job_id);
-  std::erase(queue_, job_id);
-  for (auto& worker : workers_) {
-    if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
-  }
-  finished->publish();  // runs the callbacks, on this thread, before the result is ready
+  detach(job_id)->publish();  // runs the callbacks, on this thread, before the result is ready
 }
 
 bool master::should_stop() const {

@@ -27,14 +27,11 @@ class cancel_watch {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_look_ < std::chrono::milliseconds(1)) return false;
     last_look_ = now;
+    // Open MPI's first probe may only pull pending messages in: probe twice before saying no.
     bool cancelled = false;
-    // Open MPI's first probe may only pull pending messages in; the second one sees them.
-    for (int look = 0; look < 2; ++look) {
-      while (comm_.iprobe(master_rank, static_cast<int>(tag::cancel))) {
-        cancelled |= receive_cancel(comm_) == job;
-        look = 0;
-      }
-    }
+    const int cancel = static_cast<int>(tag::cancel);
+    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel))
+      cancelled |= receive_cancel(comm_) == job;
     return cancelled;
   }
 

@@ -83,7 +83,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void handle_results(int rank, std::span<const char> message);
   void finish_setup(int rank, const results_view& results);
   void retire(std::uint64_t job_id);
-  void drop(std::uint64_t job_id);  // forget a job whose result nobody wants
+  // Takes a job out of the tables, tells the workers that hold its task to forget it, and cuts
+  // its running chunks short. Returns it, or nothing if it is gone already.
+  std::unique_ptr<job> detach(std::uint64_t job_id);
+  void drop(std::uint64_t job_id);  // detach a job whose result nobody wants
   void send_cancel(int rank, std::uint64_t job_id);
   void abandon_all();
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
