@@ -1,6 +1,8 @@
 #include "mpipool/detail/master.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include <boost/mpi/environment.hpp>
 #include <boost/mpi/status.hpp>
@@ -9,26 +11,45 @@
 
 namespace mpipool::detail {
 
-master::master(boost::mpi::communicator comm)
-    : comm_(std::move(comm)), size_(comm_.size()), local_(size_ == 1) {
+master::master(const boost::mpi::communicator& comm)
+    : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
+      size_(comm_.size()),
+      local_(size_ == 1),
+      host_(boost::mpi::environment::processor_name()) {
   workers_.resize(static_cast<std::size_t>(size_));
-  if (local_) local_executor_.emplace(boost::mpi::environment::processor_name());
+  if (local_) {
+    local_worker_ = std::make_unique<local_worker>(host_, [this] {
+      {
+        std::lock_guard lock(mutex_);
+        local_results_ready_ = true;
+      }
+      wake_.notify_one();
+    });
+  }
 }
 
 master::~master() {
-  if (thread_.joinable()) {
+  if (started_.load()) {
     terminate();
     join();
   }
 }
 
 void master::start(const bound_call& initializer) {
-  thread_ = std::thread([this, &initializer] {
-    use_fine_timer_slack();
-    send_setup(initializer);
-    progress();
-  });
-  thread_id_ = thread_.get_id();
+  {
+    std::lock_guard lock(join_mutex_);
+    thread_ = std::thread([this, &initializer] {
+      use_fine_timer_slack();
+      try {
+        send_setup(initializer);
+      } catch (...) {
+        fail_everything(std::current_exception());
+      }
+      progress();
+    });
+    thread_id_ = thread_.get_id();
+  }
+  started_.store(true);
   std::optional<remote_failure> failure;
   {
     std::unique_lock lock(mutex_);
@@ -86,12 +107,21 @@ void master::close() {
 }
 
 void master::terminate() {
-  if (!thread_.joinable()) return;
+  if (!started_.load()) return;
   stop_running_chunk_.store(true);
+  if (local_worker_) local_worker_->stop_all();
   std::unique_lock lock(mutex_);
   terminate_requested_ = true;
   wake_.notify_one();
   changed_.wait(lock, [this] { return terminated_ || stopped_; });
+}
+
+void master::end_of_body() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!terminate_requested_) body_ended_ = true;
+  }
+  terminate();
 }
 
 void master::join() {
@@ -104,6 +134,26 @@ void master::release_workers(int exit_code) {
 }
 
 void master::progress() {
+  try {
+    serve_until_stopped();
+    std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
+    bool body_ended = false;
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+      late.swap(incoming_);
+      body_ended = body_ended_;
+      changed_.notify_all();
+    }
+    // Nothing may be left waiting for a result that will never come.
+    for (auto& [id, work] : late) jobs_.emplace(id, std::move(work));
+    abandon_all(!body_ended);
+  } catch (...) {
+    fail_everything(std::current_exception());
+  }
+}
+
+void master::serve_until_stopped() {
   backoff idle;
   for (;;) {
     bool progressed = take_commands();
@@ -114,16 +164,34 @@ void master::progress() {
     if (progressed) idle.reset();
     else wait_for_event(idle);
   }
-  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
+}
+
+void master::fail_everything(const std::exception_ptr& error) {
+  const item_error what = describe(error);
+  const std::string problem = "the pool's progress thread failed: " + what.type_name + ": " + what.message;
+  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> pending;
   {
     std::lock_guard lock(mutex_);
     stopped_ = true;
-    late.swap(incoming_);
+    pending.swap(incoming_);
+  }
+  for (auto& [id, work] : jobs_) pending.emplace_back(id, std::move(work));
+  jobs_.clear();
+  const auto why = std::make_exception_ptr(mpipool::error("mpipool: " + problem + "; every pending call fails"));
+  for (auto& [id, work] : pending) {
+    try {
+      if (work) work->abandon(why, true);
+    } catch (...) {  // one job's failure must not keep the others waiting
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
     changed_.notify_all();
   }
-  // Nothing may be left waiting for a result that will never come.
-  for (auto& [id, work] : late) jobs_.emplace(id, std::move(work));
-  abandon_all();
+  std::fprintf(stderr, "mpipool: rank 0 on host %s: %s; aborting the job\n", host_.c_str(), problem.c_str());
+  std::fflush(stderr);
+  comm_.abort(EXIT_FAILURE);
+  std::abort();  // MPI_Abort does not return; this tells the compiler so
 }
 
 void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
@@ -131,19 +199,21 @@ void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
   if (!failed) return;
   const item_error what = describe(error);
   failed->abandon(std::make_exception_ptr(
-      mpipool::error("mpipool: task '" + failed->task().name + "' failed on the master: " + what.type_name +
-                     ": " + what.message)));
+                      mpipool::error("mpipool: task '" + failed->task().name + "' failed on the master: " +
+                                     what.type_name + ": " + what.message)),
+                  true);
 }
 
 bool master::has_command() const {
-  return !incoming_.empty() || !cancels_.empty() || poked_ || (close_requested_ && !closing_) ||
-         (terminate_requested_ && !terminating_);
+  return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ ||
+         (close_requested_ && !closing_) || (terminate_requested_ && !terminating_);
 }
 
 bool master::take_commands() {
   std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> arrived;
   std::vector<std::uint64_t> cancelled;
   bool terminate_now = false;
+  bool body_ended = false;
   {
     std::lock_guard lock(mutex_);
     if (!has_command()) return false;
@@ -152,10 +222,13 @@ bool master::take_commands() {
     poked_ = false;
     closing_ = close_requested_;
     terminate_now = terminate_requested_ && !terminating_;
+    body_ended = body_ended_;
   }
   for (auto& [id, work] : arrived) {
+    const bool finished = work->finished();  // an empty map: nothing to send
     queue_.push_back(id);
     jobs_.emplace(id, std::move(work));
+    if (finished) retire(id);
   }
   if (!cancelled.empty()) {
     for (std::uint64_t id : cancelled) drop(id);
@@ -165,7 +238,14 @@ bool master::take_commands() {
   }
   if (terminate_now) {
     terminating_ = true;
-    abandon_all();
+    const std::size_t unfinished = abandon_all(!body_ended);
+    if (body_ended && unfinished > 0)
+      std::fprintf(stderr,
+                   "mpipool: rank 0 on host %s: the body returned with %zu call%s unfinished; %s terminated "
+                   "without running %s callbacks (wait for results, or close() and join() the pool, before "
+                   "the body returns)\n",
+                   host_.c_str(), unfinished, unfinished == 1 ? "" : "s", unfinished == 1 ? "it was" : "they were",
+                   unfinished == 1 ? "its" : "their");
     std::lock_guard lock(mutex_);
     terminated_ = true;
     changed_.notify_all();
@@ -173,16 +253,21 @@ bool master::take_commands() {
   return true;
 }
 
-void master::abandon_all() {
+std::size_t master::abandon_all(bool run_callbacks) {
   queue_.clear();
   const auto why = std::make_exception_ptr(
       pool_terminated("mpipool: the pool was terminated before this result was ready"));
   auto unfinished = std::move(jobs_);
   jobs_.clear();
-  for (auto& [id, work] : unfinished) work->abandon(why);
-  for (std::size_t rank = 1; rank < workers_.size() && !local_; ++rank) {
-    if (workers_[rank].busy_with) send_cancel(static_cast<int>(rank), *workers_[rank].busy_with);
+  for (auto& [id, work] : unfinished) work->abandon(why, run_callbacks);
+  if (local_) {
+    local_worker_->stop_all();
+  } else {
+    for (std::size_t rank = 1; rank < workers_.size(); ++rank) {
+      if (workers_[rank].busy_with) send_cancel(static_cast<int>(rank), *workers_[rank].busy_with);
+    }
   }
+  return unfinished.size();
 }
 
 void master::send_cancel(int rank, std::uint64_t job_id) {
@@ -201,15 +286,29 @@ std::unique_ptr<job> master::detach(std::uint64_t job_id) {
   for (std::size_t rank = 0; rank < workers_.size(); ++rank) {
     worker_slot& worker = workers_[rank];
     if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
-    if (!local_ && worker.busy_with == job_id) send_cancel(static_cast<int>(rank), job_id);
+    if (worker.busy_with != job_id) continue;
+    if (local_) local_worker_->cancel(job_id);
+    else send_cancel(static_cast<int>(rank), job_id);
   }
   return detached;
 }
 
 void master::drop(std::uint64_t job_id) { detach(job_id); }
 
+bool master::take_local_results() {
+  {
+    std::lock_guard lock(mutex_);
+    local_results_ready_ = false;
+  }
+  std::optional<byte_buffer> results = local_worker_->take_results();
+  if (!results) return false;
+  handle_results(0, *results);
+  spare_buffers_.push_back(std::move(*results));
+  return true;
+}
+
 bool master::poll_messages() {
-  if (local_) return false;
+  if (local_) return take_local_results();
   bool any = false;
   while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
     const int size = status->count<char>().value_or(0);
@@ -243,15 +342,27 @@ bool master::dispatch() {
     job& work = *jobs_.at(id);
     // The most recently idle worker is the likeliest to be still polling rather than asleep.
     const int rank = idle_.back();
-    std::optional<byte_buffer> chunk = build_chunk(rank, id, work);
+    std::optional<byte_buffer> chunk;
     any = true;
+    try {
+      chunk = build_chunk(rank, id, work);
+    } catch (...) {  // no memory for the chunk: that call fails, the pool goes on
+      fail_job(id, std::current_exception());
+      continue;
+    }
     if (!chunk) {
       if (jobs_.contains(id) && work.finished()) retire(id);
       continue;
     }
     idle_.pop_back();
-    deliver_chunk(rank, std::move(*chunk));  // may finish, and so destroy, the job
-    if (local_) break;  // the master ran that chunk itself: look at commands before the next
+    try {
+      deliver_chunk(rank, std::move(*chunk));
+    } catch (...) {  // the chunk could not be sent: the worker never got it
+      --busy_;
+      workers_[static_cast<std::size_t>(rank)].busy_with.reset();
+      idle_.push_back(rank);
+      fail_job(id, std::current_exception());
+    }
   }
   return any;
 }
@@ -266,10 +377,9 @@ void master::send_setup(const bound_call& initializer) {
               key, state, {});
   if (init) bytes.insert(bytes.end(), init->args.begin(), init->args.end());
   if (local_) {
-    byte_buffer results;
-    local_executor_->execute(bytes, results, [](std::uint64_t) { return false; });
     ++busy_;
-    handle_results(0, results);
+    workers_[0].busy_with = setup_job;
+    local_worker_->run(std::move(bytes));
     return;
   }
   for (int rank = 1; rank < size_; ++rank) {
@@ -311,18 +421,8 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
 
 void master::deliver_chunk(int rank, byte_buffer&& bytes) {
   ++busy_;
-  if (!local_) {
-    send_bytes(rank, tag::chunk, std::move(bytes));
-    return;
-  }
-  byte_buffer results;
-  local_executor_->execute(bytes, results, [this](std::uint64_t job_id) {
-    if (stop_running_chunk_.load()) return true;
-    std::lock_guard lock(mutex_);  // a cancel() waiting for us: stop its job's chunk now
-    return std::find(cancels_.begin(), cancels_.end(), job_id) != cancels_.end();
-  });
-  spare_buffers_.push_back(std::move(bytes));
-  handle_results(0, results);
+  if (local_) local_worker_->run(std::move(bytes));
+  else send_bytes(rank, tag::chunk, std::move(bytes));
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
@@ -354,11 +454,19 @@ byte_buffer master::take_buffer() {
 }
 
 void master::handle_results(int rank, std::span<const char> message) {
-  const results_view results = read_results(message);
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  const std::optional<std::uint64_t> running = worker.busy_with;
   worker.busy_with.reset();
   --busy_;
   idle_.push_back(rank);
+  results_view results;
+  try {
+    results = read_results(message);
+  } catch (...) {  // a garbled message: the call that worker was running fails with it
+    if (!running || *running == setup_job) throw;
+    fail_job(*running, std::current_exception());
+    return;
+  }
   if (results.header.job == setup_job) {
     finish_setup(rank, results);
     return;
@@ -393,7 +501,16 @@ void master::finish_setup(int rank, const results_view& results) {
 }
 
 void master::retire(std::uint64_t job_id) {
-  detach(job_id)->publish();  // runs the callbacks, on this thread, before the result is ready
+  std::unique_ptr<job> done = detach(job_id);
+  try {
+    done->publish();  // runs the callbacks, on this thread, before the result is ready
+  } catch (...) {     // no memory to assemble the result
+    const item_error what = describe(std::current_exception());
+    done->abandon(std::make_exception_ptr(mpipool::error("mpipool: task '" + done->task().name +
+                                                         "' failed on the master: " + what.type_name + ": " +
+                                                         what.message)),
+                  true);
+  }
 }
 
 bool master::should_stop() const {
@@ -404,7 +521,8 @@ bool master::should_stop() const {
 void master::wait_for_event(backoff& idle) {
   std::unique_lock lock(mutex_);
   if (has_command()) return;
-  const bool expecting_messages = busy_ > 0 || !sends_.empty();
+  // The task thread says when it is done, so with one rank there is nothing to poll.
+  const bool expecting_messages = !local_ && (busy_ > 0 || !sends_.empty());
   if (!expecting_messages) {
     wake_.wait(lock, [this] { return has_command(); });
     idle.reset();

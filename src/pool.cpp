@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include "mpipool/detail/local_worker.hpp"
 #include "mpipool/detail/master.hpp"
 
 namespace mpipool {
@@ -36,6 +37,10 @@ std::size_t pool::worker_count() const { return master_.worker_count(); }
 std::thread::id pool::progress_thread() const { return master_.progress_thread(); }
 
 void pool::require_off_progress_thread() const {
+  if (detail::on_task_thread())
+    throw std::logic_error(
+        "mpipool: pool methods cannot be called from inside a task: with one rank, tasks run on "
+        "the pool's task thread, and a call from there would wait for itself");
   if (std::this_thread::get_id() == master_.progress_thread())
     throw std::logic_error(
         "mpipool: pool methods cannot be called from a result or error callback: callbacks run "
@@ -50,9 +55,10 @@ void pool::require_running() const {
 std::uint64_t pool::enqueue(std::unique_ptr<detail::job> work) { return master_.submit(std::move(work)); }
 
 void pool::close() {
-  require_running();
-  state_.store(lifecycle::closed);
-  master_.close();
+  require_off_progress_thread();
+  // As in Python, closing a pool that is closed or terminated already does nothing.
+  lifecycle expected = lifecycle::running;
+  if (state_.compare_exchange_strong(expected, lifecycle::closed)) master_.close();
 }
 
 void pool::terminate() {
@@ -66,11 +72,6 @@ void pool::join() {
   if (state_.load() == lifecycle::running)
     throw std::logic_error("mpipool: join() on a running pool; call close() or terminate() first");
   master_.join();
-}
-
-void pool::finish() {
-  if (state_.load() == lifecycle::running) close();
-  join();
 }
 
 }  // namespace mpipool

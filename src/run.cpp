@@ -64,12 +64,16 @@ int run_pool_as_master(master& m, const body_function& body, const pool_options&
   try {
     m.start(options.initializer);
     pool p(m, m.weak_from_this(), std::max<std::size_t>(options.stream_window, 1));
-    exit_code = body(p);
-    p.finish();
+    try {
+      exit_code = body(p);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    m.end_of_body();  // before the pool goes: its destructor would run the callbacks
   } catch (...) {
     failure = std::current_exception();
   }
-  m.terminate();
+  m.end_of_body();
   m.join();
   m.release_workers(failure ? EXIT_FAILURE : exit_code);
   if (failure) std::rethrow_exception(failure);

@@ -78,13 +78,20 @@ TEST(callbacks, void_task_gets_a_no_argument_callback) {
   });
 }
 
-TEST(callbacks, empty_map_async_calls_back_once_with_an_empty_list) {
+TEST(callbacks, empty_map_async_calls_back_once_with_an_empty_list_on_the_progress_thread) {
   with_pool([](mpipool::pool& pool) {
     int calls = 0;
+    std::thread::id called_on;
     auto r = pool.map_async(parse, std::vector<std::string>{}, {},
-                            {.on_result = [&](const std::vector<int>& v) { calls += v.empty() ? 1 : 100; }});
+                            {.on_result = [&](const std::vector<int>& v) {
+                              calls += v.empty() ? 1 : 100;
+                              called_on = std::this_thread::get_id();
+                            }});
     EXPECT_TRUE(r.get().empty());
     EXPECT_EQ(calls, 1);
+    // As for every other call: callbacks run on the progress thread, never the caller's.
+    EXPECT_NE(called_on, std::this_thread::get_id());
+    EXPECT_NE(called_on, std::thread::id());
   });
 }
 

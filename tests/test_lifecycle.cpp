@@ -1,6 +1,8 @@
 // close / terminate / join with Python's state rules, the per-worker initializer, and several
 // pools in one program. Each test runs at 1, 2, 3 and 5 ranks.
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -26,6 +28,20 @@ void mark_then_sleep(std::string started, int seconds) {
 }
 MPIPOOL_REGISTER(mark_then_sleep);
 
+void mark_then_nap(std::string started, int milliseconds) {
+  mpipool_test::gate::open_at(started);
+  std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds));
+}
+MPIPOOL_REGISTER(mark_then_nap);
+
+// Opens `started`, then waits until the test opens `release`.
+int hold(std::string started, std::string release) {
+  mpipool_test::gate::open_at(started);
+  mpipool_test::gate::wait(release);
+  return 0;
+}
+MPIPOOL_REGISTER(hold);
+
 // test_pool_worker_lifetime_early_close / test_enter: calls after close.
 TEST(lifecycle, every_call_after_close_throws_pool_not_running) {
   with_pool([](mpipool::pool& pool) {
@@ -47,9 +63,26 @@ TEST(lifecycle, every_call_after_close_throws_pool_not_running) {
     expect_refused([&] { (void)pool.map_async(twice, items); });
     expect_refused([&] { (void)pool.starmap(twice, tuples); });
     expect_refused([&] { (void)pool.starmap_async(twice, tuples); });
-    expect_refused([&] { pool.close(); });
     pool.join();
     EXPECT_EQ(before.get(), (std::vector<int>{2, 4, 6}));  // work submitted before close finished
+  });
+}
+
+// As in Python, close() on a closed or terminated pool does nothing.
+TEST(lifecycle, close_again_and_close_after_terminate_do_nothing) {
+  with_pool([](mpipool::pool& pool) {
+    auto before = pool.map_async(twice, std::vector<int>{1, 2, 3});
+    pool.close();
+    EXPECT_NO_THROW(pool.close());
+    pool.join();
+    EXPECT_NO_THROW(pool.close());
+    EXPECT_EQ(before.get(), (std::vector<int>{2, 4, 6}));
+  });
+  with_pool([](mpipool::pool& pool) {
+    pool.terminate();
+    EXPECT_NO_THROW(pool.close());
+    pool.join();
+    EXPECT_THROW((void)pool.apply(twice, 1), std::logic_error);
   });
 }
 
@@ -103,14 +136,125 @@ TEST(lifecycle, close_then_join_finishes_all_submitted_work) {
   });
 }
 
-TEST(lifecycle, body_may_leave_async_work_running_and_it_still_finishes) {
-  std::optional<mpipool::async_result<std::vector<int>>> left;
-  with_pool([&](mpipool::pool& pool) { left = pool.map_async(twice, std::views::iota(0, 50)); });
-  if (mpipool_test::world_rank() == 0) {
-    ASSERT_TRUE(left.has_value());
-    EXPECT_TRUE(left->ready());
-    EXPECT_EQ(left->get().back(), 98);
+// Work the body leaves running is terminated when it returns, as Python's `with Pool()` does,
+// and none of its callbacks run: they capture the body's locals, which are gone by then.
+TEST(lifecycle, body_returning_terminates_unfinished_work_without_running_its_callbacks) {
+  std::optional<mpipool::async_result<void>> left;
+  static std::atomic<int> callbacks_run{0};
+  callbacks_run = 0;
+  mpipool_test::gate started("body-returns");
+  const bool master = mpipool_test::world_rank() == 0;
+  if (master) testing::internal::CaptureStderr();
+  with_pool([&](mpipool::pool& pool) {
+    int local = 0;  // what a callback refers to, gone once the body returns
+    left = pool.starmap_async(mark_then_nap, std::vector<std::tuple<std::string, int>>(40, {started.path(), 100}),
+                              1, {.on_result = [&local] { local += 1; ++callbacks_run; },
+                                  .on_error = [&local](const mpipool::error&) { local += 2; ++callbacks_run; }});
+    left->add_done_callback([&local](const mpipool::async_result<void>&) {
+      local += 4;
+      ++callbacks_run;
+    });
+    mpipool_test::gate::wait(started.path());  // a task runs; most are still queued
+  });
+  if (!master) return;
+  const std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->ready());
+  EXPECT_THROW(left->get(), mpipool::pool_terminated);
+  EXPECT_EQ(callbacks_run.load(), 0);
+  EXPECT_NE(err.find("the body returned with 1 call unfinished"), std::string::npos) << err;
+}
+
+TEST(lifecycle, body_that_waits_for_its_work_gets_it_all_and_no_warning) {
+  const bool master = mpipool_test::world_rank() == 0;
+  if (master) testing::internal::CaptureStderr();
+  int calls = 0;
+  with_pool([&](mpipool::pool& pool) {
+    auto r = pool.map_async(twice, std::views::iota(0, 50), {}, {.on_result = [&](const std::vector<int>&) { ++calls; }});
+    pool.close();
+    pool.join();
+    EXPECT_EQ(r.get().back(), 98);
+  });
+  if (!master) return;
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(err.find("unfinished"), std::string::npos) << err;
+}
+
+// terminate() never waits for a running task, at any rank count: with one rank too, where the
+// master's own process runs the tasks.
+TEST(lifecycle, terminate_returns_while_a_task_is_still_running) {
+  with_pool([](mpipool::pool& pool) {
+    mpipool_test::gate started("terminate-started");
+    mpipool_test::gate release("terminate-release");
+    auto held = pool.apply_async(hold, started.path(), release.path());
+    mpipool_test::gate::wait(started.path());
+    pool.terminate();  // the task is still held at its gate
+    EXPECT_TRUE(held.ready());
+    EXPECT_THROW(held.get(), mpipool::pool_terminated);
+    release.open();
+    pool.join();
+  });
+}
+
+TEST(lifecycle, dropping_a_stream_returns_while_its_task_is_still_running) {
+  with_pool([](mpipool::pool& pool) {
+    mpipool_test::gate started("drop-started");
+    mpipool_test::gate release("drop-release");
+    {
+      // One item: a held task must see the release gate before the test removes it.
+      auto stream = pool.istarmap(hold, std::vector<std::tuple<std::string, std::string>>(
+                                            1, {started.path(), release.path()}));
+      mpipool_test::gate::wait(started.path());
+    }  // dropped unread while its task is held
+    release.open();
+    EXPECT_EQ(pool.apply(twice, 21), 42);
+    pool.close();
+    pool.join();  // the held task has seen its gate before the gate goes
+  });
+}
+
+TEST(lifecycle, terminate_while_another_thread_joins) {
+  with_pool([](mpipool::pool& pool) {
+    mpipool_test::gate started("join-started");
+    mpipool_test::gate release("join-release");
+    auto held = pool.apply_async(hold, started.path(), release.path());
+    mpipool_test::gate::wait(started.path());
+    pool.close();
+    std::thread joiner([&] { pool.join(); });
+    pool.terminate();
+    EXPECT_THROW(held.get(), mpipool::pool_terminated);
+    release.open();
+    joiner.join();
+    pool.join();
+  });
+}
+
+mpipool::pool* pool_of_this_process = nullptr;
+
+// With one rank the task runs in the master's process, where it can reach the pool.
+std::string call_the_pool_from_a_task(int x) {
+  if (pool_of_this_process == nullptr) return "no pool on this rank";
+  try {
+    (void)pool_of_this_process->apply(twice, x);
+    return "no error";
+  } catch (const std::logic_error& e) {
+    return e.what();
   }
+}
+MPIPOOL_REGISTER(call_the_pool_from_a_task);
+
+TEST(lifecycle, a_pool_method_called_inside_a_task_throws_saying_so) {
+  with_pool([](mpipool::pool& pool) {
+    pool_of_this_process = &pool;
+    const std::string said = pool.apply(call_the_pool_from_a_task, 1);
+    pool_of_this_process = nullptr;
+    if (pool.workers() == 1 && mpipool_test::world_size() == 1) {
+      EXPECT_NE(said.find("pool methods cannot be called from inside a task"), std::string::npos) << said;
+    } else {
+      EXPECT_EQ(said, "no pool on this rank");
+    }
+  });
 }
 
 TEST(lifecycle, several_pools_one_after_another) {

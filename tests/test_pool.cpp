@@ -122,11 +122,12 @@ TEST(pool, empty_input_gives_empty_result_for_every_method) {
     EXPECT_TRUE(pool.map(sqr, none, 1).empty());
     EXPECT_TRUE(pool.starmap(mul, no_pairs).empty());
     auto map_result = pool.map_async(sqr, none);
-    EXPECT_TRUE(map_result.ready());
     EXPECT_TRUE(map_result.get().empty());
+    EXPECT_TRUE(map_result.ready());
+    EXPECT_TRUE(map_result.successful());
     auto starmap_result = pool.starmap_async(mul, no_pairs);
-    EXPECT_TRUE(starmap_result.ready());
     EXPECT_TRUE(starmap_result.get().empty());
+    EXPECT_TRUE(starmap_result.ready());
   });
 }
 

@@ -41,9 +41,11 @@ class result_state {
     value_.emplace(std::move(value));
     become_ready(lock);
   }
-  void set_exception(std::exception_ptr error) {
+  // Without `run_done_callbacks` the done callbacks are dropped unrun (their body is gone).
+  void set_exception(std::exception_ptr error, bool run_done_callbacks = true) {
     std::unique_lock lock(mutex_);
     error_ = std::move(error);
+    if (!run_done_callbacks) ready_callbacks_.clear();
     become_ready(lock);
   }
 

@@ -338,7 +338,8 @@ class pool {
         std::forward<F>(f), std::forward<Range>(items), chunksize);
   }
 
-  /// @brief Stops accepting work; what was submitted still runs. Then call join().
+  /// @brief Stops accepting work; what was submitted still runs. Then call join(). Closing a
+  /// pool that is closed or terminated already does nothing, as in Python.
   /// @code
   /// pool.close();
   /// pool.join();
@@ -402,7 +403,6 @@ class pool {
         detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state));
     return result_stream<value>(std::move(state), control_, id);
   }
-  void finish();  // close and join, unless that already happened
 
   template <class T>
   static T take(async_result<T>&& result) {
@@ -424,14 +424,7 @@ class pool {
     using model = detail::task_model<Callable, Args>;
     static_assert(detail::check_task<model>());
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
-    if (items.empty()) {  // nothing to send: ready at once, with the callback run here
-      if (cb.on_result) {
-        if constexpr (std::is_void_v<Result>) detail::run_guarded("result callback", cb.on_result);
-        else detail::run_guarded("result callback", [&] { cb.on_result(Result{}); });
-      }
-      state->set_value({});
-      return async_result<Result>(state);
-    }
+    // An empty input goes to the master too, so that its callback runs on the progress thread.
     enqueue(std::make_unique<detail::collect_job<model, Single>>(
         detail::define_task<model>(callable), std::move(items), chunksize, std::move(cb), state));
     return async_result<Result>(std::move(state));

@@ -45,7 +45,10 @@ body_function wrap_body(Body&& body) {
 /// If the body throws, the error is printed on stderr with the rank, and every rank returns 1.
 /// MPI is initialized with MPI_THREAD_SERIALIZED; if it grants less, every rank says so on
 /// stderr and returns 1. With a single rank (no mpirun, or `-n 1`) the master runs the tasks.
-/// After the body returns, work it left running is finished before the workers are released.
+/// When the body returns, the pool is terminated, as Python's `with Pool()` does: calls still
+/// unfinished fail with mpipool::pool_terminated, none of their callbacks run (they may refer to
+/// the body's locals, which are gone by then), and a line on stderr says how many there were.
+/// To keep their results, wait for them, or close() and join() the pool, before returning.
 /// @code
 /// int main(int argc, char** argv) {
 ///   return mpipool::run(argc, argv, [](mpipool::pool& pool) {

@@ -52,8 +52,10 @@ class job {
   virtual bool finished() const = 0;
   // Runs the callbacks, then makes the result ready. Called once, when finished().
   virtual void publish() = 0;
-  // Fails the result with `why` (the pool is terminating).
-  virtual void abandon(const std::exception_ptr& why) = 0;
+  // Fails the result with `why`, an mpipool::error (the pool is terminating, or something
+  // failed on the master). Without `run_callbacks`, no callback of the call runs: the body that
+  // made them has returned.
+  virtual void abandon(const std::exception_ptr& why, bool run_callbacks) = 0;
 
  private:
   task_definition task_;
@@ -134,7 +136,11 @@ class collect_job final : public job {
     state_->set_value(std::move(result));
   }
 
-  void abandon(const std::exception_ptr& why) override {
+  void abandon(const std::exception_ptr& why, bool run_callbacks) override {
+    if (!run_callbacks) {
+      state_->set_exception(why, false);
+      return;
+    }
     try {
       std::rethrow_exception(why);
     } catch (const error& e) {

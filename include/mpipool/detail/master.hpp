@@ -19,9 +19,9 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/request.hpp>
 
-#include "mpipool/detail/executor.hpp"
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
+#include "mpipool/detail/local_worker.hpp"
 #include "mpipool/detail/wait.hpp"
 #include "mpipool/errors.hpp"
 #include "mpipool/options.hpp"
@@ -30,8 +30,10 @@ namespace mpipool::detail {
 
 class master final : public job_control, public std::enable_shared_from_this<master> {
  public:
-  // With a communicator of one rank, the master runs the tasks itself.
-  explicit master(boost::mpi::communicator comm);
+  // With a communicator of one rank, the master runs the tasks itself, on a task thread. The
+  // master does not own `comm`: whoever made it frees it, on its own thread, after join(), so
+  // that no MPI call happens wherever the last owner of the master happens to let it go.
+  explicit master(const boost::mpi::communicator& comm);
   ~master();
   master(const master&) = delete;
   master& operator=(const master&) = delete;
@@ -50,6 +52,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void poke() override;
   void close();      // finish every submitted job, then stop
   void terminate();  // fail unfinished jobs and cut running chunks short; returns once done so
+  // The body returned: terminate what it left unfinished, as Python's `with Pool()` does,
+  // without running its callbacks (they may refer to the body's locals, which are gone), and
+  // say so on stderr if there was any.
+  void end_of_body();
   void join();       // waits until the progress thread has stopped
   // After join: tells every worker to leave its serve loop and return `exit_code`.
   void release_workers(int exit_code);
@@ -67,8 +73,13 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   };
 
   void progress();
+  void serve_until_stopped();
+  // Something failed that no single call can be blamed for: fail every pending call, report,
+  // and abort the job.
+  [[noreturn]] void fail_everything(const std::exception_ptr& error);
   bool take_commands();
   bool poll_messages();
+  bool take_local_results();
   bool dispatch();
   bool complete_sends();
   bool should_stop() const;
@@ -88,14 +99,16 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::unique_ptr<job> detach(std::uint64_t job_id);
   void drop(std::uint64_t job_id);  // detach a job whose result nobody wants
   void send_cancel(int rank, std::uint64_t job_id);
-  void abandon_all();
+  // Fails every unfinished job with pool_terminated; returns how many there were.
+  std::size_t abandon_all(bool run_callbacks);
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
   byte_buffer take_buffer();
 
-  boost::mpi::communicator comm_;
+  boost::mpi::communicator comm_;  // attached, not owned
   const int size_;  // cached: callers' threads must not call MPI
   const bool local_;
+  const std::string host_;
 
   // Shared with callers, under mutex_.
   mutable std::mutex mutex_;
@@ -107,15 +120,18 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::uint64_t cancels_done_ = 0;  // cancel requests handled so far
   std::uint64_t cancels_asked_ = 0;
   bool poked_ = false;
+  bool local_results_ready_ = false;
   bool close_requested_ = false;
   bool terminate_requested_ = false;
+  bool body_ended_ = false;  // the terminate request comes from end_of_body()
   bool terminated_ = false;          // the progress thread has failed every unfinished job
   bool setup_done_ = false;
   bool stopped_ = false;
   std::optional<remote_failure> setup_failure_;
   std::atomic<bool> stop_running_chunk_{false};  // read between items when the master runs them
 
-  std::mutex join_mutex_;
+  std::atomic<bool> started_{false};
+  std::mutex join_mutex_;  // guards thread_ once started: join() and the destructor may race
   std::thread thread_;
   std::thread::id thread_id_;
 
@@ -132,7 +148,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::list<pending_send> sends_;
   std::vector<byte_buffer> spare_buffers_;
   byte_buffer inbox_;
-  std::optional<task_executor> local_executor_;
+  std::unique_ptr<local_worker> local_worker_;  // with one rank only
 };
 
 }  // namespace mpipool::detail

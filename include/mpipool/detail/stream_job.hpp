@@ -85,7 +85,7 @@ class stream_job final : public job {
 
   bool finished() const override { return input_done_ && received_ == read_; }
   void publish() override {}  // every outcome was delivered as it came
-  void abandon(const std::exception_ptr& why) override { state_->fail(why); }
+  void abandon(const std::exception_ptr& why, bool) override { state_->fail(why); }
 
  private:
   void end_input(std::exception_ptr error) {
