@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace mpipool_test {
@@ -26,10 +27,18 @@ inline bool is_patterned(const std::string& value, std::size_t size, unsigned se
   return true;
 }
 
-// A position-dependent checksum (FNV-1a), so that reordered bytes change it.
+// A position-dependent checksum (FNV-1a over 8-byte words, then the last bytes), so that
+// reordered bytes change it; word by word to keep 3 GiB quick.
 inline std::uint64_t checksum(const std::string& value) {
+  constexpr std::uint64_t prime = 1099511628211ull;
   std::uint64_t hash = 14695981039346656037ull;
-  for (char c : value) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  std::size_t i = 0;
+  for (; i + sizeof(std::uint64_t) <= value.size(); i += sizeof(std::uint64_t)) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, value.data() + i, sizeof word);
+    hash = (hash ^ word) * prime;
+  }
+  for (; i < value.size(); ++i) hash = (hash ^ static_cast<unsigned char>(value[i])) * prime;
   return hash;
 }
 
