@@ -311,10 +311,9 @@ bool master::poll_messages() {
   if (local_) return take_local_results();
   bool any = false;
   while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
-    const int size = status->count<char>().value_or(0);
-    inbox_.resize(static_cast<std::size_t>(size));
-    comm_.recv(status->source(), status->tag(), inbox_.data(), size);
+    receive_message(comm_, *status, inbox_);
     handle_results(status->source(), inbox_);
+    trim_message_buffer(inbox_);
     any = true;
   }
   return any;
@@ -426,17 +425,16 @@ void master::deliver_chunk(int rank, byte_buffer&& bytes) {
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
-  check_message_size(bytes.size());
-  auto& send = sends_.emplace_back();
-  send.bytes = std::move(bytes);
-  send.request = comm_.isend(rank, static_cast<int>(kind), send.bytes.data(), static_cast<int>(send.bytes.size()));
+  sends_.emplace_back(comm_, rank, static_cast<int>(kind), std::move(bytes));
 }
 
 bool master::complete_sends() {
   bool any = false;
   for (auto it = sends_.begin(); it != sends_.end();) {
-    if (it->request.test()) {
-      spare_buffers_.push_back(std::move(it->bytes));
+    if (it->test()) {
+      byte_buffer sent = it->release();
+      trim_message_buffer(sent);
+      spare_buffers_.push_back(std::move(sent));
       it = sends_.erase(it);
       any = true;
     } else {

@@ -1,7 +1,6 @@
 #include "mpipool/detail/protocol.hpp"
 
 #include <cstring>
-#include <limits>
 #include <string>
 #include <stdexcept>
 #include <typeinfo>
@@ -48,12 +47,6 @@ class field_reader {
 std::string_view as_string_view(std::span<const char> bytes) { return {bytes.data(), bytes.size()}; }
 
 }  // namespace
-
-void check_message_size(std::size_t bytes) {
-  if (bytes > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-    throw std::length_error("mpipool: a message of " + std::to_string(bytes) +
-                            " bytes exceeds MPI's limit of 2 GiB; use a smaller chunksize or smaller values");
-}
 
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
                  std::span<const char> state, std::span<const std::uint64_t> forget) {

@@ -9,6 +9,7 @@
 
 #include "mpipool/detail/executor.hpp"
 #include "mpipool/detail/protocol.hpp"
+#include "mpipool/detail/transport.hpp"
 #include "mpipool/detail/wait.hpp"
 
 namespace mpipool::detail {
@@ -46,12 +47,12 @@ class cancel_watch {
   std::chrono::steady_clock::time_point last_look_{};
 };
 
-void send_and_wait(const boost::mpi::communicator& comm, const byte_buffer& bytes) {
-  check_message_size(bytes.size());
-  auto request = comm.isend(master_rank, static_cast<int>(tag::results), bytes.data(),
-                            static_cast<int>(bytes.size()));
+// Sends `bytes` and gives them back once they have gone.
+void send_and_wait(const boost::mpi::communicator& comm, byte_buffer& bytes) {
+  outgoing_message sending(comm, master_rank, static_cast<int>(tag::results), std::move(bytes));
   backoff waiting;
-  while (!request.test()) waiting.pause();
+  while (!sending.test()) waiting.pause();
+  bytes = sending.release();
 }
 
 }  // namespace
@@ -81,11 +82,11 @@ int serve(const boost::mpi::communicator& comm) {
         cancel_watch::receive_cancel(comm);
         break;
       default: {
-        const int size = status->count<char>().value_or(0);
-        inbox.resize(static_cast<std::size_t>(size));
-        comm.recv(master_rank, status->tag(), inbox.data(), size);
+        receive_message(comm, *status, inbox);
         executor.execute(inbox, results, should_stop);
+        trim_message_buffer(inbox);
         send_and_wait(comm, results);
+        trim_message_buffer(results);
       }
     }
   }

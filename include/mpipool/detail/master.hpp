@@ -22,6 +22,7 @@
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
 #include "mpipool/detail/local_worker.hpp"
+#include "mpipool/detail/transport.hpp"
 #include "mpipool/detail/wait.hpp"
 #include "mpipool/errors.hpp"
 #include "mpipool/options.hpp"
@@ -67,10 +68,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
     std::unordered_set<std::uint64_t> holds;  // jobs whose task it has received
     std::vector<std::uint64_t> forget;        // finished jobs to tell it about
   };
-  struct pending_send {
-    boost::mpi::request request;
-    byte_buffer bytes;
-  };
+  using pending_send = outgoing_message;  // tested by complete_sends
 
   void progress();
   void serve_until_stopped();

@@ -1,7 +1,7 @@
 #pragma once
 // The wire format between the master and its workers: message kinds, and how a chunk and a
 // batch of results are framed. Nothing here decides what is sent when; that is the master's
-// and the scheduler's business.
+// and the scheduler's business. Messages of any size travel through transport.hpp.
 //
 // A worker's results message doubles as its request for more work, so a task costs two
 // messages, not three.
@@ -49,9 +49,6 @@ struct chunk_view {
   std::vector<std::uint64_t> forget;
   std::span<const char> items;
 };
-
-// MPI counts are ints: a message of 2 GiB or more cannot be sent as one. Throws a clear error.
-void check_message_size(std::size_t bytes);
 
 // Starts a chunk message in `out` (cleared first); the items are appended after it.
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,

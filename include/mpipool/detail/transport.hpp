@@ -1,0 +1,65 @@
+#pragma once
+// Moves one byte buffer between two ranks, whatever its size. MPI counts are ints, so one MPI
+// message carries at most 2 GiB; a larger buffer goes in parts:
+//
+//   1..limit bytes:        one message on the message's tag, as is (small messages cost nothing extra)
+//   0 or more than limit:  an empty message on the message's tag, then, on its continuation tag
+//                          (tag + continuation_tag_offset) from the same sender, the total size
+//                          (8 bytes) and the parts, each at most `limit` bytes
+//
+// The empty first message is what a receiver probes for, so a probe on a message's tag never
+// matches a part, and MPI's non-overtaking rule keeps the parts in order: between one pair of
+// ranks, messages of one tag must be received in the order they were sent (which a probe on
+// that tag followed by receive_message does). The limit is the sender's alone: a receiver takes
+// parts of any size.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/request.hpp>
+#include <boost/mpi/status.hpp>
+
+#include "mpipool/detail/archive.hpp"
+
+namespace mpipool::detail {
+
+// Tags of messages sent through here must be below this; their parts use tag + this.
+inline constexpr int continuation_tag_offset = 4096;
+
+// The largest buffer sent as one MPI message, and the size of the parts of larger ones.
+// 1 GiB by default. A test may lower it, on every rank, before a pool starts.
+std::size_t message_part_limit();
+void set_message_part_limit(std::size_t bytes);
+
+// A non-blocking send of one buffer, which it holds until the send is done. It stays where it
+// was built (the header's size is sent from inside it).
+class outgoing_message {
+ public:
+  outgoing_message(const boost::mpi::communicator& comm, int dest, int tag, byte_buffer&& bytes);
+  outgoing_message(const outgoing_message&) = delete;
+  outgoing_message& operator=(const outgoing_message&) = delete;
+
+  // Whether every part has gone; the buffer may then be taken back.
+  bool test();
+  byte_buffer release() { return std::move(bytes_); }
+
+ private:
+  byte_buffer bytes_;
+  std::uint64_t total_size_ = 0;
+  boost::mpi::request first_;
+  std::vector<boost::mpi::request> parts_;  // size and parts of a message sent in parts
+  bool first_done_ = false;
+  std::size_t parts_done_ = 0;
+};
+
+// Receives the message whose first MPI message `probed` describes (from a probe on its tag),
+// parts and all, into `into`.
+void receive_message(const boost::mpi::communicator& comm, const boost::mpi::status& probed, byte_buffer& into);
+
+// Frees a buffer that carried a large message, so that one big value does not keep its memory
+// for as long as the pool runs; a small one keeps its capacity for the next message.
+void trim_message_buffer(byte_buffer& bytes);
+
+}  // namespace mpipool::detail
