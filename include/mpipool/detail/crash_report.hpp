@@ -6,7 +6,16 @@
 
 namespace mpipool::detail {
 
-// Idempotent; later calls only update the rank and host.
-void install_crash_report(int rank, const std::string& host);
+// Reports crashes for as long as it lives: installs handlers for the fatal signals (SIGSEGV,
+// SIGBUS, SIGFPE, SIGILL, SIGABRT) and an exit hook, and puts the process's previous handlers
+// back when it goes, so a code that manages MPI itself keeps its own. Scopes may nest: an inner
+// one only updates the rank and host, and the outermost one restores the original handlers.
+class crash_report {
+ public:
+  crash_report(int rank, const std::string& host);
+  ~crash_report();
+  crash_report(const crash_report&) = delete;
+  crash_report& operator=(const crash_report&) = delete;
+};
 
 }  // namespace mpipool::detail
