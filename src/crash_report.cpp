@@ -97,6 +97,8 @@ bool handled_here(int signal) {
 }  // namespace
 
 crash_report::crash_report(int rank, const std::string& host) {
+  static_assert(sizeof prefix == std::tuple_size_v<decltype(outer_prefix_)>);
+  std::memcpy(outer_prefix_.data(), prefix, sizeof prefix);
   std::snprintf(prefix, sizeof prefix, "mpipool: rank %d on host %s: ", rank, host.c_str());
   if (depth++ > 0) return;
   struct sigaction action {};
@@ -108,6 +110,7 @@ crash_report::crash_report(int rank, const std::string& host) {
 }
 
 crash_report::~crash_report() {
+  std::memcpy(prefix, outer_prefix_.data(), sizeof prefix);
   if (--depth > 0) return;
   reporting.store(false);
   // A handler the caller installed while the pool ran is theirs to keep.
