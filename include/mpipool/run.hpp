@@ -49,7 +49,7 @@ body_function wrap_body(Body&& body) {
 ///
 /// It initializes and finalizes MPI, so it runs once per process: a program that wants several
 /// pools initializes MPI itself and calls `run(comm, body)` for each.
-/// @throws std::logic_error, on every rank and before any MPI call, if MPI was finalized already
+/// @throws std::logic_error at once, on every rank, if MPI was finalized already
 /// (a second call), or if a pool is running in this process: a pool cannot be started inside
 /// another pool's body (from the body, a task or a callback).
 /// @code
