@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,7 +18,21 @@ namespace {
 constexpr std::array<int, 5> fatal_signals{SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 struct sigaction previous[NSIG];
 char prefix[256];  // "mpipool: rank R on host H: "
-bool installed = false;
+int depth = 0;     // crash_report scopes alive
+std::atomic<bool> reporting{false};
+bool exit_hook_registered = false;
+
+// A fixed table, not strsignal: the handler may call only async-signal-safe functions.
+const char* signal_name(int signal) {
+  switch (signal) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    default: return "unknown signal";
+  }
+}
 
 void write_text(const char* text) {
   ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
@@ -56,7 +71,7 @@ void on_fatal_signal(int signal) {
   write_text("process killed by signal ");
   write_number(static_cast<std::uint64_t>(signal));
   write_text(" (");
-  write_text(strsignal(signal));
+  write_text(signal_name(signal));
   write_text(")");
   describe_running_task();
   // Hand over to whoever handled it before (Open MPI prints a backtrace), then die of it.
@@ -65,24 +80,42 @@ void on_fatal_signal(int signal) {
 }
 
 void on_exit_during_task() {
-  if (!current_task().active.load()) return;
+  // atexit hooks cannot be removed: once the report is uninstalled this one does nothing.
+  if (!reporting.load() || !current_task().active.load()) return;
   write_text(prefix);
   write_text("exit() called");
   describe_running_task();
   std::_Exit(EXIT_FAILURE);  // an exit inside a task is a failure, whatever code it gave
 }
 
+bool handled_here(int signal) {
+  struct sigaction now {};
+  sigaction(signal, nullptr, &now);
+  return now.sa_handler == on_fatal_signal;
+}
+
 }  // namespace
 
-void install_crash_report(int rank, const std::string& host) {
+crash_report::crash_report(int rank, const std::string& host) {
+  static_assert(sizeof prefix == std::tuple_size_v<decltype(outer_prefix_)>);
+  std::memcpy(outer_prefix_.data(), prefix, sizeof prefix);
   std::snprintf(prefix, sizeof prefix, "mpipool: rank %d on host %s: ", rank, host.c_str());
-  if (installed) return;
-  installed = true;
+  if (depth++ > 0) return;
   struct sigaction action {};
   action.sa_handler = on_fatal_signal;
   sigemptyset(&action.sa_mask);
   for (int signal : fatal_signals) sigaction(signal, &action, &previous[signal]);
-  std::atexit(on_exit_during_task);
+  if (!exit_hook_registered) exit_hook_registered = std::atexit(on_exit_during_task) == 0;
+  reporting.store(true);
+}
+
+crash_report::~crash_report() {
+  std::memcpy(prefix, outer_prefix_.data(), sizeof prefix);
+  if (--depth > 0) return;
+  reporting.store(false);
+  // A handler the caller installed while the pool ran is theirs to keep.
+  for (int signal : fatal_signals)
+    if (handled_here(signal)) sigaction(signal, &previous[signal], nullptr);
 }
 
 }  // namespace mpipool::detail

@@ -303,6 +303,7 @@ bool master::take_local_results() {
   std::optional<byte_buffer> results = local_worker_->take_results();
   if (!results) return false;
   handle_results(0, *results);
+  trim_message_buffer(*results);
   spare_buffers_.push_back(std::move(*results));
   return true;
 }

@@ -1,9 +1,11 @@
 #include "mpipool/run.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <algorithm>
+#include <stdexcept>
 #include <string>
 
 #include <boost/mpi/communicator.hpp>
@@ -35,6 +37,36 @@ std::string thread_level_problem(int provided) {
          "support)";
 }
 
+// Held while a pool runs in this process. A pool started from its body, a task or a callback
+// would wait in MPI_Comm_dup for ranks that are busy serving the running pool: refuse it.
+class one_pool_at_a_time {
+ public:
+  one_pool_at_a_time() {
+    if (pool_running_.exchange(true))
+      throw std::logic_error(
+          "mpipool: run() called while a pool is running in this process (from its body, a task "
+          "or a callback); a pool cannot be started inside another pool's body: start more pools "
+          "one after another with mpipool::run(comm, body)");
+  }
+  ~one_pool_at_a_time() { pool_running_.store(false); }
+  one_pool_at_a_time(const one_pool_at_a_time&) = delete;
+  one_pool_at_a_time& operator=(const one_pool_at_a_time&) = delete;
+
+ private:
+  static inline std::atomic<bool> pool_running_{false};
+};
+
+void require_mpi_not_finalized_for_owning_run() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized)
+    throw std::logic_error(
+        "mpipool: run(argc, argv, body) called after MPI was finalized; run(argc, argv, body) "
+        "initializes and finalizes MPI, so it can run once per process. A program that wants "
+        "several pools initializes MPI itself (MPI_Init_thread with MPI_THREAD_SERIALIZED), calls "
+        "mpipool::run(comm, body) for each, then MPI_Finalize");
+}
+
 void report(int rank, const std::string& what) {
   std::fprintf(stderr, "mpipool: rank %d on host %s: %s\n", rank,
                boost::mpi::environment::processor_name().c_str(), what.c_str());
@@ -42,7 +74,7 @@ void report(int rank, const std::string& what) {
 
 int run_pool(const boost::mpi::communicator& parent, const body_function& body, const pool_options& options) {
   boost::mpi::communicator comm(parent, boost::mpi::comm_duplicate);
-  install_crash_report(comm.rank(), boost::mpi::environment::processor_name());
+  const crash_report reporting(comm.rank(), boost::mpi::environment::processor_name());
   if (comm.rank() != 0) {
     try {
       return serve(comm);
@@ -81,6 +113,8 @@ int run_pool_as_master(master& m, const body_function& body, const pool_options&
 }
 
 int run_owning(int& argc, char**& argv, const body_function& body, const pool_options& options) {
+  const one_pool_at_a_time running;  // first: a nested call must not touch MPI
+  require_mpi_not_finalized_for_owning_run();
   boost::mpi::environment env(argc, argv, boost::mpi::threading::serialized, true);
   boost::mpi::communicator world;
   if (env.thread_level() < boost::mpi::threading::serialized) {
@@ -99,9 +133,13 @@ int run_owning(int& argc, char**& argv, const body_function& body, const pool_op
 }
 
 int run_borrowed(MPI_Comm comm, const body_function& body, const pool_options& options) {
+  const one_pool_at_a_time running;
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) throw error("mpipool: MPI is not initialized; call MPI_Init_thread first, or use mpipool::run(argc, argv, body)");
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) throw error("mpipool: MPI is finalized already; run(comm, body) needs it running, between MPI_Init_thread and MPI_Finalize");
   int provided = MPI_THREAD_SINGLE;
   MPI_Query_thread(&provided);
   if (provided < MPI_THREAD_SERIALIZED) throw error(thread_level_problem(provided));

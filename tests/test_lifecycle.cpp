@@ -1,5 +1,5 @@
-// close / terminate / join with Python's state rules, the per-worker initializer, and several
-// pools in one program. Each test runs at 1, 2, 3 and 5 ranks.
+// close / terminate / join with Python's state rules, the per-worker initializer, several pools
+// in one program, and none inside another. Each test runs at 1, 2, 3 and 5 ranks.
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -342,4 +342,72 @@ TEST(lifecycle, initializer_that_throws_is_reported_clearly_and_no_body_runs) {
   } else {
     EXPECT_EQ(with_pool(body, options), 1);
   }
+}
+
+namespace {
+// What mpipool::run threw when called from inside a running pool, or "" if it did not throw.
+std::string nested_run_on_world() {
+  try {
+    mpipool::run(MPI_COMM_WORLD, [](mpipool::pool&) {});
+  } catch (const std::logic_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string nested_run_with_arguments() {
+  char name[] = "nested";
+  char* arguments[] = {name, nullptr};
+  int argc = 1;
+  char** argv = arguments;
+  try {
+    mpipool::run(argc, argv, [](mpipool::pool&) {});
+  } catch (const std::logic_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string nested_run_in_a_task(int with_arguments) {
+  return with_arguments != 0 ? nested_run_with_arguments() : nested_run_on_world();
+}
+
+void expect_nested_run_refused(const std::string& what) {
+  EXPECT_NE(what.find("a pool cannot be started inside another pool's body"), std::string::npos) << what;
+  EXPECT_NE(what.find("one after another with mpipool::run(comm, body)"), std::string::npos) << what;
+}
+}  // namespace
+MPIPOOL_REGISTER(nested_run_in_a_task);
+
+// A pool started inside a running one would wait for ranks busy serving the first: refused.
+TEST(lifecycle, run_inside_the_body_throws_logic_error_and_the_pool_goes_on) {
+  with_pool([](mpipool::pool& pool) {
+    expect_nested_run_refused(nested_run_on_world());
+    expect_nested_run_refused(nested_run_with_arguments());
+    EXPECT_EQ(pool.map(twice, std::vector<int>{1, 2, 3}), (std::vector<int>{2, 4, 6}));
+  });
+}
+
+TEST(lifecycle, run_inside_a_task_throws_logic_error_and_the_pool_goes_on) {
+  with_pool([](mpipool::pool& pool) {
+    for (const std::string& what : pool.map(nested_run_in_a_task, std::vector<int>{0, 1}, 1))
+      expect_nested_run_refused(what);
+    EXPECT_EQ(pool.apply(twice, 4), 8);
+  });
+}
+
+TEST(lifecycle, run_inside_a_callback_throws_logic_error_and_the_pool_goes_on) {
+  with_pool([](mpipool::pool& pool) {
+    std::string on_world;
+    std::string with_arguments;
+    auto result = pool.apply_async({.on_result = [&](const int&) {
+                                     on_world = nested_run_on_world();
+                                     with_arguments = nested_run_with_arguments();
+                                   }},
+                                   twice, 5);
+    EXPECT_EQ(result.get(), 10);  // the callback ran before the result became ready
+    expect_nested_run_refused(on_world);
+    expect_nested_run_refused(with_arguments);
+    EXPECT_EQ(pool.apply(twice, 6), 12);
+  });
 }

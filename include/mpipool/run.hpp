@@ -49,6 +49,12 @@ body_function wrap_body(Body&& body) {
 /// unfinished fail with mpipool::pool_terminated, none of their callbacks run (they may refer to
 /// the body's locals, which are gone by then), and a line on stderr says how many there were.
 /// To keep their results, wait for them, or close() and join() the pool, before returning.
+///
+/// It initializes and finalizes MPI, so it runs once per process: a program that wants several
+/// pools initializes MPI itself and calls `run(comm, body)` for each.
+/// @throws std::logic_error at once, on every rank, if MPI was finalized already
+/// (a second call), or if a pool is running in this process: a pool cannot be started inside
+/// another pool's body (from the body, a task or a callback).
 /// @code
 /// int main(int argc, char** argv) {
 ///   return mpipool::run(argc, argv, [](mpipool::pool& pool) {
@@ -70,9 +76,18 @@ int run(int& argc, char**& argv, Body&& body, const pool_options& options = {}) 
 /// MPI must have been initialized with at least MPI_THREAD_SERIALIZED, and the caller must make
 /// no MPI calls on rank 0 while the body runs. Exceptions from the body are rethrown on rank 0
 /// (after the workers are released, with exit code 1).
+///
+/// Pools run one after another, never one inside another: called while a pool is running in
+/// this process (from its body, a task or a callback), it throws std::logic_error at once
+/// rather than wait for ranks that are busy serving the running pool. The crash report's signal
+/// handlers are installed only while the pool runs: the caller's own are back when it returns.
+/// @throws std::logic_error if a pool is running in this process.
+/// @throws mpipool::error if MPI is not initialized, is finalized, or gives too little thread
+/// support.
 /// @code
 /// MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
 /// int rc = mpipool::run(MPI_COMM_WORLD, [](mpipool::pool& pool) { pool.apply(setup_case, 1); });
+/// rc = rc != 0 ? rc : mpipool::run(MPI_COMM_WORLD, [](mpipool::pool& pool) { pool.apply(solve_case, 1); });
 /// MPI_Finalize();
 /// @endcode
 template <class Body>

@@ -2,11 +2,25 @@
 // When a task kills its process (a signal, or exit() in the middle of a task), say which rank,
 // host, task and item on stderr before the process goes, so that the job's log names the culprit.
 
+#include <array>
 #include <string>
 
 namespace mpipool::detail {
 
-// Idempotent; later calls only update the rank and host.
-void install_crash_report(int rank, const std::string& host);
+// Reports crashes for as long as it lives: installs handlers for the fatal signals (SIGSEGV,
+// SIGBUS, SIGFPE, SIGILL, SIGABRT) and an exit hook, and puts the process's previous handlers
+// back when it goes, so a code that manages MPI itself keeps its own. Scopes may nest: an inner
+// one only names its rank and host until it goes, and the outermost one restores the original
+// handlers.
+class crash_report {
+ public:
+  crash_report(int rank, const std::string& host);
+  ~crash_report();
+  crash_report(const crash_report&) = delete;
+  crash_report& operator=(const crash_report&) = delete;
+
+ private:
+  std::array<char, 256> outer_prefix_{};  // what the enclosing scope printed
+};
 
 }  // namespace mpipool::detail
