@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "mpipool/detail/outcomes.hpp"
+
 namespace mpipool::detail {
 
 task_executor::held_task task_executor::load(std::string_view key, std::span<const char> state) const {
@@ -41,8 +43,8 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
 
   auto fail_all = [&](const item_error& error) {
     results.resize(outcomes_start);
-    writer out(results);
-    for (std::uint32_t i = 0; i < count; ++i) write_failure(out, error);
+    outcome_writer out(results);
+    for (std::uint32_t i = 0; i < count; ++i) out.failure(error);
     return count;
   };
 
@@ -58,10 +60,8 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
       done = task.vtable->run(task.callable.get(),
                               {chunk.header.items.first, count, chunk.items, results, stop});
     } catch (...) {
-      // An argument or a result could not be (de)serialized: the rest of the stream is unusable.
-      item_error error = describe(std::current_exception());
-      error.message = "while (de)serializing: " + error.message;
-      done = fail_all(error);
+      // Items fail alone; this is a malformed chunk, or no memory for the results.
+      done = fail_all(describe(std::current_exception()));
     }
     running.active.store(false);
   }

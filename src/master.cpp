@@ -486,11 +486,10 @@ void master::finish_setup(int rank, const results_view& results) {
   worker.host = std::string(results.host);
   worker.holds.erase(setup_job);
   if (results.header.items.count == 1) {
-    reader in(results.outcomes);
-    if (!in.read<bool>() && (!first_setup_failure_ || first_setup_failure_->rank > rank)) {
-      item_error failure = read_failure(in);
-      first_setup_failure_ = remote_failure{failure.type_name, failure.message, rank, worker.host};
-    }
+    decode_outcomes<void>(results.outcomes, 1, [](std::uint32_t) {}, [&](std::uint32_t, item_error failure) {
+      if (!first_setup_failure_ || first_setup_failure_->rank > rank)
+        first_setup_failure_ = remote_failure{failure.type_name, failure.message, rank, worker.host};
+    });
   }
   if (++ready_ < worker_count()) return;
   std::lock_guard lock(mutex_);

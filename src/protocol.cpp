@@ -109,14 +109,4 @@ item_error describe(const std::exception_ptr& error) {
   }
 }
 
-void write_failure(writer& out, const item_error& error) {
-  out << false << error.type_name << error.message;
-}
-
-item_error read_failure(reader& in) {
-  item_error error;
-  in >> error.type_name >> error.message;
-  return error;
-}
-
 }  // namespace mpipool::detail

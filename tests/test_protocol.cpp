@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/serialization.hpp"
 
@@ -40,24 +41,68 @@ TEST(protocol, results_message_carries_host_and_mixed_outcomes) {
   byte_buffer message;
   begin_results(message, {3, {10, 0}, 4}, "node");
   {
-    writer out(message);
-    write_success(out, 2.5);
-    write_failure(out, {"std::range_error", "too big"});
+    outcome_writer out(message);
+    out.success(2.5);
+    out.failure({"std::range_error", "too big"});
+    out.success(4.0);
   }
-  set_results_count(message, 2);
+  set_results_count(message, 3);
 
   const results_view results = read_results(message);
   EXPECT_EQ(results.header.job, 3u);
   EXPECT_EQ(results.header.items.first, 10u);
-  EXPECT_EQ(results.header.items.count, 2u);
+  EXPECT_EQ(results.header.items.count, 3u);
   EXPECT_EQ(results.host, "node");
-  reader in(results.outcomes);
-  EXPECT_TRUE(in.read<bool>());
-  EXPECT_EQ(in.read<double>(), 2.5);
-  EXPECT_FALSE(in.read<bool>());
-  const item_error error = read_failure(in);
-  EXPECT_EQ(error.type_name, "std::range_error");
-  EXPECT_EQ(error.message, "too big");
+  std::vector<std::string> seen;
+  decode_outcomes<double>(
+      results.outcomes, 3, [&](std::uint32_t i, double v) { seen.push_back(std::to_string(i) + ":" + std::to_string(v)); },
+      [&](std::uint32_t i, const item_error& e) { seen.push_back(std::to_string(i) + ":" + e.type_name + ":" + e.message); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"0:2.500000", "1:std::range_error:too big", "2:4.000000"}));
+}
+
+namespace {
+// Writes part of itself, then throws, when asked to.
+struct half_written {
+  bool refuse = false;
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & refuse;
+    if (refuse) throw std::length_error("refused");
+  }
+};
+}  // namespace
+
+TEST(protocol, a_value_that_fails_to_serialize_fails_alone_and_the_next_starts_a_fresh_archive) {
+  byte_buffer outcomes;
+  {
+    outcome_writer out(outcomes);
+    out.success(half_written{true});  // the first to write the class's version, then dropped
+    out.success(half_written{false});
+    out.success(half_written{true});
+    out.success(half_written{false});
+  }
+  std::vector<std::string> seen;
+  decode_outcomes<half_written>(
+      outcomes, 4, [&](std::uint32_t i, half_written) { seen.push_back(std::to_string(i)); },
+      [&](std::uint32_t i, const item_error& e) { seen.push_back(std::to_string(i) + ":" + e.type_name + ":" + e.message); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"0:std::length_error:refused", "1", "2:std::length_error:refused", "3"}));
+}
+
+TEST(protocol, arguments_that_fail_to_deserialize_are_skipped) {
+  byte_buffer items;
+  {
+    argument_writer out(items);
+    out.add(std::make_tuple(std::string("one")));
+    out.add(std::make_tuple(7));  // read back as a string: a misread
+    out.add(std::make_tuple(std::string("three")));
+  }
+  argument_reader in(items);
+  std::tuple<std::string> args;
+  EXPECT_FALSE(in.next(args));
+  EXPECT_EQ(std::get<0>(args), "one");
+  EXPECT_TRUE(in.next(args));
+  EXPECT_FALSE(in.next(args));
+  EXPECT_EQ(std::get<0>(args), "three");
 }
 
 TEST(protocol, truncated_message_is_rejected_not_misread) {

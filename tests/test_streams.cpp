@@ -9,6 +9,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -29,6 +33,11 @@ int fail_on_three(int x) {
   return x * x;
 }
 MPIPOOL_REGISTER(fail_on_three);
+
+void refuse_three(int x) {
+  if (x == 3) throw std::invalid_argument("three");
+}
+MPIPOOL_REGISTER(refuse_three);
 
 namespace {
 
@@ -461,4 +470,58 @@ TEST(streams, a_window_of_one_chunk_keeps_restarting_without_losing_a_wakeup) {
         EXPECT_EQ(ordered, 20000);
       },
       options);
+}
+
+namespace {
+// Reads a stream of a task that returns nothing: how many items it yielded, and the index of
+// each item that raised, at the position where it raised.
+struct void_outcomes {
+  int yielded = 0;
+  std::vector<std::pair<int, std::uint64_t>> raised;  // (position, index)
+};
+template <class Stream>
+void_outcomes read_void_stream(Stream&& stream) {
+  static_assert(std::is_same_v<decltype(stream.next()), std::optional<std::monostate>>);
+  void_outcomes out;
+  for (int position = 0;; ++position) {
+    try {
+      if (!stream.next()) break;
+      ++out.yielded;
+    } catch (const mpipool::remote_error& e) {
+      EXPECT_EQ(e.type_name(), "std::invalid_argument");
+      out.raised.emplace_back(position, e.index());
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST(streams, streams_of_a_task_that_returns_nothing_yield_monostate_per_item) {
+  with_pool([](mpipool::pool& pool) {
+    static_assert(std::is_same_v<mpipool::imap_value_t<decltype(&refuse_three), std::vector<int>>, std::monostate>);
+    for (int chunksize : {1, 3}) {
+      const auto ordered = read_void_stream(pool.imap(refuse_three, std::views::iota(0, 10), chunksize));
+      EXPECT_EQ(ordered.yielded, 9);
+      EXPECT_EQ(ordered.raised, (std::vector<std::pair<int, std::uint64_t>>{{3, 3}}));
+
+      const auto unordered = read_void_stream(pool.imap_unordered(refuse_three, std::views::iota(0, 10), chunksize));
+      EXPECT_EQ(unordered.yielded, 9);
+      ASSERT_EQ(unordered.raised.size(), 1u);
+      EXPECT_EQ(unordered.raised[0].second, 3u);
+
+      const std::vector<std::tuple<int>> singles{{0}, {1}, {2}, {3}, {4}};
+      const auto starred = read_void_stream(pool.istarmap(refuse_three, singles, chunksize));
+      EXPECT_EQ(starred.yielded, 4);
+      EXPECT_EQ(starred.raised, (std::vector<std::pair<int, std::uint64_t>>{{3, 3}}));
+      const auto starred_unordered = read_void_stream(pool.istarmap_unordered(refuse_three, singles, chunksize));
+      EXPECT_EQ(starred_unordered.yielded, 4);
+      ASSERT_EQ(starred_unordered.raised.size(), 1u);
+    }
+    int count = 0;
+    for (std::monostate nothing : pool.imap([](int) {}, std::views::iota(0, 7), 2)) {
+      (void)nothing;
+      ++count;
+    }
+    EXPECT_EQ(count, 7);
+  });
 }

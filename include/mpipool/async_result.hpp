@@ -136,33 +136,62 @@ std::shared_ptr<result_state<T>> state_of(const async_result<T>& r);
 /// Returned by `apply_async`, `map_async` and `starmap_async`. It stays valid after the pool is
 /// gone: a pool that terminates before the result is ready fails it with mpipool::pool_terminated.
 /// Copies share one result.
+///
+/// get() on a handle that is a variable returns a const reference into the shared result,
+/// valid as long as that handle lives. get() on a temporary handle (or on `std::move(handle)`)
+/// returns the value itself, so that `for (auto& x : pool.map_async(f, xs).get())` and
+/// `const auto& v = pool.apply_async(f, x).get()` are safe: the value is moved out when no other
+/// copy of the handle exists, and copied when one does, so that the copies still see it.
 /// @code
 /// mpipool::async_result<std::vector<int>> r = pool.map_async(square, xs);
 /// do_something_else();
-/// if (r.wait(std::chrono::seconds(5))) use(r.get());
+/// if (r.wait(std::chrono::seconds(5))) use(r.get());            // a reference, valid while r lives
+/// std::vector<int> mine = std::move(r).get();                    // the value, moved out
+/// for (int sq : pool.map_async(square, xs).get()) use(sq);       // the value, kept by the loop
 /// @endcode
 template <class T>
 class [[nodiscard]] async_result {
  public:
-  /// The value, waiting for it if needed. Rethrows the task's error (e.g. mpipool::remote_error).
+  /// The value, waiting for it if needed: a const reference valid while this handle lives.
+  /// Rethrows the task's error (e.g. mpipool::remote_error).
   /// @code
-  /// int v = pool.apply_async(square, 7).get();
+  /// auto r = pool.apply_async(square, 7);
+  /// const int& v = r.get();
   /// @endcode
-  decltype(auto) get() const {
+  decltype(auto) get() const& {
     state_->wait();
     return value();
   }
 
+  /// The value of a temporary handle (or of `std::move(handle)`), waiting for it if needed:
+  /// moved out when no other copy of this handle exists, copied otherwise.
+  /// @code
+  /// int v = pool.apply_async(square, 7).get();
+  /// @endcode
+  T get() && {
+    state_->wait();
+    return take_value();
+  }
+
   /// As get(), but throws mpipool::timeout_error if the result is not ready within `timeout`.
   /// @code
-  /// auto v = r.get(std::chrono::milliseconds(100));
+  /// const auto& v = r.get(std::chrono::milliseconds(100));
   /// @endcode
   template <class Rep, class Period>
-  decltype(auto) get(std::chrono::duration<Rep, Period> timeout) const {
-    if (!state_->wait_for(timeout))
-      throw timeout_error("mpipool: result not ready within " +
-                          std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
+  decltype(auto) get(std::chrono::duration<Rep, Period> timeout) const& {
+    wait_or_throw(timeout);
     return value();
+  }
+
+  /// As get() on a temporary handle, but throws mpipool::timeout_error if the result is not
+  /// ready within `timeout`.
+  /// @code
+  /// auto v = pool.apply_async(square, 7).get(std::chrono::seconds(10));
+  /// @endcode
+  template <class Rep, class Period>
+  T get(std::chrono::duration<Rep, Period> timeout) && {
+    wait_or_throw(timeout);
+    return take_value();
   }
 
   /// Waits until the result is ready (successfully or not).
@@ -212,14 +241,37 @@ class [[nodiscard]] async_result {
   }
 
  private:
-  explicit async_result(std::shared_ptr<detail::result_state<T>> state) : state_(std::move(state)) {}
+  explicit async_result(std::shared_ptr<detail::result_state<T>> state) : state_(counting_handles(std::move(state))) {}
   friend class pool;
   friend std::shared_ptr<detail::result_state<T>> detail::state_of<T>(const async_result<T>&);
+
+  // Handles share an owner of their own, so that the use count of state_ counts the handles
+  // (a done callback's copy included) and not the job that fills the result.
+  static std::shared_ptr<detail::result_state<T>> counting_handles(std::shared_ptr<detail::result_state<T>> state) {
+    auto owner = std::make_shared<std::shared_ptr<detail::result_state<T>>>(std::move(state));
+    return std::shared_ptr<detail::result_state<T>>(owner, owner->get());
+  }
+
+  template <class Rep, class Period>
+  void wait_or_throw(std::chrono::duration<Rep, Period> timeout) const {
+    if (!state_->wait_for(timeout))
+      throw timeout_error("mpipool: result not ready within " +
+                          std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
+  }
 
   decltype(auto) value() const {
     if constexpr (std::is_void_v<T>) {
       state_->value();
     } else {
+      return static_cast<const T&>(state_->value());
+    }
+  }
+
+  T take_value() {
+    if constexpr (std::is_void_v<T>) {
+      state_->value();
+    } else {
+      if (state_.use_count() == 1) return std::move(state_->value());  // no other handle can see it
       return static_cast<const T&>(state_->value());
     }
   }

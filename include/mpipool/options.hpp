@@ -43,7 +43,7 @@ namespace detail {
 // A callable with its arguments, ready to be sent: the initializer travels as this.
 struct bound_call_data {
   task_definition task;
-  byte_buffer args;  // one serialized argument tuple
+  byte_buffer args;  // one argument tuple, framed as a chunk item
 };
 }  // namespace detail
 
@@ -85,7 +85,7 @@ bound_call call(F&& f, Args&&... args) {
                 "mpipool: the callable cannot be called with these arguments");
   auto data = std::make_shared<detail::bound_call_data>();
   data->task = detail::define_task<model>(callable);
-  detail::writer(data->args) << args_type(std::forward<Args>(args)...);
+  detail::argument_writer(data->args).add(args_type(std::forward<Args>(args)...));
   bound_call bound;
   bound.data_ = std::move(data);
   return bound;

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "mpipool/async_result.hpp"
@@ -98,19 +99,22 @@ using map_result_t = detail::collected_t<detail::value_t<F, detail::map_args_t<R
 template <class F, class Range>
 using starmap_result_t = detail::collected_t<detail::value_t<F, detail::starmap_args_t<Range>>, false>;
 
-/// @brief What one element of `imap(f, range)` is.
+/// @brief What one element of `imap(f, range)` is: the task's result, or `std::monostate` for a
+/// task that returns nothing (one per item, as Python yields None).
 /// @code
 /// mpipool::result_stream<mpipool::imap_value_t<decltype(&square), std::vector<int>>> s = pool.imap(square, xs);
+/// static_assert(std::is_same_v<mpipool::imap_value_t<void (*)(int), std::vector<int>>, std::monostate>);
 /// @endcode
 template <class F, class Range>
-using imap_value_t = detail::value_t<F, detail::map_args_t<Range>>;
+using imap_value_t = detail::stored_t<detail::value_t<F, detail::map_args_t<Range>>>;
 
-/// @brief What one element of `istarmap(f, range_of_tuples)` is.
+/// @brief What one element of `istarmap(f, range_of_tuples)` is (`std::monostate` for a task
+/// that returns nothing).
 /// @code
 /// mpipool::istarmap_value_t<decltype(&add), std::vector<std::tuple<int, int>>> first = *pool.istarmap(add, pairs).begin();
 /// @endcode
 template <class F, class Range>
-using istarmap_value_t = detail::value_t<F, detail::starmap_args_t<Range>>;
+using istarmap_value_t = detail::stored_t<detail::value_t<F, detail::starmap_args_t<Range>>>;
 
 /// @brief What `apply` and `apply_async` give: the task's own result.
 /// @code
@@ -288,9 +292,11 @@ class pool {
   /// The input (any input range, even an unbounded one) is read on the master only as workers
   /// need work, and at most `stream_window` chunks per worker (see pool_options) are handed out
   /// and unread at any time, so memory stays bounded however long the input and however slow
-  /// the reader. `chunksize` defaults to 1, as in Python.
+  /// the reader. `chunksize` defaults to 1, as in Python. A task that returns nothing yields a
+  /// `std::monostate` per item (Python yields None); a failed item raises at its position.
   /// @code
   /// for (int sq : pool.imap(square, std::views::iota(0, 100), 10)) std::printf("%d\n", sq);
+  /// for (std::monostate done : pool.imap(write_file, names)) ++written;
   /// @endcode
   template <class F, std::ranges::input_range Range>
   result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize = 1) {
@@ -393,9 +399,7 @@ class pool {
     using args_type = decltype(MakeArgs{}(*std::ranges::begin(items)));
     using model = detail::task_model<decltype(callable), args_type>;
     static_assert(detail::check_task<model>());
-    using value = typename model::result_type;
-    static_assert(!std::is_void_v<value>,
-                  "mpipool: streams need a task that returns a value; use map for tasks that return nothing");
+    using value = detail::stored_t<typename model::result_type>;
     auto input = std::views::all(std::forward<Range>(items));
     auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_, progress_thread());
     const auto size = static_cast<std::size_t>(chunksize);

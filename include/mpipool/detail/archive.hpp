@@ -40,6 +40,9 @@ class span_streambuf : public std::streambuf {
     setg(begin, begin, begin + bytes.size());
   }
   std::size_t consumed() const { return static_cast<std::size_t>(gptr() - eback()); }
+  // Moves the read position to `offset` bytes from the start: an archive reads nothing ahead,
+  // so it goes on from there.
+  void seek(std::size_t offset) { setg(eback(), eback() + offset, egptr()); }
 };
 
 // Values travel by copy: no object tracking (which would turn the second of two values saved
@@ -77,6 +80,9 @@ class reader {
     archive_ >> value;
     return value;
   }
+  // Where the next read starts, in bytes from the start of the span; and moving it.
+  std::size_t position() const { return buf_.consumed(); }
+  void seek(std::size_t offset) { buf_.seek(offset); }
 
  private:
   span_streambuf buf_;

@@ -14,6 +14,7 @@
 
 #include "mpipool/async_result.hpp"
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/scheduler.hpp"
 #include "mpipool/detail/task_model.hpp"
@@ -61,6 +62,13 @@ class job {
   task_definition task_;
 };
 
+// The error of item `index` of a call to `task`, as a worker reported it.
+inline remote_error item_failure(const std::string& task, std::uint64_t index, item_error failure,
+                                 const worker_identity& from) {
+  return remote_error(task, index,
+                      remote_failure{std::move(failure.type_name), std::move(failure.message), from.rank, from.host});
+}
+
 // Runs a user callback on the progress thread; one that throws is reported and ignored.
 void run_guarded(const char* which, const std::function<void()>& callback);
 
@@ -93,28 +101,28 @@ class collect_job final : public job {
 
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();
-    writer w(out);
-    for (std::size_t i = first; i < first + count; ++i) w << items_[i];
+    argument_writer w(out);
+    for (std::size_t i = first; i < first + count; ++i) w.add(items_[i]);
     // A chunk's items are sent once and never needed again.
-    for (std::size_t i = first; i < first + count; ++i) items_[i] = args_type{};
+    // Moved out, not assigned over: assigning an empty string keeps the old one's memory.
+    for (std::size_t i = first; i < first + count; ++i) {
+      [[maybe_unused]] const args_type sent = std::move(items_[i]);
+    }
     return {first, static_cast<std::uint32_t>(count)};
   }
 
   void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
-    reader in(outcomes);
-    for (std::uint32_t i = 0; i < items.count; ++i) {
+    auto failed = [&](std::uint32_t i, item_error failure) {
       const std::uint64_t index = items.first + i;
-      bool ok = false;
-      in >> ok;
-      if (ok) {
-        if constexpr (!std::is_void_v<value_type>) values_[index].emplace(in.read<value_type>());
-      } else {
-        item_error failure = read_failure(in);
-        if (!first_error_ || first_error_->index() > index)
-          first_error_.emplace(task().name, index,
-                               remote_failure{std::move(failure.type_name), std::move(failure.message),
-                                              from.rank, from.host});
-      }
+      if (!first_error_ || first_error_->index() > index)
+        first_error_.emplace(item_failure(task().name, index, std::move(failure), from));
+    };
+    if constexpr (std::is_void_v<value_type>) {
+      decode_outcomes<void>(outcomes, items.count, [](std::uint32_t) {}, failed);
+    } else {
+      decode_outcomes<value_type>(
+          outcomes, items.count,
+          [&](std::uint32_t i, value_type&& value) { values_[items.first + i].emplace(std::move(value)); }, failed);
     }
     received_ += items.count;
   }

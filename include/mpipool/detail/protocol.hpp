@@ -73,20 +73,12 @@ void begin_results(byte_buffer& out, const results_header& header, std::string_v
 void set_results_count(byte_buffer& message, std::uint32_t count);
 results_view read_results(std::span<const char> message);
 
-// One item's outcome is a success flag followed by the value, or by the error.
+// Why one item failed. How items and outcomes are framed: see outcomes.hpp.
 struct item_error {
   std::string type_name;
   std::string message;
 };
 
 item_error describe(const std::exception_ptr& error);
-
-template <class R>
-void write_success(writer& out, const R& value) {
-  out << true << value;
-}
-inline void write_success(writer& out) { out << true; }
-void write_failure(writer& out, const item_error& error);
-item_error read_failure(reader& in);
 
 }  // namespace mpipool::detail

@@ -10,6 +10,7 @@
 #include <ranges>
 #include <span>
 #include <utility>
+#include <variant>
 
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/stream_state.hpp"
@@ -20,7 +21,8 @@ namespace mpipool::detail {
 // element into the task's argument tuple.
 template <class Model, class Input, class MakeArgs>
 class stream_job final : public job {
-  using value_type = typename Model::result_type;
+  using result_type = typename Model::result_type;
+  using value_type = stored_t<result_type>;  // std::monostate for a task that returns nothing
   using args_type = typename Model::args_type;
   using entry = typename stream_state<value_type>::entry;
 
@@ -49,12 +51,12 @@ class stream_job final : public job {
 
   item_range next_chunk(byte_buffer& out) override {
     const std::uint64_t first = read_;
-    writer items(out);
+    argument_writer items(out);
     try {
       if (!position_) position_.emplace(std::ranges::begin(input_));
       auto& it = *position_;
       while (read_ - first < chunksize_ && it != std::ranges::end(input_)) {
-        items << MakeArgs{}(*it);
+        items.add(MakeArgs{}(*it));
         ++read_;
         ++it;
       }
@@ -66,19 +68,19 @@ class stream_job final : public job {
   }
 
   void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
-    reader in(outcomes);
-    for (std::uint32_t i = 0; i < items.count; ++i) {
+    auto failed = [&](std::uint32_t i, item_error failure) {
       const std::uint64_t index = items.first + i;
-      entry e;
-      if (in.read<bool>()) {
-        e.value.emplace(in.read<value_type>());
-      } else {
-        item_error failure = read_failure(in);
-        e.error = std::make_exception_ptr(remote_error(
-            task().name, index,
-            remote_failure{std::move(failure.type_name), std::move(failure.message), from.rank, from.host}));
-      }
-      state_->deliver(index, std::move(e));
+      state_->deliver(index, {std::nullopt, std::make_exception_ptr(item_failure(task().name, index, std::move(failure), from))});
+    };
+    if constexpr (std::is_void_v<result_type>) {
+      decode_outcomes<void>(
+          outcomes, items.count, [&](std::uint32_t i) { state_->deliver(items.first + i, {std::monostate{}, nullptr}); },
+          failed);
+    } else {
+      decode_outcomes<result_type>(
+          outcomes, items.count,
+          [&](std::uint32_t i, result_type&& value) { state_->deliver(items.first + i, {std::move(value), nullptr}); },
+          failed);
     }
     received_ += items.count;
   }

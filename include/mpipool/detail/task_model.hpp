@@ -15,6 +15,7 @@
 #include <boost/core/demangle.hpp>
 
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/registry.hpp"
 #include "mpipool/serialization.hpp"
@@ -103,34 +104,36 @@ struct task_model {
 
   static std::uint32_t run(void* erased, const chunk_work& work) {
     auto& callable = *static_cast<Callable*>(erased);
-    reader in(work.items);
-    writer out(work.outcomes);
+    argument_reader in(work.items);
+    outcome_writer out(work.outcomes);
     auto& running = current_task();
     std::uint32_t done = 0;
     for (; done < work.count; ++done) {
       if (done > 0 && work.should_stop()) break;
       running.item.store(work.first + done, std::memory_order_relaxed);
       Args args;
-      in >> args;
-      // Only the call is guarded: a value that fails to serialize leaves the stream unusable,
-      // and the executor then fails the whole chunk.
+      if (auto unreadable = in.next(args)) {
+        out.failure(*unreadable);
+        continue;
+      }
+      // A result that fails to serialize fails its own item, in out.success.
       if constexpr (std::is_void_v<result_type>) {
         bool ok = true;
         try {
           std::apply(callable, std::move(args));
         } catch (...) {
           ok = false;
-          write_failure(out, describe(std::current_exception()));
+          out.failure(describe(std::current_exception()));
         }
-        if (ok) write_success(out);
+        if (ok) out.success();
       } else {
         std::optional<result_type> result;
         try {
           result.emplace(std::apply(callable, std::move(args)));
         } catch (...) {
-          write_failure(out, describe(std::current_exception()));
+          out.failure(describe(std::current_exception()));
         }
-        if (result) write_success(out, *result);
+        if (result) out.success(*result);
       }
     }
     return done;

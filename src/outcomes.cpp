@@ -1,0 +1,55 @@
+#include "mpipool/detail/outcomes.hpp"
+
+#include <string>
+
+namespace mpipool::detail {
+
+std::span<const char> frame_cursor::take_bytes(std::size_t n) {
+  if (n > bytes_.size() - at_) throw std::runtime_error("mpipool: truncated protocol message");
+  auto bytes = bytes_.subspan(at_, n);
+  at_ += n;
+  return bytes;
+}
+
+void check_decoded_size(std::size_t start, std::size_t size, std::size_t end) {
+  if (end != start + size)
+    throw std::runtime_error("mpipool: a value of " + std::to_string(size) + " bytes was read as " +
+                             std::to_string(end - start) + " bytes; do all ranks run the same program?");
+}
+
+void outcome_writer::success() {
+  out_.push_back(static_cast<char>(outcome_status::success));
+  size_slot(out_).fill();
+}
+
+void outcome_writer::failure(const item_error& error) {
+  out_.push_back(static_cast<char>(outcome_status::failure));
+  size_slot size(out_);
+  const auto type_size = static_cast<std::uint32_t>(error.type_name.size());
+  const char* type_size_bytes = reinterpret_cast<const char*>(&type_size);
+  out_.insert(out_.end(), type_size_bytes, type_size_bytes + sizeof type_size);
+  out_.insert(out_.end(), error.type_name.begin(), error.type_name.end());
+  out_.insert(out_.end(), error.message.begin(), error.message.end());
+  size.fill();
+}
+
+void outcome_reader::next() {
+  const auto status = frames_.take<std::uint8_t>();
+  if (status > static_cast<std::uint8_t>(outcome_status::failure))
+    throw std::runtime_error("mpipool: protocol error: unknown outcome status " + std::to_string(status));
+  status_ = static_cast<outcome_status>(status);
+  const auto size = frames_.take<std::uint32_t>();
+  payload_start_ = frames_.position();
+  payload_ = frames_.take_bytes(size);
+  if (status_ == outcome_status::success_in_fresh_archive) archive_.emplace(outcomes_);
+}
+
+item_error outcome_reader::failure() const {
+  frame_cursor payload(payload_);
+  const auto type_size = payload.take<std::uint32_t>();
+  const auto type = payload.take_bytes(type_size);
+  const auto message = payload_.subspan(payload.position());
+  return {std::string(type.begin(), type.end()), std::string(message.begin(), message.end())};
+}
+
+}  // namespace mpipool::detail
