@@ -2,8 +2,10 @@
 // How items are framed inside a chunk message (arguments) and a results message (outcomes),
 // so that one item that cannot be (de)serialized fails alone: its reader skips to the next.
 //
-//   argument: size (u32) | the argument tuple, written by the chunk's archive
-//   outcome:  status (u8) | size (u32) | payload
+//   argument: size (u64) | the argument tuple, written by the chunk's archive
+//   outcome:  status (u8) | size (u64) | payload
+//
+// Sizes are 64-bit: one value may be larger than 4 GiB, as messages may be.
 //
 // A success's payload is the value, written by the chunk's archive (nothing for a task that
 // returns nothing); a failure's is the exception's type name and message, written raw. One
@@ -32,15 +34,13 @@ enum class outcome_status : std::uint8_t {
   failure = 2,
 };
 
-// Reserves a u32 size at the end of `out` and fills it in once the item after it is written.
+// Reserves a u64 size at the end of `out` and fills it in once the item after it is written.
 class size_slot {
  public:
-  explicit size_slot(byte_buffer& out) : out_(out), at_(out.size()) { out.resize(at_ + sizeof(std::uint32_t)); }
+  explicit size_slot(byte_buffer& out) : out_(out), at_(out.size()) { out.resize(at_ + sizeof(std::uint64_t)); }
   void fill() {
-    const std::size_t size = out_.size() - at_ - sizeof(std::uint32_t);
-    check_message_size(size);
-    const auto size32 = static_cast<std::uint32_t>(size);
-    std::memcpy(out_.data() + at_, &size32, sizeof size32);
+    const std::uint64_t size = out_.size() - at_ - sizeof(std::uint64_t);
+    std::memcpy(out_.data() + at_, &size, sizeof size);
   }
 
  private:
@@ -94,7 +94,7 @@ class argument_reader {
   // and moves on to the next item.
   template <class Args>
   std::optional<item_error> next(Args& args) {
-    const auto size = frames_.take<std::uint32_t>();
+    const auto size = frames_.take<std::uint64_t>();
     const std::size_t start = frames_.position();
     frames_.take_bytes(size);
     try {
