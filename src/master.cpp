@@ -8,6 +8,7 @@
 #include <boost/mpi/status.hpp>
 
 #include "mpipool/detail/crash_report.hpp"
+#include "mpipool/detail/fault_injection.hpp"
 
 namespace mpipool::detail {
 
@@ -302,6 +303,7 @@ bool master::take_local_results() {
   }
   std::optional<byte_buffer> results = local_worker_->take_results();
   if (!results) return false;
+  raise_injected_fault(fault_point::results_receive);
   handle_results(0, *results);
   trim_message_buffer(*results);
   spare_buffers_.push_back(std::move(*results));
@@ -312,6 +314,7 @@ bool master::poll_messages() {
   if (local_) return take_local_results();
   bool any = false;
   while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
+    raise_injected_fault(fault_point::results_receive);
     receive_message(comm_, *status, inbox_);
     handle_results(status->source(), inbox_);
     trim_message_buffer(inbox_);
@@ -358,7 +361,6 @@ bool master::dispatch() {
     try {
       deliver_chunk(rank, std::move(*chunk));
     } catch (...) {  // the chunk could not be sent: the worker never got it
-      --busy_;
       workers_[static_cast<std::size_t>(rank)].busy_with.reset();
       idle_.push_back(rank);
       fail_job(id, std::current_exception());
@@ -420,9 +422,10 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
 }
 
 void master::deliver_chunk(int rank, byte_buffer&& bytes) {
-  ++busy_;
+  raise_injected_fault(fault_point::chunk_send);
   if (local_) local_worker_->run(std::move(bytes));
   else send_bytes(rank, tag::chunk, std::move(bytes));
+  ++busy_;  // only once it is on its way
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
@@ -460,6 +463,7 @@ void master::handle_results(int rank, std::span<const char> message) {
   idle_.push_back(rank);
   results_view results;
   try {
+    if (running != setup_job) raise_injected_fault(fault_point::results_decode);
     results = read_results(message);
   } catch (...) {  // a garbled message: the call that worker was running fails with it
     if (!running || *running == setup_job) throw;
