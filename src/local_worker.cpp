@@ -58,7 +58,7 @@ void local_worker::serve() {
     std::exception_ptr failure;
     try {
       executor_.execute(chunk, results, should_stop);
-    } catch (...) {  // no memory for the results: the progress thread decides what fails
+    } catch (...) {  // no memory for the results: the progress thread aborts, as a worker rank would
       failure = std::current_exception();
     }
     {

@@ -168,28 +168,32 @@ void master::serve_until_stopped() {
 }
 
 void master::fail_everything(const std::exception_ptr& error) {
-  const item_error what = describe(error);
-  const std::string problem = "the pool's progress thread failed: " + what.type_name + ": " + what.message;
-  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> pending;
-  {
-    std::lock_guard lock(mutex_);
-    stopped_ = true;
-    pending.swap(incoming_);
-  }
-  for (auto& [id, work] : jobs_) pending.emplace_back(id, std::move(work));
-  jobs_.clear();
-  const auto why = std::make_exception_ptr(mpipool::error("mpipool: " + problem + "; every pending call fails"));
-  for (auto& [id, work] : pending) {
-    try {
-      if (work) work->abandon(why, true);
-    } catch (...) {  // one job's failure must not keep the others waiting
+  try {
+    const item_error what = describe(error);
+    const std::string problem = "the pool's progress thread failed: " + what.type_name + ": " + what.message;
+    std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> pending;
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+      pending.swap(incoming_);
     }
+    for (auto& [id, work] : jobs_) pending.emplace_back(id, std::move(work));
+    jobs_.clear();
+    const auto why = std::make_exception_ptr(mpipool::error("mpipool: " + problem + "; every pending call fails"));
+    for (auto& [id, work] : pending) {
+      try {
+        if (work) work->abandon(why, true);
+      } catch (...) {  // one job's failure must not keep the others waiting
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      changed_.notify_all();
+    }
+    std::fprintf(stderr, "mpipool: rank 0 on host %s: %s; aborting the job\n", host_.c_str(), problem.c_str());
+  } catch (...) {  // not even memory to say it: abort all the same
+    std::fprintf(stderr, "mpipool: rank 0: the pool's progress thread failed; aborting the job\n");
   }
-  {
-    std::lock_guard lock(mutex_);
-    changed_.notify_all();
-  }
-  std::fprintf(stderr, "mpipool: rank 0 on host %s: %s; aborting the job\n", host_.c_str(), problem.c_str());
   std::fflush(stderr);
   comm_.abort(EXIT_FAILURE);
   std::abort();  // MPI_Abort does not return; this tells the compiler so
@@ -360,11 +364,18 @@ bool master::dispatch() {
     idle_.pop_back();
     try {
       deliver_chunk(rank, std::move(*chunk));
+    } catch (const transport_broken&) {
+      throw;  // the worker got part of it: nothing can go on
     } catch (...) {  // the chunk could not be sent: the worker never got it
-      workers_[static_cast<std::size_t>(rank)].busy_with.reset();
       idle_.push_back(rank);
       fail_job(id, std::current_exception());
+      continue;
     }
+    // Only now is the worker running it, holding its task, and done with its forget list.
+    worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+    worker.holds.insert(id);
+    worker.forget.clear();
+    worker.busy_with = id;
   }
   return any;
 }
@@ -415,9 +426,6 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
     return std::nullopt;
   }
   set_chunk_items(bytes, items);
-  if (needs_task) worker.holds.insert(job_id);
-  worker.forget.clear();
-  worker.busy_with = job_id;
   return bytes;
 }
 

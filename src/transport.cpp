@@ -41,13 +41,20 @@ outgoing_message::outgoing_message(const boost::mpi::communicator& comm, int des
     first_ = comm.isend(dest, tag, bytes_.data(), as_count(bytes_.size()));
     return;
   }
-  first_ = comm.isend(dest, tag, &empty_marker, 0);
-  const int parts_tag = continuation_tag(tag);
   parts_.reserve(1 + (bytes_.size() + limit - 1) / limit);
-  parts_.push_back(comm.isend(dest, parts_tag, reinterpret_cast<const char*>(&total_size_), as_count(sizeof total_size_)));
-  for (std::size_t at = 0; at < bytes_.size(); at += limit) {
-    const std::size_t part = std::min(limit, bytes_.size() - at);
-    parts_.push_back(comm.isend(dest, parts_tag, bytes_.data() + at, as_count(part)));
+  first_ = comm.isend(dest, tag, &empty_marker, 0);
+  // From here on the receiver expects the rest: a failure leaves the two sides out of step.
+  try {
+    const int parts_tag = continuation_tag(tag);
+    parts_.push_back(comm.isend(dest, parts_tag, reinterpret_cast<const char*>(&total_size_), as_count(sizeof total_size_)));
+    for (std::size_t at = 0; at < bytes_.size(); at += limit) {
+      const std::size_t part = std::min(limit, bytes_.size() - at);
+      parts_.push_back(comm.isend(dest, parts_tag, bytes_.data() + at, as_count(part)));
+    }
+  } catch (const std::exception& e) {
+    // Parts already posted may still read the bytes until the job is aborted: keep them.
+    static_cast<void>(new byte_buffer(std::move(bytes_)));
+    throw transport_broken(std::string("mpipool: a message was sent only in part: ") + e.what());
   }
 }
 

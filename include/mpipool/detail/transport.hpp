@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include <boost/mpi/communicator.hpp>
@@ -35,6 +36,11 @@ void set_message_part_limit(std::size_t bytes);
 
 // A non-blocking send of one buffer, which it holds until the send is done. It stays where it
 // was built (the header's size is sent from inside it).
+// A message was sent only in part: the receiver is out of step, and the pool cannot go on.
+struct transport_broken : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class outgoing_message {
  public:
   outgoing_message(const boost::mpi::communicator& comm, int dest, int tag, byte_buffer&& bytes);
