@@ -6,7 +6,7 @@
 #   thread:            ThreadSanitizer over the thread-heavy suites. Build folder: build-tsan.
 # Any finding fails its test: UBSan halts (-fno-sanitize-recover), ASan and TSan exit non-zero.
 # The sanitizer flags reach the build through CMake cache variables only: CMakeLists.txt knows
-# nothing of them. MPIPOOL_SANITIZE_BUILD_DIR overrides the build folder.
+# nothing of them. With MPIPOOL_BUILD_DIR set, the folders are $MPIPOOL_BUILD_DIR-asan and -tsan.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="address"
@@ -19,13 +19,13 @@ supp="$root/scripts/sanitizers"
 common_flags="-fno-omit-frame-pointer -g -O1 -Wno-maybe-uninitialized"
 case "$mode" in
   address)
-    build="${MPIPOOL_SANITIZE_BUILD_DIR:-$root/build-asan}"
+    build="${MPIPOOL_BUILD_DIR:-$root/build}-asan"
     sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all"
     targets=()                                  # everything: the whole suite
     ctest_selection=(-LE big)
     ;;
   thread)
-    build="${MPIPOOL_SANITIZE_BUILD_DIR:-$root/build-tsan}"
+    build="${MPIPOOL_BUILD_DIR:-$root/build}-tsan"
     sanitize="-fsanitize=thread"
     suites=(test_lifecycle test_callbacks test_streams test_pool)
     targets=("${suites[@]}")
