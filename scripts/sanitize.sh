@@ -27,7 +27,7 @@ case "$mode" in
   thread)
     build="${MPIPOOL_BUILD_DIR:-$root/build}-tsan"
     sanitize="-fsanitize=thread"
-    suites=(test_lifecycle test_callbacks test_streams test_pool)
+    suites=(test_lifecycle test_callbacks test_streams test_pool test_async_result test_progress_failures)
     targets=("${suites[@]}")
     ctest_selection=(-LE big -R "^($(IFS='|'; echo "${suites[*]}"))\\.[0-9]+ranks\$")
     ;;
