@@ -4,13 +4,6 @@
 
 namespace mpipool::detail {
 
-std::span<const char> frame_cursor::take_bytes(std::size_t n) {
-  if (n > bytes_.size() - at_) throw std::runtime_error("mpipool: truncated protocol message");
-  auto bytes = bytes_.subspan(at_, n);
-  at_ += n;
-  return bytes;
-}
-
 void check_decoded_size(std::size_t start, std::size_t size, std::size_t end) {
   if (end != start + size)
     throw std::runtime_error("mpipool: a value of " + std::to_string(size) + " bytes was read as " +

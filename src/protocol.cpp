@@ -22,31 +22,16 @@ void append_raw(byte_buffer& out, const T* data, std::size_t count) {
   std::memcpy(out.data() + at, data, bytes);
 }
 
-// Reads fixed-size fields from the front of a message, checking that they are there.
-class field_reader {
- public:
-  explicit field_reader(std::span<const char> message) : rest_(message) {}
-  template <class T>
-  T take() {
-    T value;
-    std::memcpy(&value, take_bytes(sizeof(T)).data(), sizeof(T));
-    return value;
-  }
-  std::span<const char> take_bytes(std::size_t n) {
-    if (n > rest_.size()) throw std::runtime_error("mpipool: truncated protocol message");
-    auto head = rest_.first(n);
-    rest_ = rest_.subspan(n);
-    return head;
-  }
-  std::span<const char> rest() const { return rest_; }
-
- private:
-  std::span<const char> rest_;
-};
-
 std::string_view as_string_view(std::span<const char> bytes) { return {bytes.data(), bytes.size()}; }
 
 }  // namespace
+
+std::span<const char> frame_cursor::take_bytes(std::size_t n) {
+  if (n > bytes_.size() - at_) throw std::runtime_error("mpipool: truncated protocol message");
+  auto bytes = bytes_.subspan(at_, n);
+  at_ += n;
+  return bytes;
+}
 
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
                  std::span<const char> state, std::span<const std::uint64_t> forget) {
@@ -65,7 +50,7 @@ void set_chunk_items(byte_buffer& message, item_range items) {
 }
 
 chunk_view read_chunk(std::span<const char> message) {
-  field_reader in(message);
+  frame_cursor in(message);
   chunk_view view;
   view.header = in.take<chunk_header>();
   view.key = as_string_view(in.take_bytes(view.header.key_size));
@@ -90,7 +75,7 @@ void set_results_count(byte_buffer& message, std::uint32_t count) {
 }
 
 results_view read_results(std::span<const char> message) {
-  field_reader in(message);
+  frame_cursor in(message);
   results_view view;
   view.header = in.take<results_header>();
   view.host = as_string_view(in.take_bytes(view.header.host_size));

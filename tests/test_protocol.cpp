@@ -1,10 +1,12 @@
 // Framing of chunk and results messages, and the per-item outcomes, without MPI.
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include <boost/serialization/split_member.hpp>
 #include <gtest/gtest.h>
 
 #include "mpipool/detail/outcomes.hpp"
@@ -88,21 +90,41 @@ TEST(protocol, a_value_that_fails_to_serialize_fails_alone_and_the_next_starts_a
   EXPECT_EQ(seen, (std::vector<std::string>{"0:std::length_error:refused", "1", "2:std::length_error:refused", "3"}));
 }
 
+namespace {
+// Reads its number, then refuses to read the rest when the number is 2.
+struct loads_unless_two {
+  int value = 0;
+  std::string label;
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    ar << value << label;
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ar >> value;
+    if (value == 2) throw std::domain_error("cannot load 2");
+    ar >> label;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+}  // namespace
+
 TEST(protocol, arguments_that_fail_to_deserialize_are_skipped) {
   byte_buffer items;
   {
     argument_writer out(items);
-    out.add(std::make_tuple(std::string("one")));
-    out.add(std::make_tuple(7));  // read back as a string: a misread
-    out.add(std::make_tuple(std::string("three")));
+    for (int i = 1; i <= 3; ++i) out.add(std::make_tuple(loads_unless_two{i, "item " + std::to_string(i)}));
   }
   argument_reader in(items);
-  std::tuple<std::string> args;
+  std::tuple<loads_unless_two> args;
   EXPECT_FALSE(in.next(args));
-  EXPECT_EQ(std::get<0>(args), "one");
-  EXPECT_TRUE(in.next(args));
+  EXPECT_EQ(std::get<0>(args).label, "item 1");
+  const std::optional<item_error> second = in.next(args);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->type_name, "std::domain_error");
+  EXPECT_EQ(second->message, "cannot load 2");
   EXPECT_FALSE(in.next(args));
-  EXPECT_EQ(std::get<0>(args), "three");
+  EXPECT_EQ(std::get<0>(args).label, "item 3");
 }
 
 TEST(protocol, truncated_message_is_rejected_not_misread) {

@@ -64,24 +64,6 @@ class argument_writer {
   writer archive_;
 };
 
-// Splits framed items (or outcomes) and checks the frames' sizes.
-class frame_cursor {
- public:
-  explicit frame_cursor(std::span<const char> bytes) : bytes_(bytes) {}
-  template <class T>
-  T take() {
-    T value;
-    std::memcpy(&value, take_bytes(sizeof(T)).data(), sizeof(T));
-    return value;
-  }
-  std::span<const char> take_bytes(std::size_t n);
-  std::size_t position() const { return at_; }
-
- private:
-  std::span<const char> bytes_;
-  std::size_t at_ = 0;
-};
-
 // Throws when a value was decoded from more or fewer bytes than were written for it: the
 // reader misread it.
 void check_decoded_size(std::size_t start, std::size_t size, std::size_t end);

@@ -15,6 +15,7 @@
 // results message is the worker's first request and carries the worker's host name.
 
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <span>
 #include <string>
@@ -32,6 +33,26 @@ inline constexpr std::uint64_t setup_job = 0;
 struct item_range {
   std::uint64_t first = 0;
   std::uint32_t count = 0;
+};
+
+// Reads fixed-size fields and spans from the front of a message, checking that they are there
+// (throws "truncated protocol message" otherwise).
+class frame_cursor {
+ public:
+  explicit frame_cursor(std::span<const char> bytes) : bytes_(bytes) {}
+  template <class T>
+  T take() {
+    T value;
+    std::memcpy(&value, take_bytes(sizeof(T)).data(), sizeof(T));
+    return value;
+  }
+  std::span<const char> take_bytes(std::size_t n);
+  std::size_t position() const { return at_; }
+  std::span<const char> rest() const { return bytes_.subspan(at_); }
+
+ private:
+  std::span<const char> bytes_;
+  std::size_t at_ = 0;
 };
 
 struct chunk_header {
