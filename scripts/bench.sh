@@ -32,13 +32,14 @@ done
 started=$(date +%s)
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-# The same settings for every system (their meaning: bench/bench_common.hpp).
+# The same settings for every system (their meaning: bench/bench_common.hpp); a later key=value
+# overrides an earlier one.
 if [ "$quick" = 1 ]; then
-  settings="target_s=0.03 max_items=200000 default_items=100000 w3_tasks=20 w4_stride=20 w6_sleep_s=0.02 idle_s=0.5"
+  settings=(target_s=0.03 max_items=200000 default_items=100000 w3_tasks=20 w4_stride=20 w6_sleep_s=0.02 idle_s=0.5)
   w5_items=100000
   micro_min_time=0.01
 else
-  settings="target_s=0.3 max_items=4000000 default_items=1000000 w3_tasks=200 w4_stride=1 w6_sleep_s=0.2 idle_s=3"
+  settings=(target_s=0.3 max_items=4000000 default_items=1000000 w3_tasks=200 w4_stride=1 w6_sleep_s=0.2 idle_s=3)
   w5_items=2000000
   micro_min_time=0.2
 fi
@@ -71,13 +72,13 @@ session() {
   fi
   grep '^RESULT ' <<<"$lines" | tee -a "$results"
 }
-mpipool_3() { session mpipool-3 mpirun -n 3 "$bin/bench_workloads" $settings; }
-mpipool_2() { session mpipool-2 mpirun -n 2 "$bin/bench_workloads" workloads=W1,W2 chunksizes=1 default_items=0 $settings; }
-raw_3() { session raw-3 mpirun -n 3 "$bin/bench_raw_mpi" $settings; }
-raw_2() { session raw-2 mpirun -n 2 "$bin/bench_raw_mpi" workloads=W1,W2 $settings; }
-mp_pool() { session mp.Pool "$python" bench/python_peers.py mp_pool $settings; }
-ppe() { session ProcessPoolExecutor "$python" bench/python_peers.py ppe $settings; }
-mpi4py() { session mpi4py mpirun -n 3 "$python" -m mpi4py.futures bench/python_peers.py mpi4py $settings; }
+mpipool_3() { session mpipool-3 mpirun -n 3 "$bin/bench_workloads" "${settings[@]}"; }
+mpipool_2() { session mpipool-2 mpirun -n 2 "$bin/bench_workloads" "${settings[@]}" workloads=W1,W2 chunksizes=1 default_items=0; }
+raw_3() { session raw-3 mpirun -n 3 "$bin/bench_raw_mpi" "${settings[@]}"; }
+raw_2() { session raw-2 mpirun -n 2 "$bin/bench_raw_mpi" "${settings[@]}" workloads=W1,W2; }
+mp_pool() { session mp.Pool "$python" bench/python_peers.py mp_pool "${settings[@]}"; }
+ppe() { session ProcessPoolExecutor "$python" bench/python_peers.py ppe "${settings[@]}"; }
+mpi4py() { session mpi4py mpirun -n 3 "$python" -m mpi4py.futures bench/python_peers.py mpi4py "${settings[@]}"; }
 # W5: mpipool's part is bench_imap_memory (4 ranks: the pool and an idle rank for the baseline).
 w5_mpipool() {
   local line
@@ -117,7 +118,7 @@ command="scripts/bench.sh"
 [ "$quick" = 1 ] && command="scripts/bench.sh --quick"
 [ "$quick" = 0 ] && [ "$repeats" != 3 ] && command="scripts/bench.sh --repeats $repeats"
 report=(--results "$results" --micro "$out/micro_chunks.json" --command "$command" --repeats "$repeats"
-        --seconds "$elapsed" --load "$load_before" --load-after "$load_after" --settings "$settings"
+        --seconds "$elapsed" --load "$load_before" --load-after "$load_after" --settings "${settings[*]}"
         --table "$out/table.md" --png "$out/results.png")
 [ "$quick" = 0 ] && report+=(--results-md bench/RESULTS.md --copy-png bench/results.png)
 "$python" bench/report.py "${report[@]}"
