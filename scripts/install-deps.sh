@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(cmake g++ make openmpi-bin libopenmpi-dev libboost-mpi-dev libboost-serialization-dev
           libgtest-dev)
-[ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev)
+# The benchmarks (scripts/bench.sh): Google Benchmark, and the Python peers and the plot.
+[ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev python3 python3-mpi4py python3-matplotlib)
 
 missing=()
 for package in "${packages[@]}"; do
