@@ -24,11 +24,41 @@ std::size_t resolve_chunksize(std::optional<std::int64_t> requested, std::size_t
   return requested ? static_cast<std::size_t>(*requested) : default_chunksize(items, workers);
 }
 
+chunk_plan chunk_plan::adaptive(std::size_t items, std::size_t workers) {
+  chunk_plan plan(items, default_chunksize(items, workers));
+  plan.workers_ = std::max<std::size_t>(workers, 1);
+  return plan;
+}
+
 std::pair<std::size_t, std::size_t> chunk_plan::take() {
   const std::size_t first = next_;
-  const std::size_t count = std::min(chunksize_, items_ - next_);
+  const std::size_t remaining = items_ - next_;
+  std::size_t size = chunksize_;
+  if (workers_ != 0) {
+    if (batch_left_ == 0) {
+      const std::size_t half_each = (remaining + 2 * workers_ - 1) / (2 * workers_);
+      batch_size_ = std::clamp<std::size_t>(half_each, 1, chunksize_);
+      batch_left_ = workers_;
+    }
+    --batch_left_;
+    size = batch_size_;
+  }
+  const std::size_t count = std::min(size, remaining);
   next_ += count;
   return {first, count};
+}
+
+std::size_t chunk_plan::chunk_count() const {
+  chunk_plan rest = *this;
+  std::size_t chunks = 0;
+  for (; !rest.exhausted(); ++chunks) rest.take();
+  return chunks;
+}
+
+chunk_plan plan_chunks(std::optional<std::int64_t> requested, std::size_t items, std::size_t workers) {
+  validate_chunksize(requested);
+  if (requested) return chunk_plan(items, static_cast<std::size_t>(*requested));
+  return chunk_plan::adaptive(items, workers);
 }
 
 }  // namespace mpipool::detail

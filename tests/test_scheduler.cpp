@@ -8,6 +8,7 @@
 
 using mpipool::detail::chunk_plan;
 using mpipool::detail::default_chunksize;
+using mpipool::detail::plan_chunks;
 using mpipool::detail::resolve_chunksize;
 
 TEST(default_chunksize, is_pythons_ceil_of_items_over_four_per_worker) {
@@ -68,4 +69,49 @@ TEST(chunk_plan, covers_one_hundred_items_in_five_chunks_of_twenty) {
   }
   EXPECT_EQ(covered, 100u);
   EXPECT_EQ(chunks, 5);
+}
+
+namespace {
+std::vector<std::size_t> sizes_of(chunk_plan plan, std::size_t items) {
+  std::vector<std::size_t> sizes;
+  std::size_t next = 0;
+  while (!plan.exhausted()) {
+    auto [first, count] = plan.take();
+    EXPECT_EQ(first, next);  // consecutive, no gaps, no overlaps
+    next += count;
+    sizes.push_back(count);
+  }
+  EXPECT_EQ(next, items);
+  return sizes;
+}
+}  // namespace
+
+TEST(adaptive_chunk_plan, starts_with_pythons_chunks_and_shrinks_to_single_items) {
+  // 2000 items, 2 workers: Python's 250 while half the rest over the workers is larger, then
+  // batches of two chunks that halve.
+  const std::vector<std::size_t> expected{250, 250, 250, 250, 250, 250, 125, 125, 63, 63, 31, 31,
+                                          16, 16, 8, 8, 4, 4, 2, 2, 1, 1};
+  EXPECT_EQ(sizes_of(chunk_plan::adaptive(2000, 2), 2000), expected);
+  EXPECT_EQ(chunk_plan::adaptive(2000, 2).chunk_count(), expected.size());
+}
+
+TEST(adaptive_chunk_plan, covers_every_item_once_for_any_size_and_worker_count) {
+  for (std::size_t items : {0u, 1u, 2u, 3u, 7u, 100u, 1001u, 65537u}) {
+    for (std::size_t workers : {1u, 2u, 3u, 16u}) {
+      const auto sizes = sizes_of(chunk_plan::adaptive(items, workers), items);
+      for (std::size_t size : sizes) {
+        EXPECT_GE(size, 1u);
+        EXPECT_LE(size, default_chunksize(items, workers));
+      }
+      if (!sizes.empty()) {
+        EXPECT_EQ(sizes.back(), 1u) << items << " items, " << workers << " workers";
+      }
+    }
+  }
+}
+
+TEST(plan_chunks, honours_an_explicit_chunksize_exactly_and_adapts_without_one) {
+  EXPECT_EQ(sizes_of(plan_chunks(300, 1000, 4), 1000), (std::vector<std::size_t>{300, 300, 300, 100}));
+  EXPECT_EQ(plan_chunks({}, 1000, 4).chunk_count(), chunk_plan::adaptive(1000, 4).chunk_count());
+  EXPECT_THROW(plan_chunks(0, 10, 2), std::invalid_argument);
 }

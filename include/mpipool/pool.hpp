@@ -188,7 +188,7 @@ class pool {
     using args_type = detail::apply_args_t<Args...>;
     std::vector<args_type> items;
     items.emplace_back(std::forward<Args>(args)...);
-    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), 1, std::move(cb));
+    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), detail::chunk_plan(1, 1), std::move(cb));
   }
 
   /// @brief concurrent.futures' spelling of apply_async: runs `f(args...)` in the background
@@ -205,9 +205,11 @@ class pool {
 
   /// @brief Applies `f` to every item and returns the results in input order.
   ///
-  /// The input is read once, on the calling thread, and cut into chunks of `chunksize` items
-  /// (by default ceil(n / (4 * workers)), as Python does). If some items fail, the error of the
-  /// first failing item is thrown once every item has finished.
+  /// The input is read once, on the calling thread, and cut into chunks of exactly `chunksize`
+  /// items. Without a chunksize the cut adapts: the first chunks are Python's
+  /// ceil(n / (4 * workers)), the last ones shrink toward single items, so that uneven tasks
+  /// still keep every worker busy to the end. If some items fail, the error of the first failing
+  /// item is thrown once every item has finished.
   /// @code
   /// std::vector<int> squares = pool.map(square, std::views::iota(0, 1000));
   /// std::vector<int> same = pool.map(square, std::views::iota(0, 1000), 20);
@@ -418,19 +420,19 @@ class pool {
   template <bool Single, class Callable, class Args, class Result>
   async_result<Result> submit_items(Callable callable, std::vector<Args> items,
                                     std::optional<std::int64_t> chunksize, callbacks<Result> cb) {
-    const std::size_t size = detail::resolve_chunksize(chunksize, items.size(), worker_count());
-    return submit<Single>(std::move(callable), std::move(items), size, std::move(cb));
+    detail::chunk_plan plan = detail::plan_chunks(chunksize, items.size(), worker_count());
+    return submit<Single>(std::move(callable), std::move(items), plan, std::move(cb));
   }
 
   template <bool Single, class Callable, class Args, class Result>
-  async_result<Result> submit(Callable callable, std::vector<Args> items, std::size_t chunksize,
+  async_result<Result> submit(Callable callable, std::vector<Args> items, detail::chunk_plan plan,
                               callbacks<Result> cb) {
     using model = detail::task_model<Callable, Args>;
     static_assert(detail::check_task<model>());
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
     // An empty input goes to the master too, so that its callback runs on the progress thread.
     enqueue(std::make_unique<detail::collect_job<model, Single>>(
-        detail::define_task<model>(callable), std::move(items), chunksize, std::move(cb), state));
+        detail::define_task<model>(callable), std::move(items), plan, std::move(cb), state));
     return async_result<Result>(std::move(state));
   }
 

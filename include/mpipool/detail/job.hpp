@@ -86,11 +86,11 @@ class collect_job final : public job {
   using Result = collected_t<value_type, Single>;
 
  public:
-  collect_job(task_definition task, std::vector<args_type> items, std::size_t chunksize,
+  collect_job(task_definition task, std::vector<args_type> items, chunk_plan plan,
               callbacks<Result> cb, std::shared_ptr<result_state<Result>> state)
       : job(std::move(task)),
         items_(std::move(items)),
-        plan_(items_.size(), chunksize),
+        plan_(plan),
         callbacks_(std::move(cb)),
         state_(std::move(state)) {
     if constexpr (!std::is_void_v<value_type>) values_.resize(items_.size());
