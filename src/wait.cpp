@@ -7,18 +7,17 @@
 
 namespace mpipool::detail {
 
-bool backoff::spinning() {
-  const auto now = std::chrono::steady_clock::now();
+bool backoff::spinning(clock::time_point now) {
   if (!waiting_since_) waiting_since_ = now;
   return now - *waiting_since_ < spin_for;
 }
 
-std::chrono::microseconds backoff::next() {
-  if (spinning() || slept_) {
+std::chrono::microseconds backoff::next(clock::time_point now) {
+  if (spinning(now) || slept_) {
     slept_ = false;
     return std::chrono::microseconds::zero();
   }
-  const auto silence = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - *waiting_since_);
+  const auto silence = std::chrono::duration_cast<std::chrono::microseconds>(now - *waiting_since_);
   const auto cap = std::clamp(silence / idle_share, short_sleep, std::max(short_sleep, longest_sleep_));
   const auto pause = std::min(sleep_, cap);
   sleep_ = std::min(sleep_ * 2, cap);

@@ -33,16 +33,18 @@ class backoff {
     sleep_ = first_sleep;
     slept_ = false;
   }
+  using clock = std::chrono::steady_clock;
   // Still in the spin: the next pause is no sleep.
-  bool spinning();
-  // How long to pause before polling again: zero while spinning.
-  std::chrono::microseconds next();
+  bool spinning(clock::time_point now = clock::now());
+  // How long to pause before polling again: zero while spinning, and for the look that
+  // follows each sleep.
+  std::chrono::microseconds next(clock::time_point now = clock::now());
   // Pauses for next().
   void pause();
 
  private:
   std::chrono::microseconds longest_sleep_;
-  std::optional<std::chrono::steady_clock::time_point> waiting_since_;
+  std::optional<clock::time_point> waiting_since_;
   std::chrono::microseconds sleep_ = first_sleep;
   // Open MPI's first probe after a pause may only pull a message in, and the second find it:
   // every sleep is followed by one more look before the next.
