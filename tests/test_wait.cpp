@@ -48,7 +48,7 @@ TEST(backoff, keeps_sleeps_short_while_the_silence_is_young) {
 }
 
 TEST(backoff, sleeps_longer_as_the_silence_grows_up_to_its_cap) {
-  backoff waiting(10ms);
+  backoff waiting(10ms);  // a cap of its own
   const auto start = backoff::clock::now();
   waiting.next(start);
   for (int i = 0; i < 20; ++i) next_sleep(waiting, start + 2ms);
