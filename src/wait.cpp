@@ -7,12 +7,21 @@
 
 namespace mpipool::detail {
 
-std::chrono::microseconds backoff::next() {
-  const auto now = std::chrono::steady_clock::now();
-  if (!spinning_since_) spinning_since_ = now;
-  if (now - *spinning_since_ < spin_for) return std::chrono::microseconds::zero();
-  const auto pause = sleep_;
-  sleep_ = std::min(sleep_ * 2, max_sleep);
+bool backoff::spinning(clock::time_point now) {
+  if (!waiting_since_) waiting_since_ = now;
+  return now - *waiting_since_ < spin_for;
+}
+
+std::chrono::microseconds backoff::next(clock::time_point now) {
+  if (spinning(now) || slept_) {
+    slept_ = false;
+    return std::chrono::microseconds::zero();
+  }
+  const auto silence = std::chrono::duration_cast<std::chrono::microseconds>(now - *waiting_since_);
+  const auto cap = std::clamp(silence / idle_share, short_sleep, std::max(short_sleep, longest_sleep_));
+  const auto pause = std::min(sleep_, cap);
+  sleep_ = std::min(sleep_ * 2, cap);
+  slept_ = true;
   return pause;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // How an idle rank waits for a message without burning a core: a short spin (yielding the
 // core to anyone who wants it) for back-to-back latency, then sleeps that double up to a cap.
+// The cap grows with idleness: while messages come often a late one costs little, after a
+// long silence a wake-up every millisecond would cost more CPU than the latency it saves.
 // Shared by the master and the workers.
 
 #include <chrono>
@@ -10,25 +12,45 @@ namespace mpipool::detail {
 
 class backoff {
  public:
-  // A round trip through the other side can take hundreds of microseconds when ranks share
-  // cores; a sleep inside it would add a timer's latency to every message. Measured: spinning
-  // 2 ms took map at chunksize 1 from about 60k to 150k items/s with one worker.
-  static constexpr std::chrono::microseconds spin_for{2000};
+  // Long enough for a back-to-back round trip, short because on shared cores every spin takes
+  // the core from a rank with work to do. Measured with 3 ranks on 2 cores: 200 us gave the
+  // same apply round trip and map at chunksize 1 as 2 ms, at half the master's CPU in waits.
+  static constexpr std::chrono::microseconds spin_for{200};
   static constexpr std::chrono::microseconds first_sleep{16};
-  static constexpr std::chrono::microseconds max_sleep{1000};
+  // The cap while the silence is young.
+  static constexpr std::chrono::microseconds short_sleep{1000};
+  // After a silence of t, a sleep may last t / idle_share: a message that ends it is late by
+  // at most that share of the time it took to come.
+  static constexpr int idle_share = 8;
+
+  // `longest_sleep`: the cap once the silence is long. A wake-up of an idle rank (two probes)
+  // cost 30-60 us of CPU with 3 ranks on 2 cores: measured, a cap of 10 ms left a 3-rank idle
+  // pool at 0.009-0.015 CPU-s per s, 20 ms at 0.008. The first message after a long silence
+  // then comes up to 20 ms late; after a shorter one, at most a share of it.
+  explicit backoff(std::chrono::microseconds longest_sleep = std::chrono::milliseconds(20))
+      : longest_sleep_(longest_sleep) {}
 
   void reset() {
-    spinning_since_.reset();
+    waiting_since_.reset();
     sleep_ = first_sleep;
+    slept_ = false;
   }
-  // How long to pause before polling again: zero while spinning.
-  std::chrono::microseconds next();
+  using clock = std::chrono::steady_clock;
+  // Still in the spin: the next pause is no sleep.
+  bool spinning(clock::time_point now = clock::now());
+  // How long to pause before polling again: zero while spinning, and for the look that
+  // follows each sleep.
+  std::chrono::microseconds next(clock::time_point now = clock::now());
   // Pauses for next().
   void pause();
 
  private:
-  std::optional<std::chrono::steady_clock::time_point> spinning_since_;
+  std::chrono::microseconds longest_sleep_;
+  std::optional<clock::time_point> waiting_since_;
   std::chrono::microseconds sleep_ = first_sleep;
+  // Open MPI's first probe after a pause may only pull a message in, and the second find it:
+  // every sleep is followed by one more look before the next.
+  bool slept_ = false;
 };
 
 // Makes short sleeps short: Linux's default timer slack adds 50 us to every sleep.
