@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <mpi.h>
+
 namespace bench {
 
 // key=value arguments; every key has a default, so that a program runs with none.
@@ -98,6 +100,18 @@ inline double process_cpu_s(long pid) {
   }
   closedir(dir);
   return total;
+}
+
+// Every process of a system run on this node, gathered on rank 0 of `comm`: the ranks, then
+// mpirun (their parent), for the CPU figures of W6 and the idle pool.
+inline std::vector<long> gather_job_pids(MPI_Comm comm) {
+  int size = 0;
+  MPI_Comm_size(comm, &size);
+  long pid = static_cast<long>(getpid());
+  std::vector<long> pids(static_cast<std::size_t>(size));
+  MPI_Gather(&pid, 1, MPI_LONG, pids.data(), 1, MPI_LONG, 0, comm);
+  pids.push_back(static_cast<long>(getppid()));
+  return pids;
 }
 
 inline double processes_cpu_s(const std::vector<long>& pids) {

@@ -145,11 +145,7 @@ int main(int argc, char** argv) {
   int rank = 0, size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  // Every process of the system, for W6 and idle: the ranks (all on this node) and mpirun.
-  long pid = static_cast<long>(getpid());
-  std::vector<long> pids(static_cast<std::size_t>(size));
-  MPI_Gather(&pid, 1, MPI_LONG, pids.data(), 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  pids.push_back(static_cast<long>(getppid()));
+  const std::vector<long> pids = bench::gather_job_pids(MPI_COMM_WORLD);
 
   int rc = 0;
   try {

@@ -109,8 +109,6 @@ void master::close() {
 
 void master::terminate() {
   if (!started_.load()) return;
-  stop_running_chunk_.store(true);
-  if (local_worker_) local_worker_->stop_all();
   std::unique_lock lock(mutex_);
   terminate_requested_ = true;
   wake_.notify_one();
@@ -329,7 +327,7 @@ bool master::poll_messages() {
 
 bool master::dispatch() {
   bool any = false;
-  while (setup_done_ && !terminating_ && !idle_.empty() && !stop_running_chunk_.load()) {
+  while (setup_done_ && !terminating_ && !idle_.empty()) {
     // The oldest job that can give a chunk now; jobs that never will again leave the queue.
     auto next = queue_.begin();
     while (next != queue_.end()) {

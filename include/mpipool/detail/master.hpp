@@ -126,7 +126,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool setup_done_ = false;
   bool stopped_ = false;
   std::optional<remote_failure> setup_failure_;
-  std::atomic<bool> stop_running_chunk_{false};  // read between items when the master runs them
 
   std::atomic<bool> started_{false};
   std::mutex join_mutex_;  // guards thread_ once started: join() and the destructor may race
