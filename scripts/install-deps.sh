@@ -7,6 +7,8 @@ packages=(cmake g++ make openmpi-bin libopenmpi-dev libboost-mpi-dev libboost-se
           libgtest-dev)
 # The benchmarks (scripts/bench.sh): Google Benchmark, and the Python peers and the plot.
 [ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev python3 python3-mpi4py python3-matplotlib)
+# A throw-away Slurm (scripts/slurm-local.sh): munge, slurmctld, slurmd, the clients, the PMIx plugin.
+[ "${MPIPOOL_WITH_SLURM:-0}" = 1 ] && packages+=(slurm-wlm munge)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -21,5 +23,13 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# munge's and slurmd's install scripts start the system daemons where they can; scripts/slurm-local.sh
+# runs its own, so a policy-rc.d (if there is none) forbids that for the time of the install.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ "${MPIPOOL_WITH_SLURM:-0}" = 1 ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && made_policy=1
+fi
+trap '[ "$made_policy" = 1 ] && $sudo rm -f "$policy"' EXIT
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Submits every slurm/ job script to a throw-away single-node Slurm (scripts/slurm-local.sh) and
+# checks the job state, the exit code and the output that Slurm records for each outcome of
+# tests/slurm/slurm_job.cpp. The daemons are stopped at the end, pass or fail.
+#
+#   scripts/test-slurm.sh
+#
+# MPIPOOL_SLURM_SIGNAL_CASES=1 adds the cases of a job that Slurm ends with SIGTERM: scancel,
+# and a one-minute time limit (it adds 60 to 90 s). The pool then has to stop promptly and say
+# how far its map came; the cases are off until mpipool handles SIGTERM.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${MPIPOOL_BUILD_DIR:-$root/build}"
+work="$build/slurm-test"
+started=$SECONDS
+
+# A Slurm of its own, beside any that scripts/slurm-local.sh runs by default. Eight CPUs on any
+# machine: two four-rank jobs run at once (their ranks mostly wait), and no job script needs
+# --overcommit.
+export MPIPOOL_SLURM_DIR="${MPIPOOL_SLURM_TEST_DIR:-${TMPDIR:-/tmp}/mpipool-slurm-test}"
+export MPIPOOL_SLURM_PORT="${MPIPOOL_SLURM_TEST_PORT:-16827}"
+export MPIPOOL_SLURM_CPUS=8
+slurm_local="$root/scripts/slurm-local.sh"
+eval "$("$slurm_local" env)"
+
+log="$(mktemp)"
+trap '"$slurm_local" stop || true; rm -f "$log"' EXIT
+"$root/scripts/build.sh" slurm_job >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+"$slurm_local" start
+program="$build/tests/slurm/slurm_job"
+rm -rf "$work"
+mkdir -p "$work"
+# mpirun refuses to start as root unless told; sbatch passes this environment on to the job.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+failures=0
+fail() { echo "FAIL $*" >&2; failures=$((failures + 1)); }
+
+# submit NAME SCRIPT [sbatch options] -- [program arguments]: the job id; output in $work/NAME.out.
+declare -A job_of
+submit() {
+  local name="$1" script="$2"; shift 2
+  local options=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do options+=("$1"); shift; done
+  shift
+  job_of[$name]="$(sbatch --parsable --job-name="$name" --output="$work/$name.out" \
+                   "${options[@]}" "$root/slurm/$script" "$program" "$@")"
+}
+
+# job_field JOB FIELD: one field of `scontrol show job` (of the first line, for an array).
+job_field() { scontrol -o show job "$1" | head -1 | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+seconds_of() { local h m s; IFS=: read -r h m s <<<"$1"; echo $((10#$h * 3600 + 10#$m * 60 + 10#$s)); }
+
+# expect NAME STATE EXIT_CODE OUTPUT_REGEX [MAX_SECONDS]: waits for the job, then checks what
+# Slurm recorded (EXIT_CODE "*" takes any) and that its output matches the regex.
+expect() {
+  local name="$1" state="$2" exit_code="$3" pattern="$4" max_seconds="${5:-}"
+  local job="${job_of[$name]}" recorded run_time
+  recorded="$("$slurm_local" wait "$job" 300)"
+  read -r _ got_state got_exit <<<"$recorded"
+  run_time="$(seconds_of "$(job_field "$job" RunTime)")"
+  echo "$name: job $job $got_state $got_exit in ${run_time} s"
+  if [ "$got_state" != "$state" ] || { [ "$exit_code" != "*" ] && [ "$got_exit" != "$exit_code" ]; }; then
+    fail "$name: expected $state $exit_code, Slurm recorded $got_state $got_exit"
+  elif ! grep -qE -- "$pattern" "$work/$name.out"; then
+    fail "$name: the output does not match '$pattern'"
+  elif [ -n "$max_seconds" ] && ((run_time > max_seconds)); then
+    fail "$name: ran ${run_time} s, more than $max_seconds s"
+  else
+    return 0
+  fi
+  sed 's/^/    /' "$work/$name.out" >&2 || true
+}
+
+sigterm_line="mpipool: SIGTERM during map of '[^']+': [0-9]+ of [0-9]+ items done"
+signal_cases="${MPIPOOL_SLURM_SIGNAL_CASES:-0}"
+
+# First, the slowest: a one-minute time limit ends on slurmctld's 30-s tick, 60 to 90 s in.
+if [ "$signal_cases" = 1 ]; then
+  submit srun.time_limit one-node.sbatch --ntasks=2 --time=1 -- simulate 3000 100
+fi
+
+# Every outcome under both launchers, a multi-node script on this one node, and an array.
+for launcher in srun mpirun; do
+  script=one-node.sbatch
+  [ "$launcher" = mpirun ] && script=mpirun.sbatch
+  for mode in succeed return3 throw segfault; do
+    submit "$launcher.$mode" "$script" -- "$mode"
+  done
+done
+submit multi-node.succeed multi-node.sbatch --nodes=1 -- succeed 2000
+export SWEEP_VALUES="1000 2000 3000 4000"  # sbatch passes it on to the array's elements
+submit array array.sbatch --output="$work/array-%a.out" -- succeed
+unset SWEEP_VALUES
+
+for launcher in srun mpirun; do
+  expect "$launcher.succeed" COMPLETED 0:0 "sum of squares below 1000 = 332833500 [(]correct[)] on 3 workers"
+  expect "$launcher.return3" FAILED 3:0 "sum of squares below 100 = 328350 [(]correct[)]"
+  expect "$launcher.throw" FAILED 1:0 \
+    "mpipool: rank 0 on host [^:]+: mpipool::remote_error: .*item 5 is bad"
+  expect "$launcher.segfault" FAILED "*" \
+    "mpipool: rank [0-9]+ on host [^:]+: process killed by signal 11 [(]SIGSEGV[)] while running item 3 of task segfault_at_three" 10
+done
+expect multi-node.succeed COMPLETED 0:0 "sum of squares below 2000 = 2664667000 [(]correct[)] on 3 workers"
+
+# Each array element: COMPLETED 0:0, and the sum for its own value.
+array_job="${job_of[array]}"
+elements="$("$slurm_local" wait "$array_job" 300)"
+echo "array: $(tr '\n' ';' <<<"$elements")"
+[ "$(grep -c ' COMPLETED 0:0$' <<<"$elements")" = 4 ] || fail "array: not every element COMPLETED 0:0: $elements"
+values=(1000 2000 3000 4000)
+for index in 0 1 2 3; do
+  n="${values[index]}"
+  out="$work/array-$index.out"
+  grep -q "^array element $index: value $n$" "$out" &&
+    grep -qE "sum of squares below $n = $(((n - 1) * n * (2 * n - 1) / 6)) [(]correct[)] on 1 workers" "$out" ||
+    { fail "array element $index: wrong output"; sed 's/^/    /' "$out" >&2 || true; }
+done
+
+if [ "$signal_cases" = 1 ]; then
+  # scancel in the middle of a map, under both launchers: SIGTERM to every step and the batch
+  # shell, SIGKILL after KillWait.
+  for launcher in srun mpirun; do
+    script=one-node.sbatch
+    [ "$launcher" = mpirun ] && script=mpirun.sbatch
+    name="$launcher.scancel"
+    submit "$name" "$script" --ntasks=2 -- simulate 600 100
+    until grep -q "^slurm_job: simulating" "$work/$name.out" 2>/dev/null; do
+      [ -n "$(squeue -h -j "${job_of[$name]}" -t PD,R 2>/dev/null)" ] || break  # ended early: expect() says how
+      sleep 0.2
+    done
+    scancel "${job_of[$name]}"
+    expect "$name" CANCELLED "*" "$sigterm_line"
+  done
+  expect srun.time_limit TIMEOUT "*" "$sigterm_line"
+fi
+
+echo "slurm tests: $failures failed, in $((SECONDS - started)) s (signal cases: $([ "$signal_cases" = 1 ] && echo on || echo off))"
+[ "$failures" = 0 ]
