@@ -63,7 +63,7 @@ controller_answers() { timeout 5 scontrol ping 2>/dev/null | grep -q UP; }
 # open for their whole life. They get none but /dev/null and their log.
 daemon() {
   local log="$1"; shift
-  ( for fd in /proc/$BASHPID/fd/*; do
+  ( for fd in "/proc/$BASHPID"/fd/*; do
       fd="${fd##*/}"
       if ((fd > 2)); then eval "exec $fd>&-"; fi
     done 2>/dev/null

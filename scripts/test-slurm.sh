@@ -14,12 +14,12 @@ build="${MPIPOOL_BUILD_DIR:-$root/build}"
 work="$build/slurm-test"
 started=$SECONDS
 
-# A Slurm of its own, beside any that scripts/slurm-local.sh runs by default. Eight CPUs on any
-# machine: two four-rank jobs run at once (their ranks mostly wait), and no job script needs
-# --overcommit.
+# A Slurm of its own, beside any that scripts/slurm-local.sh runs by default. Twelve CPUs on any
+# machine: the time-limit jobs and two four-rank jobs run at once (their ranks mostly wait), and
+# no job script needs --overcommit.
 export MPIPOOL_SLURM_DIR="${MPIPOOL_SLURM_TEST_DIR:-${TMPDIR:-/tmp}/mpipool-slurm-test}"
 export MPIPOOL_SLURM_PORT="${MPIPOOL_SLURM_TEST_PORT:-16827}"
-export MPIPOOL_SLURM_CPUS=8
+export MPIPOOL_SLURM_CPUS=12
 slurm_local="$root/scripts/slurm-local.sh"
 eval "$("$slurm_local" env)"
 
@@ -75,9 +75,11 @@ expect() {
 sigterm_line="mpipool: SIGTERM during map of '[^']+': [0-9]+ of [0-9]+ items done"
 signal_cases="${MPIPOOL_SLURM_SIGNAL_CASES:-0}"
 
-# First, the slowest: a one-minute time limit ends on slurmctld's 30-s tick, 60 to 90 s in.
+# First, the slowest: a one-minute time limit ends on slurmctld's 30-s tick, 60 to 90 s in,
+# while the other cases run.
 if [ "$signal_cases" = 1 ]; then
   submit srun.time_limit one-node.sbatch --ntasks=2 --time=1 -- simulate 3000 100
+  submit mpirun.time_limit mpirun.sbatch --ntasks=2 --time=1 -- simulate 3000 100
 fi
 
 # Every outcome under both launchers, a multi-node script on this one node, and an array.
@@ -98,7 +100,7 @@ for launcher in srun mpirun; do
   expect "$launcher.return3" FAILED 3:0 "sum of squares below 100 = 328350 [(]correct[)]"
   expect "$launcher.throw" FAILED 1:0 \
     "mpipool: rank 0 on host [^:]+: mpipool::remote_error: .*item 5 is bad"
-  expect "$launcher.segfault" FAILED "*" \
+  expect "$launcher.segfault" FAILED 139:0 \
     "mpipool: rank [0-9]+ on host [^:]+: process killed by signal 11 [(]SIGSEGV[)] while running item 3 of task segfault_at_three" 10
 done
 expect multi-node.succeed COMPLETED 0:0 "sum of squares below 2000 = 2664667000 [(]correct[)] on 3 workers"
@@ -130,9 +132,10 @@ if [ "$signal_cases" = 1 ]; then
       sleep 0.2
     done
     scancel "${job_of[$name]}"
-    expect "$name" CANCELLED "*" "$sigterm_line"
+    expect "$name" CANCELLED 143:0 "$sigterm_line"
   done
-  expect srun.time_limit TIMEOUT "*" "$sigterm_line"
+  expect srun.time_limit TIMEOUT 143:0 "$sigterm_line"
+  expect mpirun.time_limit TIMEOUT 143:0 "$sigterm_line"
 fi
 
 echo "slurm tests: $failures failed, in $((SECONDS - started)) s (signal cases: $([ "$signal_cases" = 1 ] && echo on || echo off))"
