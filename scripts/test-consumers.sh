@@ -28,7 +28,9 @@ fail() { echo "consumers: $*" >&2; exit 1; }
 check_program() {
   local name="$1" program="$2"
   local output="$work/$name.out"
-  mpirun -n 3 "$program" >"$output" 2>&1 || { cat "$output" >&2; fail "$name: exit status $?"; }
+  local status=0
+  mpirun -n 3 "$program" >"$output" 2>&1 || status=$?
+  [ "$status" = 0 ] || { cat "$output" >&2; fail "$name: exit status $status"; }
   local expected
   for expected in \
       "mpipool $version (" \
@@ -56,12 +58,9 @@ install_into() {
   local file
   for file in include/mpipool/mpipool.hpp include/mpipool/version.hpp include/mpipool/detail/master.hpp \
               cmake/mpipool/mpipoolConfig.cmake cmake/mpipool/mpipoolConfigVersion.cmake \
-              cmake/mpipool/mpipoolTargets.cmake pkgconfig/mpipool.pc; do
-    compgen -G "$prefix/*$file" >/dev/null || compgen -G "$prefix/*/$file" >/dev/null ||
-      compgen -G "$prefix/*/*/$file" >/dev/null || fail "install into $prefix: no $file"
+              cmake/mpipool/mpipoolTargets.cmake pkgconfig/mpipool.pc 'libmpipool.*'; do
+    [ -n "$(find "$prefix" -path "*/$file" -print -quit)" ] || fail "install into $prefix: no $file"
   done
-  compgen -G "$prefix/lib*/libmpipool.*" >/dev/null || compgen -G "$prefix/lib*/*/libmpipool.*" >/dev/null ||
-    fail "install into $prefix: no libmpipool"
 }
 
 # The find_package and pkg-config consumers of an installed prefix.
