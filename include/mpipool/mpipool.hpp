@@ -14,3 +14,4 @@
 #include "mpipool/run.hpp"
 #include "mpipool/serialization.hpp"
 #include "mpipool/task.hpp"
+#include "mpipool/version.hpp"

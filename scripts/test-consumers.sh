@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Builds tests/consumer/, one small program, against this checkout the ways a project uses
+# mpipool, runs each build at 3 ranks under mpirun and checks what it prints:
+#   find_package   against a prefix that `cmake --install` filled from the build folder
+#   pkg-config     the same prefix, compiled with mpicxx
+#   add_subdirectory  mpipool as a subproject, as a shared library, in a parent that sets
+#                  nothing (the consumer's CMakeLists.txt checks that mpipool changed nothing)
+# With --all, also a shared library installed (find_package, pkg-config) and FetchContent.
+# Installs from ${MPIPOOL_BUILD_DIR:-build} (building its library first if need be); everything
+# else goes to <build>/consumers, which is emptied first.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${MPIPOOL_BUILD_DIR:-$root/build}"
+work="$build/consumers"
+all=0
+[ "${1:-}" = "--all" ] && all=1
+
+"$root/scripts/build.sh" mpipool >/dev/null
+source "$root/scripts/mpi-env.sh"
+version="$(sed -nE 's/^#define MPIPOOL_VERSION_(MAJOR|MINOR|PATCH) ([0-9]+)$/\2/p' \
+             "$root/include/mpipool/version.hpp" | paste -sd.)"
+rm -rf "$work"
+mkdir -p "$work"
+
+fail() { echo "consumers: $*" >&2; exit 1; }
+
+# Runs a consumer program at 3 ranks and checks each line it must print.
+check_program() {
+  local name="$1" program="$2"
+  local output="$work/$name.out"
+  local status=0
+  mpirun -n 3 "$program" >"$output" 2>&1 || status=$?
+  [ "$status" = 0 ] || { cat "$output" >&2; fail "$name: exit status $status"; }
+  local expected
+  for expected in \
+      "mpipool $version (" \
+      "sum of squares below 1000: 332833500 on 2 workers" \
+      "unregistered function: mpipool: consumer_unregistered_triple(int) (type int (*)(int)) is not registered"; do
+    grep -qF -- "$expected" "$output" || { cat "$output" >&2; fail "$name: no line with '$expected'"; }
+  done
+  echo "consumers: $name: ok"
+}
+
+# Configures and builds the consumer project with the given CMake arguments, then runs it.
+check_cmake_consumer() {
+  local name="$1"; shift
+  cmake -S "$root/tests/consumer" -B "$work/$name" "$@" >"$work/$name.configure.log" 2>&1 ||
+    { cat "$work/$name.configure.log" >&2; fail "$name: configure failed"; }
+  cmake --build "$work/$name" -j "$(nproc)" >"$work/$name.build.log" 2>&1 ||
+    { cat "$work/$name.build.log" >&2; fail "$name: build failed"; }
+  check_program "$name" "$work/$name/consumer"
+}
+
+# Installs the library of build folder $1 into prefix $2 and checks what lies there.
+install_into() {
+  local from="$1" prefix="$2"
+  cmake --install "$from" --prefix "$prefix" >"$prefix.install.log"
+  local file
+  for file in include/mpipool/mpipool.hpp include/mpipool/version.hpp include/mpipool/detail/master.hpp \
+              cmake/mpipool/mpipoolConfig.cmake cmake/mpipool/mpipoolConfigVersion.cmake \
+              cmake/mpipool/mpipoolTargets.cmake pkgconfig/mpipool.pc 'libmpipool.*'; do
+    [ -n "$(find "$prefix" -path "*/$file" -print -quit)" ] || fail "install into $prefix: no $file"
+  done
+}
+
+# The find_package and pkg-config consumers of an installed prefix.
+check_installed() {
+  local name="$1" prefix="$2"
+  check_cmake_consumer "$name.find_package" -DMPIPOOL_CONSUMER_MODE=find_package \
+    -DCMAKE_PREFIX_PATH="$prefix" -DMPIPOOL_CONSUMER_EXPECT_VERSION="$version"
+  local pc_dir
+  pc_dir="$(dirname "$(find "$prefix" -name mpipool.pc | head -n 1)")"
+  export PKG_CONFIG_PATH="$pc_dir"
+  [ "$(pkg-config --modversion mpipool)" = "$version" ] || fail "$name: pkg-config gives version $(pkg-config --modversion mpipool)"
+  local libdir
+  libdir="$(pkg-config --variable=libdir mpipool)"
+  # shellcheck disable=SC2046  # pkg-config's flags are words
+  mpicxx -std=c++20 "$root/tests/consumer/consumer.cpp" -o "$work/$name.pkg-config" \
+    $(pkg-config --cflags --libs mpipool) -Wl,-rpath,"$libdir" || fail "$name.pkg-config: build failed"
+  unset PKG_CONFIG_PATH
+  check_program "$name.pkg-config" "$work/$name.pkg-config"
+}
+
+start=$SECONDS
+install_into "$build" "$work/prefix"
+check_installed installed "$work/prefix"
+check_cmake_consumer add_subdirectory -DMPIPOOL_CONSUMER_MODE=add_subdirectory \
+  -DMPIPOOL_SOURCE_DIR="$root" -DBUILD_SHARED_LIBS=ON
+if [ "$all" = 1 ]; then
+  cmake -S "$root" -B "$work/shared-build" -DBUILD_SHARED_LIBS=ON -DMPIPOOL_BUILD_TESTS=OFF \
+        -DMPIPOOL_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$work/shared-build" -j "$(nproc)" >/dev/null
+  install_into "$work/shared-build" "$work/prefix-shared"
+  check_installed installed-shared "$work/prefix-shared"
+  check_cmake_consumer fetch_content -DMPIPOOL_CONSUMER_MODE=fetch_content -DMPIPOOL_SOURCE_DIR="$root"
+fi
+echo "consumers: all passed in $((SECONDS - start)) s"
