@@ -2,7 +2,8 @@
 # Builds mpipool and its tests with sanitizers, in a build folder of their own, and runs ctest:
 #   scripts/sanitize.sh [address|thread] [ctest arguments...]
 #   address (default): AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer over the
-#                      whole suite, except tests labelled `big`. Build folder: build-asan.
+#                      whole suite, except tests labelled `big` or `scale` (the many-ranks
+#                      program still runs, at the usual rank counts). Build folder: build-asan.
 #   thread:            ThreadSanitizer over the thread-heavy suites. Build folder: build-tsan.
 # Any finding fails its test: UBSan halts (-fno-sanitize-recover), ASan and TSan exit non-zero.
 # The sanitizer flags reach the build through CMake cache variables only: CMakeLists.txt knows
@@ -22,7 +23,7 @@ case "$mode" in
     build="${MPIPOOL_BUILD_DIR:-$root/build}-asan"
     sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all"
     targets=()                                  # everything: the whole suite
-    ctest_selection=(-LE big)
+    ctest_selection=(-LE '^(big|scale)$')
     ;;
   thread)
     build="${MPIPOOL_BUILD_DIR:-$root/build}-tsan"

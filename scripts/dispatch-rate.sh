@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The master's dispatch rate: bench/dispatch_rate.cpp (maps of a no-op task over ints) at
+# several rank counts and chunk sizes, run round-robin REPEATS times; prints the table of
+# medians, the master's CPU per chunk as c_m + c_i * chunksize for each rank count, and the
+# master's memory (docs/scaling.md explains the columns and the model).
+#
+#   scripts/dispatch-rate.sh                      # ranks 2,3,5,9,17, 3 repeats
+#   scripts/dispatch-rate.sh --ranks 65,257 --repeats 5
+#   scripts/dispatch-rate.sh --quick              # ranks 2,3, one short repeat (smoke run)
+#
+# Environment: MPIPOOL_BENCH_BUILD_DIR (default build-bench, shared with scripts/bench.sh),
+# CHUNKSIZES (default 1,4,16,64,256,1024,4096), TARGET_S (seconds per measured map, 0.3),
+# MPIRUN_ARGS (extra mpirun arguments, e.g. a hostfile). The raw RESULT lines are kept in
+# <build dir>/bench-results/dispatch_rate.txt.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+build="${MPIPOOL_BENCH_BUILD_DIR:-build-bench}"
+[[ "$build" = /* ]] || build="$root/$build"
+ranks="2,3,5,9,17"
+repeats=3
+chunksizes="${CHUNKSIZES:-1,4,16,64,256,1024,4096}"
+target_s="${TARGET_S:-0.3}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --ranks) ranks="$2"; shift ;;
+    --repeats) repeats="$2"; shift ;;
+    --quick) ranks="2,3"; repeats=1; target_s=0.05 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "dispatch-rate.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
+if ! log="$(cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_BENCHMARKS=ON \
+              -DMPIPOOL_BUILD_TESTS=OFF -DMPIPOOL_BUILD_EXAMPLES=OFF 2>&1 &&
+            cmake --build "$build" -j "$(nproc)" --target bench_dispatch_rate 2>&1)"; then
+  echo "$log" >&2
+  echo "dispatch-rate.sh: build failed" >&2
+  exit 1
+fi
+# shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
+source "$root/scripts/mpi-env.sh"
+out="$build/bench-results"
+mkdir -p "$out"
+results="$out/dispatch_rate.txt"
+: >"$results"
+IFS=',' read -r -a rank_list <<<"$ranks"
+started=$(date +%s)
+echo "cores: $(nproc), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((rep = 0; rep < repeats; ++rep)); do
+  echo "== repetition $((rep + 1)) of $repeats"
+  # Round-robin, one rank count further on each repetition, so drift spreads over all of them.
+  for ((k = 0; k < ${#rank_list[@]}; ++k)); do
+    n="${rank_list[$(((k + rep) % ${#rank_list[@]}))]}"
+    # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
+    if ! lines="$(timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} "$build/bench/bench_dispatch_rate" \
+                    chunksizes="$chunksizes" target_s="$target_s")"; then
+      echo "dispatch-rate.sh: $n ranks failed" >&2
+      exit 1
+    fi
+    grep '^RESULT ' <<<"$lines" >>"$results"
+    echo "   $n ranks done"
+  done
+done
+
+/usr/bin/python3 - "$results" <<'EOF'
+import collections, statistics, sys
+values = collections.defaultdict(list)
+rss = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    _, _, workers, _, variant, metric, value = line.split()
+    if metric == "master_rss_kib":
+        rss[int(workers) + 1].append(float(value))
+    else:
+        values[(int(workers) + 1, int(variant[2:]), metric)].append(float(value))
+med = {key: statistics.median(v) for key, v in values.items()}
+print("| ranks | chunksize | chunks/s | items/s | master CPU µs/chunk | caller thread µs/chunk | master CPU share |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+rows = sorted({(r, c) for r, c, _ in med})
+for r, c in rows:
+    g = lambda m: med[(r, c, m)]
+    print(f"| {r} | {c} | {g('chunks_per_s'):,.0f} | {g('items_per_s'):,.0f} | "
+          f"{g('master_cpu_us_per_chunk'):.2f} | {g('caller_cpu_us_per_chunk'):.2f} | {g('master_cpu_share'):.2f} |")
+print()
+print("master CPU per chunk as c_m + c_i * chunksize, from the smallest and largest chunk sizes:")
+for r in sorted({r for r, _ in rows}):
+    xs = [c for rr, c in rows if rr == r]
+    if len(xs) < 2:
+        continue
+    lo, hi = min(xs), max(xs)
+    y_lo, y_hi = (med[(r, c, 'master_cpu_us_per_chunk')] for c in (lo, hi))
+    c_i = (y_hi - y_lo) / (hi - lo)
+    print(f"  {r} ranks: c_m = {y_lo - c_i * lo:.2f} µs, c_i = {c_i * 1000:.1f} ns per item")
+print()
+print("master resident memory when the pool has started (median):")
+for r in sorted(rss):
+    print(f"  {r} ranks: {statistics.median(rss[r]) / 1024:.1f} MiB")
+EOF
+echo "dispatch-rate.sh: $repeats repetition(s) in $(($(date +%s) - started)) s," \
+     "load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw lines in $results"
