@@ -376,6 +376,7 @@ bool master::dispatch() {
     worker.holds.insert(id);
     worker.forget.clear();
   }
+  policy_.end_round();
   return any;
 }
 

@@ -40,7 +40,6 @@ void dispatch_policy::chunk_sent(int rank) {
   if (count == 0) remove_rank(idle_, rank);
   ++count;
   ++total_in_flight_;
-  // A worker that just got work goes to the back: the others have been busy longer.
   remove_rank(prefetchable_, rank);
   if (count < max_in_flight_) prefetchable_.push_back(rank);
 }
@@ -53,15 +52,16 @@ void dispatch_policy::chunk_returned(int rank) {
   if (count == 0) {
     remove_rank(prefetchable_, rank);
     idle_.push_back(rank);
-  } else if (std::find(prefetchable_.begin(), prefetchable_.end(), rank) == prefetchable_.end()) {
-    prefetchable_.push_front(rank);  // it is on its oldest chunk now
+  } else {
+    remove_rank(prefetchable_, rank);
+    prefetchable_.push_back(rank);  // it has just started its next chunk
   }
 }
 
 std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chunks_left) const {
   if (!idle_.empty()) return idle_.back();
   if (prefetchable_.empty() || !prefetch_pays(chunks_left, workers_, typical_chunk_seconds(id))) return std::nullopt;
-  return prefetchable_.front();
+  return prefetchable_.back();
 }
 
 void dispatch_policy::record_chunk_time(std::uint64_t id, double seconds) {

@@ -108,18 +108,35 @@ TEST(dispatch_policy, prefetches_short_chunks_of_a_long_job_up_to_the_depth) {
   EXPECT_TRUE(policy.any_worker_free());
   EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
   policy.record_chunk_time(1, short_chunk);
-  // The worker that has been busy the longest gets the second chunk.
-  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
-  policy.chunk_sent(2);
+  // The worker that started its chunk last gets the second chunk.
   EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
   policy.chunk_sent(1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  policy.chunk_sent(2);
   EXPECT_EQ(policy.in_flight(1), 2u);
   EXPECT_FALSE(policy.any_worker_free());  // both at the depth
-  policy.chunk_returned(2);
+  policy.end_round();
+  policy.chunk_returned(2);  // its queued chunk starts now: room for the next one
   EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
   policy.chunk_returned(2);  // idle again: an idle worker comes first
   policy.chunk_returned(1);
   EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+}
+
+TEST(dispatch_policy, commits_no_chunk_behind_one_that_has_run_since_an_earlier_round) {
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  policy.chunk_sent(1);  // worker 1 may be on a long task from here on
+  policy.end_round();
+  policy.record_chunk_time(1, short_chunk);
+  policy.chunk_sent(2);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  policy.chunk_sent(2);
+  EXPECT_FALSE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+  policy.end_round();
+  policy.chunk_returned(2);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));  // never worker 1
 }
 
 TEST(dispatch_policy, does_not_prefetch_long_chunks) {
@@ -131,7 +148,7 @@ TEST(dispatch_policy, does_not_prefetch_long_chunks) {
   EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
   // Chunks that turn short make it pay again.
   for (int i = 0; i < 20; ++i) policy.record_chunk_time(1, short_chunk);
-  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
 }
 
 TEST(dispatch_policy, stops_prefetching_near_the_end_of_a_job) {

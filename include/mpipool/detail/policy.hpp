@@ -63,9 +63,15 @@ class dispatch_policy {
   bool any_worker_free() const { return !idle_.empty() || !prefetchable_.empty(); }
   // The worker for the next chunk of job `id`, which has at least `chunks_left` chunks left
   // (counted up to chunks_worth_knowing()): the most recently idle worker, which is the likeliest
-  // to be still polling rather than asleep; else, when prefetch pays, the busy worker that has
-  // been on its chunk the longest. Nothing when no worker should take it now.
+  // to be still polling rather than asleep; else, when prefetch pays, a busy worker that has
+  // just started its chunk. Nothing when no worker should take it now.
   std::optional<int> worker_for(std::uint64_t id, std::size_t chunks_left) const;
+  // A dispatch round is over: busy workers are no longer known to have just started their
+  // chunk. A worker that has been on one chunk for a while may be on a long task (or one that
+  // waits for something); a chunk committed behind it could wait just as long while other
+  // workers run dry. So only a worker that started its chunk this round (it was sent it from
+  // idle, or its results just came back with another chunk queued) gets a second one.
+  void end_round() { prefetchable_.clear(); }
   std::size_t chunks_worth_knowing() const { return prefetch_chunks_per_worker * workers_ + 1; }
 
   // Timings: how long a chunk of job `id` kept its worker busy.
@@ -95,7 +101,7 @@ class dispatch_policy {
   std::vector<std::size_t> in_flight_;  // by rank
   std::size_t total_in_flight_ = 0;
   std::deque<int> idle_;          // nothing in flight; the most recently idle at the back
-  std::deque<int> prefetchable_;  // busy with room for more; the longest busy at the front
+  std::deque<int> prefetchable_;  // busy with room for more, started this round; the latest at the back
 };
 
 }  // namespace mpipool::detail
