@@ -49,7 +49,9 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
   };
 
   std::uint32_t done = 0;
-  if (task.broken) {
+  if (!setup && count > 0 && should_stop(job)) {
+    done = 0;  // cancelled before it started (it waited behind another chunk): cut short at once
+  } else if (task.broken) {
     done = fail_all(*task.broken);
   } else {
     const std::function<bool()> stop = [&] { return should_stop(job); };

@@ -16,7 +16,9 @@ master::master(const boost::mpi::communicator& comm)
     : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
       size_(comm_.size()),
       local_(size_ == 1),
-      host_(boost::mpi::environment::processor_name()) {
+      host_(boost::mpi::environment::processor_name()),
+      // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
+      policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
   if (local_) {
     local_worker_ = std::make_unique<local_worker>(host_, [this] {
@@ -54,7 +56,7 @@ void master::start(const bound_call& initializer) {
   std::optional<remote_failure> failure;
   {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return setup_done_ || stopped_; });
+    changed_.wait(lock, [this] { return setup_done_ || lifecycle_.stopped(); });
     failure = setup_failure_;
   }
   if (failure) {
@@ -70,7 +72,7 @@ std::uint64_t master::submit(std::unique_ptr<job> work) {
     std::lock_guard lock(mutex_);
     // The pool checked this already; here it is checked again, atomically with the enqueue, for
     // a submission that raced a close() or terminate() from another thread.
-    if (close_requested_ || terminate_requested_ || stopped_) throw std::logic_error("mpipool: pool not running");
+    if (!lifecycle_.running()) throw std::logic_error("mpipool: pool not running");
     id = next_job_id_++;
     incoming_.emplace_back(id, std::move(work));
   }
@@ -84,11 +86,11 @@ void master::cancel(std::uint64_t job_id) {
     return;
   }
   std::unique_lock lock(mutex_);
-  if (stopped_) return;
+  if (lifecycle_.stopped()) return;
   cancels_.push_back(job_id);
   const std::uint64_t ticket = ++cancels_asked_;
   wake_.notify_one();
-  changed_.wait(lock, [&] { return cancels_done_ >= ticket || stopped_; });
+  changed_.wait(lock, [&] { return cancels_done_ >= ticket || lifecycle_.stopped(); });
 }
 
 void master::poke() {
@@ -102,7 +104,7 @@ void master::poke() {
 void master::close() {
   {
     std::lock_guard lock(mutex_);
-    close_requested_ = true;
+    lifecycle_.advance_to(pool_state::closing);
   }
   wake_.notify_one();
 }
@@ -110,15 +112,15 @@ void master::close() {
 void master::terminate() {
   if (!started_.load()) return;
   std::unique_lock lock(mutex_);
-  terminate_requested_ = true;
+  lifecycle_.advance_to(pool_state::terminating);
   wake_.notify_one();
-  changed_.wait(lock, [this] { return terminated_ || stopped_; });
+  changed_.wait(lock, [this] { return acted_on_ >= pool_state::terminating || lifecycle_.stopped(); });
 }
 
 void master::end_of_body() {
   {
     std::lock_guard lock(mutex_);
-    if (!terminate_requested_) body_ended_ = true;
+    if (lifecycle_.state() < pool_state::terminating) body_ended_ = true;
   }
   terminate();
 }
@@ -139,7 +141,7 @@ void master::progress() {
     bool body_ended = false;
     {
       std::lock_guard lock(mutex_);
-      stopped_ = true;
+      lifecycle_.advance_to(pool_state::stopped);
       late.swap(incoming_);
       body_ended = body_ended_;
       changed_.notify_all();
@@ -172,7 +174,7 @@ void master::fail_everything(const std::exception_ptr& error) {
     std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> pending;
     {
       std::lock_guard lock(mutex_);
-      stopped_ = true;
+      lifecycle_.advance_to(pool_state::stopped);
       pending.swap(incoming_);
     }
     for (auto& [id, work] : jobs_) pending.emplace_back(id, std::move(work));
@@ -208,8 +210,9 @@ void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
 }
 
 bool master::has_command() const {
+  // stopped is the progress thread's own doing: nothing to act on.
   return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ ||
-         (close_requested_ && !closing_) || (terminate_requested_ && !terminating_);
+         std::min(lifecycle_.state(), pool_state::terminating) > acted_on_;
 }
 
 bool master::take_commands() {
@@ -223,13 +226,16 @@ bool master::take_commands() {
     arrived.swap(incoming_);
     cancelled.swap(cancels_);
     poked_ = false;
-    closing_ = close_requested_;
-    terminate_now = terminate_requested_ && !terminating_;
+    const pool_state asked = lifecycle_.state();
+    // Terminating implies closing: no stream holds back any more (none is served either).
+    if (asked >= pool_state::closing && acted_on_ < pool_state::closing) acted_on_ = pool_state::closing;
+    closing_ = acted_on_ >= pool_state::closing;
+    terminate_now = asked >= pool_state::terminating && !terminating_;
     body_ended = body_ended_;
   }
   for (auto& [id, work] : arrived) {
     const bool finished = work->finished();  // an empty map: nothing to send
-    queue_.push_back(id);
+    policy_.add_job(id, work->takes_turns());
     jobs_.emplace(id, std::move(work));
     if (finished) retire(id);
   }
@@ -250,14 +256,14 @@ bool master::take_commands() {
                    host_.c_str(), unfinished, unfinished == 1 ? "" : "s", unfinished == 1 ? "it was" : "they were",
                    unfinished == 1 ? "its" : "their");
     std::lock_guard lock(mutex_);
-    terminated_ = true;
+    acted_on_ = pool_state::terminating;
     changed_.notify_all();
   }
   return true;
 }
 
 std::size_t master::abandon_all(bool run_callbacks) {
-  queue_.clear();
+  policy_.clear_jobs();
   const auto why = std::make_exception_ptr(
       pool_terminated("mpipool: the pool was terminated before this result was ready"));
   auto unfinished = std::move(jobs_);
@@ -266,8 +272,9 @@ std::size_t master::abandon_all(bool run_callbacks) {
   if (local_) {
     local_worker_->stop_all();
   } else {
+    // Every chunk in flight, running or waiting in the worker's queue, is cut short.
     for (std::size_t rank = 1; rank < workers_.size(); ++rank) {
-      if (workers_[rank].busy_with) send_cancel(static_cast<int>(rank), *workers_[rank].busy_with);
+      for (std::uint64_t job_id : workers_[rank].jobs_in_flight()) send_cancel(static_cast<int>(rank), job_id);
     }
   }
   return unfinished.size();
@@ -285,11 +292,13 @@ std::unique_ptr<job> master::detach(std::uint64_t job_id) {
   if (it == jobs_.end()) return nullptr;  // finished already
   std::unique_ptr<job> detached = std::move(it->second);
   jobs_.erase(it);
-  std::erase(queue_, job_id);
+  policy_.remove_job(job_id);
   for (std::size_t rank = 0; rank < workers_.size(); ++rank) {
     worker_slot& worker = workers_[rank];
     if (worker.holds.erase(job_id) != 0) worker.forget.push_back(job_id);
-    if (worker.busy_with != job_id) continue;
+    // One cancel covers the worker's running chunk and any waiting behind it: the worker
+    // remembers the job, and answers a chunk of it that comes later as cut short at once.
+    if (!worker.has_chunk_of(job_id)) continue;
     if (local_) local_worker_->cancel(job_id);
     else send_cancel(static_cast<int>(rank), job_id);
   }
@@ -325,28 +334,23 @@ bool master::poll_messages() {
   return any;
 }
 
+job_readiness master::readiness(std::uint64_t job_id) {
+  job& candidate = *jobs_.at(job_id);
+  if (candidate.exhausted()) return job_readiness::exhausted;
+  return candidate.has_chunks(closing_) ? job_readiness::ready : job_readiness::waiting;
+}
+
 bool master::dispatch() {
   bool any = false;
-  while (setup_done_ && !terminating_ && !idle_.empty()) {
-    // The oldest job that can give a chunk now; jobs that never will again leave the queue.
-    auto next = queue_.begin();
-    while (next != queue_.end()) {
-      job& candidate = *jobs_.at(*next);
-      if (candidate.exhausted()) next = queue_.erase(next);
-      else if (!candidate.has_chunks(closing_)) ++next;
-      else break;
-    }
-    if (next == queue_.end()) break;
+  while (setup_done_ && !terminating_ && policy_.any_worker_free()) {
+    const std::optional<std::uint64_t> next = policy_.next_job([this](std::uint64_t id) { return readiness(id); });
+    if (!next) break;
     const std::uint64_t id = *next;
-    // Streams take turns with later jobs, so that one with a fast reader cannot starve them;
-    // other jobs are served first come, first served, as in Python.
-    if (jobs_.at(id)->takes_turns()) {
-      queue_.erase(next);
-      queue_.push_back(id);
-    }
     job& work = *jobs_.at(id);
-    // The most recently idle worker is the likeliest to be still polling rather than asleep.
-    const int rank = idle_.back();
+    const std::optional<int> chosen = policy_.worker_for(id, work.chunks_left(policy_.chunks_worth_knowing()));
+    if (!chosen) break;  // only busy workers, and prefetch would not pay
+    const int rank = *chosen;
+    policy_.chunk_taken(id);
     std::optional<byte_buffer> chunk;
     any = true;
     try {
@@ -359,13 +363,11 @@ bool master::dispatch() {
       if (jobs_.contains(id) && work.finished()) retire(id);
       continue;
     }
-    idle_.pop_back();
     try {
-      deliver_chunk(rank, std::move(*chunk));
+      deliver_chunk(rank, id, std::move(*chunk));
     } catch (const transport_broken&) {
       throw;  // the worker got part of it: nothing can go on
     } catch (...) {  // the chunk could not be sent: the worker never got it
-      idle_.push_back(rank);
       fail_job(id, std::current_exception());
       continue;
     }
@@ -373,8 +375,8 @@ bool master::dispatch() {
     worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
     worker.holds.insert(id);
     worker.forget.clear();
-    worker.busy_with = id;
   }
+  policy_.end_round();
   return any;
 }
 
@@ -387,15 +389,16 @@ void master::send_setup(const bound_call& initializer) {
                       static_cast<std::uint32_t>(state.size()), 0},
               key, state, {});
   if (init) bytes.insert(bytes.end(), init->args.begin(), init->args.end());
+  const auto now = worker_slot::clock::now();
   if (local_) {
-    ++busy_;
-    workers_[0].busy_with = setup_job;
+    policy_.chunk_sent(0);
+    workers_[0].sent(setup_job, now);
     local_worker_->run(std::move(bytes));
     return;
   }
   for (int rank = 1; rank < size_; ++rank) {
-    ++busy_;
-    workers_[static_cast<std::size_t>(rank)].busy_with = setup_job;
+    policy_.chunk_sent(rank);
+    workers_[static_cast<std::size_t>(rank)].sent(setup_job, now);
     send_bytes(rank, tag::chunk, byte_buffer(bytes));
   }
 }
@@ -427,11 +430,13 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
   return bytes;
 }
 
-void master::deliver_chunk(int rank, byte_buffer&& bytes) {
+void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) {
   raise_injected_fault(fault_point::chunk_send);
   if (local_) local_worker_->run(std::move(bytes));
   else send_bytes(rank, tag::chunk, std::move(bytes));
-  ++busy_;  // only once it is on its way
+  // Only once it is on its way.
+  policy_.chunk_sent(rank);
+  workers_[static_cast<std::size_t>(rank)].sent(job_id, worker_slot::clock::now());
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
@@ -463,17 +468,18 @@ byte_buffer master::take_buffer() {
 
 void master::handle_results(int rank, std::span<const char> message) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
-  const std::optional<std::uint64_t> running = worker.busy_with;
-  worker.busy_with.reset();
-  --busy_;
-  idle_.push_back(rank);
+  // Results come back in the order the chunks went: these are of its oldest chunk.
+  const worker_slot::finished_chunk done = worker.returned(worker_slot::clock::now());
+  const std::uint64_t running = done.job;
+  policy_.chunk_returned(rank);
+  if (running != setup_job) policy_.record_chunk_time(running, done.seconds);
   results_view results;
   try {
     if (running != setup_job) raise_injected_fault(fault_point::results_decode);
     results = read_results(message);
   } catch (...) {  // a garbled message: the call that worker was running fails with it
-    if (!running || *running == setup_job) throw;
-    fail_job(*running, std::current_exception());
+    if (running == setup_job) throw;
+    fail_job(running, std::current_exception());
     return;
   }
   if (results.header.job == setup_job) {
@@ -522,7 +528,7 @@ void master::retire(std::uint64_t job_id) {
 }
 
 bool master::should_stop() const {
-  const bool drained = busy_ == 0 && sends_.empty() && setup_done_;
+  const bool drained = policy_.total_in_flight() == 0 && sends_.empty() && setup_done_;
   return drained && (terminating_ || (closing_ && jobs_.empty()));
 }
 
@@ -530,7 +536,7 @@ void master::wait_for_event(backoff& idle) {
   std::unique_lock lock(mutex_);
   if (has_command()) return;
   // The task thread says when it is done, so with one rank there is nothing to poll.
-  const bool expecting_messages = !local_ && (busy_ > 0 || !sends_.empty());
+  const bool expecting_messages = !local_ && (policy_.total_in_flight() > 0 || !sends_.empty());
   if (!expecting_messages) {
     // A caller that just got its result often sends the next call at once: spinning a moment
     // saves it the wake-up of a blocked thread (about 12 us).

@@ -28,7 +28,7 @@ void run_guarded(const char* which, const std::function<void()>& callback) {
 }  // namespace detail
 
 pool::~pool() {
-  if (state_.load() == lifecycle::running) terminate();
+  if (master_.state() == detail::pool_state::running) terminate();
   master_.join();
 }
 
@@ -49,7 +49,7 @@ void pool::require_off_progress_thread() const {
 
 void pool::require_running() const {
   require_off_progress_thread();
-  if (state_.load() != lifecycle::running) throw std::logic_error("mpipool: pool not running");
+  if (master_.state() != detail::pool_state::running) throw std::logic_error("mpipool: pool not running");
 }
 
 std::uint64_t pool::enqueue(std::unique_ptr<detail::job> work) { return master_.submit(std::move(work)); }
@@ -57,19 +57,17 @@ std::uint64_t pool::enqueue(std::unique_ptr<detail::job> work) { return master_.
 void pool::close() {
   require_off_progress_thread();
   // As in Python, closing a pool that is closed or terminated already does nothing.
-  lifecycle expected = lifecycle::running;
-  if (state_.compare_exchange_strong(expected, lifecycle::closed)) master_.close();
+  if (master_.state() == detail::pool_state::running) master_.close();
 }
 
 void pool::terminate() {
   require_off_progress_thread();
-  state_.store(lifecycle::terminated);
   master_.terminate();
 }
 
 void pool::join() {
   require_off_progress_thread();
-  if (state_.load() == lifecycle::running)
+  if (master_.state() == detail::pool_state::running)
     throw std::logic_error("mpipool: join() on a running pool; call close() or terminate() first");
   master_.join();
 }

@@ -55,6 +55,17 @@ std::size_t chunk_plan::chunk_count() const {
   return chunks;
 }
 
+std::size_t chunk_plan::chunks_left(std::size_t up_to) const {
+  if (workers_ == 0) {
+    const std::size_t remaining = items_ - std::min(next_, items_);
+    return std::min((remaining + chunksize_ - 1) / chunksize_, up_to);
+  }
+  chunk_plan rest = *this;
+  std::size_t chunks = 0;
+  for (; chunks < up_to && !rest.exhausted(); ++chunks) rest.take();
+  return chunks;
+}
+
 chunk_plan plan_chunks(std::optional<std::int64_t> requested, std::size_t items, std::size_t workers) {
   validate_chunksize(requested);
   if (requested) return chunk_plan(items, static_cast<std::size_t>(*requested));

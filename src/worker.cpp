@@ -1,7 +1,10 @@
 #include "mpipool/detail/worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include <boost/mpi/environment.hpp>
 #include <boost/mpi/request.hpp>
@@ -19,32 +22,41 @@ namespace {
 constexpr int master_rank = 0;
 
 // Looks for a cancel of the running job between items, at most once a millisecond, so that
-// tiny tasks do not pay for a probe each.
+// tiny tasks do not pay for a probe each. The master may have sent more chunks of a cancelled
+// job before the cancel (it keeps the next chunk in the worker's queue): the watch remembers
+// cancelled jobs, so that such a chunk ends before its first item, until the master says the
+// job is forgotten (it then sends no more of it).
 class cancel_watch {
  public:
   explicit cancel_watch(const boost::mpi::communicator& comm) : comm_(comm) {}
 
   bool operator()(std::uint64_t job) {
+    if (!cancelled_.empty() && std::ranges::find(cancelled_, job) != cancelled_.end()) return true;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_look_ < std::chrono::milliseconds(1)) return false;
     last_look_ = now;
     // Open MPI's first probe may only pull pending messages in: probe twice before saying no.
-    bool cancelled = false;
     const int cancel = static_cast<int>(tag::cancel);
-    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel))
-      cancelled |= receive_cancel(comm_) == job;
-    return cancelled;
+    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel)) receive_cancel();
+    return std::ranges::find(cancelled_, job) != cancelled_.end();
   }
 
-  static std::uint64_t receive_cancel(const boost::mpi::communicator& comm) {
+  void receive_cancel() {
     std::uint64_t job = 0;
-    comm.recv(master_rank, static_cast<int>(tag::cancel), reinterpret_cast<char*>(&job), sizeof job);
-    return job;
+    comm_.recv(master_rank, static_cast<int>(tag::cancel), reinterpret_cast<char*>(&job), sizeof job);
+    if (std::ranges::find(cancelled_, job) == cancelled_.end()) cancelled_.push_back(job);
+  }
+
+  // Before running a chunk: the jobs it says to forget will send no more chunks.
+  void before_chunk(std::span<const char> chunk) {
+    if (cancelled_.empty()) return;
+    for (std::uint64_t job : read_chunk(chunk).forget) std::erase(cancelled_, job);
   }
 
  private:
   const boost::mpi::communicator& comm_;
   std::chrono::steady_clock::time_point last_look_{};
+  std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
 };
 
 // Sends `bytes` and gives them back once they have gone.
@@ -78,11 +90,12 @@ int serve(const boost::mpi::communicator& comm) {
         comm.recv(master_rank, status->tag(), exit_code);
         return exit_code;
       }
-      case tag::cancel:  // for a chunk that had already finished
-        cancel_watch::receive_cancel(comm);
+      case tag::cancel:  // for a chunk that has finished, or is still to come
+        watch.receive_cancel();
         break;
       default: {
         receive_message(comm, *status, inbox);
+        watch.before_chunk(inbox);
         executor.execute(inbox, results, should_stop);
         trim_message_buffer(inbox);
         send_and_wait(comm, results);

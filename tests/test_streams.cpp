@@ -525,3 +525,40 @@ TEST(streams, streams_of_a_task_that_returns_nothing_yield_monostate_per_item) {
     EXPECT_EQ(count, 7);
   });
 }
+
+// With short chunks a worker has a second chunk waiting in its queue; a dropped stream's
+// waiting chunks are answered as cut short, and the master still gets one answer per chunk.
+TEST(streams, dropping_streams_with_chunks_queued_on_the_workers_keeps_every_later_result_right) {
+  with_pool([](mpipool::pool& pool) {
+    for (int round = 0; round < 20; ++round) {
+      int seen = 0;
+      for (int v : pool.imap(sqr, std::views::iota(0), 1)) {
+        EXPECT_EQ(v, seen * seen);
+        if (++seen == 200) break;  // the stream is dropped with chunks in flight
+      }
+      EXPECT_EQ(pool.map(sqr, std::views::iota(0, 300), 1), squares_below(300));
+    }
+    pool.close();
+    pool.join();
+  });
+}
+
+TEST(streams, terminate_with_chunks_queued_on_the_workers_fails_the_unfinished_calls) {
+  with_pool([](mpipool::pool& pool) {
+    auto stream = pool.imap(sqr, std::views::iota(0), 1);
+    auto all = pool.map_async(sqr, std::views::iota(0, 100000), 1);
+    for (int i = 0; i < 500; ++i) EXPECT_EQ(stream.next(), i * i);
+    pool.terminate();
+    pool.join();
+    EXPECT_THROW(
+        {
+          while (stream.next()) {
+          }
+        },
+        mpipool::pool_terminated);
+    // The map either finished first or failed; either way the pool wound down.
+    all.wait();
+    if (all.successful()) EXPECT_EQ(all.get(), squares_below(100000));
+    else EXPECT_THROW(all.get(), mpipool::pool_terminated);
+  });
+}

@@ -371,8 +371,6 @@ class pool {
   void join();
 
  private:
-  enum class lifecycle { running, closed, terminated };
-
   pool(detail::master& m, std::weak_ptr<detail::job_control> control, std::size_t stream_window)
       : master_(m), control_(std::move(control)), stream_window_(stream_window) {}
   friend int detail::run_pool_as_master(detail::master&, const std::function<int(pool&)>&,
@@ -439,7 +437,7 @@ class pool {
   detail::master& master_;
   std::weak_ptr<detail::job_control> control_;
   std::size_t stream_window_;
-  std::atomic<lifecycle> state_{lifecycle::running};
+  // The pool's state is the master's (detail/lifecycle.hpp): it is kept once, there.
 };
 
 }  // namespace mpipool

@@ -47,6 +47,9 @@ class job {
   // Whether the job goes to the back of the queue after each chunk (streams, which may be
   // unbounded) rather than keeping its place until its input is used up.
   virtual bool takes_turns() const { return false; }
+  // How many chunks it has left, counted up to `up_to`; a job that cannot tell (a lazy input)
+  // says `up_to` until its input is over.
+  virtual std::size_t chunks_left(std::size_t up_to) const = 0;
 
   // Sink: the outcomes of `items`, as sent by `from`.
   virtual void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) = 0;
@@ -98,6 +101,7 @@ class collect_job final : public job {
 
   bool exhausted() const override { return plan_.exhausted(); }
   bool has_chunks(bool) override { return !plan_.exhausted(); }
+  std::size_t chunks_left(std::size_t up_to) const override { return plan_.chunks_left(up_to); }
 
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();
@@ -122,7 +126,7 @@ class collect_job final : public job {
     } else {
       decode_outcomes<value_type>(
           outcomes, items.count,
-          [&](std::uint32_t i, value_type&& value) { values_[items.first + i].emplace(std::move(value)); }, failed);
+          [&](std::uint32_t i, value_type&& value) { store(items.first + i, std::move(value)); }, failed);
     }
     received_ += items.count;
   }
@@ -157,11 +161,25 @@ class collect_job final : public job {
   }
 
  private:
+  // map's values go straight into the vector it returns, when they can be made before they
+  // arrive; otherwise (and for apply's one value) each waits in an optional until the end.
+  static constexpr bool stored_in_place = !Single && std::is_default_constructible_v<stored_t<value_type>>;
+  using value_slots = std::conditional_t<stored_in_place, std::vector<stored_t<value_type>>,
+                                         std::vector<std::optional<stored_t<value_type>>>>;
+
+  template <class V>
+  void store(std::size_t index, V&& value) {
+    if constexpr (stored_in_place) values_[index] = std::forward<V>(value);
+    else values_[index].emplace(std::forward<V>(value));
+  }
+
   stored_t<Result> collect() {
     if constexpr (std::is_void_v<Result>) {
       return {};
     } else if constexpr (Single) {
       return std::move(*values_.front());
+    } else if constexpr (stored_in_place) {
+      return std::move(values_);
     } else {
       Result result;
       result.reserve(values_.size());
@@ -179,7 +197,7 @@ class collect_job final : public job {
   chunk_plan plan_;
   callbacks<Result> callbacks_;
   std::shared_ptr<result_state<Result>> state_;
-  std::vector<std::optional<stored_t<value_type>>> values_;
+  value_slots values_;
   std::optional<remote_error> first_error_;
   std::size_t received_ = 0;
 };

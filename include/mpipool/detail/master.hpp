@@ -1,7 +1,8 @@
 #pragma once
-// The pool master: one progress thread that matches worker requests with chunks and routes
-// results to their jobs. It is the only code on the master rank that calls MPI while a pool
-// runs, so MPI_THREAD_SERIALIZED is enough.
+// The pool master: one progress thread that wires the pool's parts together. It takes callers'
+// commands, asks the dispatch policy which job's chunk goes to which worker, sends it through
+// the transport, and hands the results to the job. It is the only code on the master rank that
+// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough.
 
 #include <atomic>
 #include <condition_variable>
@@ -21,9 +22,12 @@
 
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
+#include "mpipool/detail/lifecycle.hpp"
 #include "mpipool/detail/local_worker.hpp"
+#include "mpipool/detail/policy.hpp"
 #include "mpipool/detail/transport.hpp"
 #include "mpipool/detail/wait.hpp"
+#include "mpipool/detail/worker_slot.hpp"
 #include "mpipool/errors.hpp"
 #include "mpipool/options.hpp"
 
@@ -46,6 +50,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // Processes that run tasks: the worker ranks, or the master itself when alone.
   std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
   std::thread::id progress_thread() const { return thread_id_; }
+  // The pool's state, as callers asked for it: close() and terminate() move it at once; the
+  // progress thread acts on it, then stops.
+  pool_state state() const { return lifecycle_.state(); }
 
   // Returns the job's id.
   std::uint64_t submit(std::unique_ptr<job> work);
@@ -62,12 +69,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void release_workers(int exit_code);
 
  private:
-  struct worker_slot {
-    std::string host;
-    std::optional<std::uint64_t> busy_with;  // job of the chunk it is running
-    std::unordered_set<std::uint64_t> holds;  // jobs whose task it has received
-    std::vector<std::uint64_t> forget;        // finished jobs to tell it about
-  };
   using pending_send = outgoing_message;  // tested by complete_sends
 
   void progress();
@@ -87,7 +88,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void send_setup(const bound_call& initializer);
   // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over.
   std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work);
-  void deliver_chunk(int rank, byte_buffer&& bytes);
+  void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
+  job_readiness readiness(std::uint64_t job_id);
   void send_bytes(int rank, tag kind, byte_buffer&& bytes);
   void handle_results(int rank, std::span<const char> message);
   void finish_setup(int rank, const results_view& results);
@@ -119,12 +121,12 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::uint64_t cancels_asked_ = 0;
   bool poked_ = false;
   bool local_results_ready_ = false;
-  bool close_requested_ = false;
-  bool terminate_requested_ = false;
+  lifecycle lifecycle_;  // moved under mutex_, so that submit() sees it atomically with its enqueue
+  // How far the progress thread has acted on lifecycle_: closing once it stopped holding back
+  // streams, terminating once it failed every unfinished job. Written under mutex_.
+  pool_state acted_on_ = pool_state::running;
   bool body_ended_ = false;  // the terminate request comes from end_of_body()
-  bool terminated_ = false;          // the progress thread has failed every unfinished job
   bool setup_done_ = false;
-  bool stopped_ = false;
   std::optional<remote_failure> setup_failure_;
 
   std::atomic<bool> started_{false};
@@ -134,14 +136,12 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   // Owned by the progress thread.
   std::vector<worker_slot> workers_;  // indexed by rank
-  std::deque<int> idle_;
-  std::size_t busy_ = 0;
+  dispatch_policy policy_;
   std::size_t ready_ = 0;
   std::optional<remote_failure> first_setup_failure_;
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
-  std::deque<std::uint64_t> queue_;  // jobs that may still give chunks, oldest first
-  bool closing_ = false;
-  bool terminating_ = false;
+  bool closing_ = false;      // acted_on_ >= closing, for the progress thread's own reads
+  bool terminating_ = false;  // acted_on_ >= terminating, likewise
   std::list<pending_send> sends_;
   std::vector<byte_buffer> spare_buffers_;
   byte_buffer inbox_;

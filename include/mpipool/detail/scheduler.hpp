@@ -35,6 +35,8 @@ class chunk_plan {
   // The next chunk's [first, first + count); call only while !exhausted().
   std::pair<std::size_t, std::size_t> take();
   std::size_t chunk_count() const;
+  // How many chunks are left, counted up to `up_to` (so that a long plan costs no more).
+  std::size_t chunks_left(std::size_t up_to) const;
 
  private:
   std::size_t items_;

@@ -37,6 +37,7 @@ class stream_job final : public job {
 
   bool exhausted() const override { return input_done_; }
   bool takes_turns() const override { return true; }
+  std::size_t chunks_left(std::size_t up_to) const override { return input_done_ ? 0 : up_to; }
 
   bool has_chunks(bool closing) override {
     if (input_done_) return false;

@@ -1,0 +1,107 @@
+#pragma once
+// Which job gives the next chunk, which worker gets it, and how many chunks a worker may have
+// in flight. Pure bookkeeping of ids, counts and timings: no MPI, tested without it. How big a
+// chunk is stays with the job's chunk_plan (scheduler.hpp).
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace mpipool::detail {
+
+// What a job can do when asked for a chunk.
+enum class job_readiness {
+  exhausted,  // never again: it leaves the queue
+  waiting,    // not now (a stream whose window is full)
+  ready,
+};
+
+class dispatch_policy {
+ public:
+  // The most chunks a worker may have in flight: 1 means no prefetch.
+  static constexpr std::size_t prefetch_depth = 2;
+  // A second chunk is committed to a worker only while chunks are this short...
+  static constexpr double prefetch_below_seconds = 1e-3;
+  // ...and the job has at least this many chunks left per worker.
+  static constexpr std::size_t prefetch_chunks_per_worker = 2;
+
+  // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth.
+  dispatch_policy(std::size_t ranks, std::size_t max_in_flight);
+
+  // Jobs, in submission order.
+  void add_job(std::uint64_t id, bool takes_turns);
+  void remove_job(std::uint64_t id);
+  void clear_jobs();
+  // The oldest job that can give a chunk now, asking `readiness(id)`; exhausted jobs leave the
+  // queue on the way.
+  template <class Readiness>
+  std::optional<std::uint64_t> next_job(Readiness&& readiness) {
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      switch (readiness(*it)) {
+        case job_readiness::exhausted: it = queue_.erase(it); break;
+        case job_readiness::waiting: ++it; break;
+        case job_readiness::ready: return *it;
+      }
+    }
+    return std::nullopt;
+  }
+  // The job gave a chunk. Streams then take turns with later jobs, so that one with a fast
+  // reader cannot starve them; other jobs are served first come, first served, as in Python.
+  void chunk_taken(std::uint64_t id);
+  std::size_t queued_jobs() const { return queue_.size(); }
+
+  // Workers.
+  void chunk_sent(int rank);
+  void chunk_returned(int rank);
+  std::size_t in_flight(int rank) const { return in_flight_.at(static_cast<std::size_t>(rank)); }
+  std::size_t total_in_flight() const { return total_in_flight_; }
+  // Whether any worker could take a chunk of some job: an idle one, or one with room to
+  // prefetch.
+  bool any_worker_free() const { return !idle_.empty() || !prefetchable_.empty(); }
+  // The worker for the next chunk of job `id`, which has at least `chunks_left` chunks left
+  // (counted up to chunks_worth_knowing()): the most recently idle worker, which is the likeliest
+  // to be still polling rather than asleep; else, when prefetch pays, a busy worker that has
+  // just started its chunk. Nothing when no worker should take it now.
+  std::optional<int> worker_for(std::uint64_t id, std::size_t chunks_left) const;
+  // A dispatch round is over: busy workers are no longer known to have just started their
+  // chunk. A worker that has been on one chunk for a while may be on a long task (or one that
+  // waits for something); a chunk committed behind it could wait just as long while other
+  // workers run dry. So only a worker that started its chunk this round (it was sent it from
+  // idle, or its results just came back with another chunk queued) gets a second one.
+  void end_round() { prefetchable_.clear(); }
+  std::size_t chunks_worth_knowing() const { return prefetch_chunks_per_worker * workers_ + 1; }
+
+  // Timings: how long a chunk of job `id` kept its worker busy.
+  void record_chunk_time(std::uint64_t id, double seconds);
+  std::optional<double> typical_chunk_seconds(std::uint64_t id) const;
+
+  // Whether to commit one more chunk of a job to a worker that is still busy. The next chunk
+  // waiting in the worker's queue saves it a round trip (tens of microseconds) per chunk, which
+  // pays only while chunks are about that short; and a committed chunk can no longer go to
+  // whichever worker frees first, which on heavy-tailed tasks near the end of a job costs more
+  // than it saves. So: only once chunks of this job are known to be short (under a
+  // millisecond: the tail then grows by a millisecond at most), and only while it has a couple
+  // of chunks left for every worker.
+  static bool prefetch_pays(std::size_t chunks_left, std::size_t workers, std::optional<double> typical_seconds);
+
+ private:
+  struct job_entry {
+    bool takes_turns = false;
+    std::optional<double> typical_seconds;  // moving average of its chunks' times
+  };
+  static void remove_rank(std::deque<int>& list, int rank);
+
+  std::deque<std::uint64_t> queue_;  // jobs that may still give chunks, oldest first
+  std::unordered_map<std::uint64_t, job_entry> jobs_;
+  std::size_t max_in_flight_;
+  std::size_t workers_;
+  std::vector<std::size_t> in_flight_;  // by rank
+  std::size_t total_in_flight_ = 0;
+  std::deque<int> idle_;          // nothing in flight; the most recently idle at the back
+  std::deque<int> prefetchable_;  // busy with room for more, started this round; the latest at the back
+};
+
+}  // namespace mpipool::detail

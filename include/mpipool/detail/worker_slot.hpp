@@ -1,0 +1,67 @@
+#pragma once
+// What the master knows of one worker: where it runs, the chunks it has in flight (its results
+// come back in the order the chunks went), the tasks it holds and the finished jobs it may
+// forget.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace mpipool::detail {
+
+class worker_slot {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct finished_chunk {
+    std::uint64_t job = 0;
+    double seconds = 0;  // how long it kept the worker busy
+  };
+
+  std::string host;
+  std::unordered_set<std::uint64_t> holds;  // jobs whose task it has received
+  std::vector<std::uint64_t> forget;        // finished jobs to tell it about
+
+  bool idle() const { return in_flight_.empty(); }
+  bool has_chunk_of(std::uint64_t job) const {
+    for (const chunk& c : in_flight_)
+      if (c.job == job) return true;
+    return false;
+  }
+  // The distinct jobs of its chunks in flight.
+  std::vector<std::uint64_t> jobs_in_flight() const {
+    std::vector<std::uint64_t> jobs;
+    for (const chunk& c : in_flight_)
+      if (std::find(jobs.begin(), jobs.end(), c.job) == jobs.end()) jobs.push_back(c.job);
+    return jobs;
+  }
+  std::uint64_t oldest_job() const { return in_flight_.front().job; }
+
+  void sent(std::uint64_t job, clock::time_point now) { in_flight_.push_back({job, now}); }
+
+  // The results of its oldest chunk arrived at `now`. A chunk's time runs from when it was
+  // sent, or from the previous results if it was waiting behind another chunk.
+  finished_chunk returned(clock::time_point now) {
+    if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
+    const chunk done = in_flight_.front();
+    in_flight_.pop_front();
+    const clock::time_point began = std::max(done.sent, last_returned_);
+    last_returned_ = now;
+    return {done.job, std::chrono::duration<double>(now - began).count()};
+  }
+
+ private:
+  struct chunk {
+    std::uint64_t job;
+    clock::time_point sent;
+  };
+  std::deque<chunk> in_flight_;
+  clock::time_point last_returned_{};
+};
+
+}  // namespace mpipool::detail
