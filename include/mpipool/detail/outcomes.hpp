@@ -166,8 +166,16 @@ class outcome_reader {
  public:
   explicit outcome_reader(std::span<const char> outcomes) : outcomes_(outcomes), frames_(outcomes) {}
 
-  // Moves to the next outcome. Throws on a malformed message.
-  void next();
+  // Moves to the next outcome. Throws on a malformed message. Inline: once per item.
+  void next() {
+    const auto status = frames_.take<std::uint8_t>();
+    if (status > static_cast<std::uint8_t>(outcome_status::failure)) unknown_status(status);
+    status_ = static_cast<outcome_status>(status);
+    const auto size = frames_.take<std::uint64_t>();
+    payload_start_ = frames_.position();
+    payload_ = frames_.take_bytes(size);
+    if (status_ == outcome_status::success_in_fresh_archive) archive_.emplace(outcomes_);
+  }
   bool succeeded() const { return status_ != outcome_status::failure; }
   // The current failure's error.
   item_error failure() const;
@@ -187,6 +195,8 @@ class outcome_reader {
   }
 
  private:
+  [[noreturn]] static void unknown_status(std::uint8_t status);
+
   std::span<const char> outcomes_;
   frame_cursor frames_;
   std::optional<reader> archive_;
