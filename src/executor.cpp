@@ -54,7 +54,7 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
   } else if (task.broken) {
     done = fail_all(*task.broken);
   } else {
-    const std::function<bool()> stop = [&] { return should_stop(job); };
+    stop_poll stop(should_stop, job);
     auto& running = current_task();
     running.name.store(task.name.c_str());
     running.active.store(true);

@@ -26,15 +26,8 @@ void outcome_writer::failure(const item_error& error) {
   size.fill();
 }
 
-void outcome_reader::next() {
-  const auto status = frames_.take<std::uint8_t>();
-  if (status > static_cast<std::uint8_t>(outcome_status::failure))
-    throw std::runtime_error("mpipool: protocol error: unknown outcome status " + std::to_string(status));
-  status_ = static_cast<outcome_status>(status);
-  const auto size = frames_.take<std::uint64_t>();
-  payload_start_ = frames_.position();
-  payload_ = frames_.take_bytes(size);
-  if (status_ == outcome_status::success_in_fresh_archive) archive_.emplace(outcomes_);
+void outcome_reader::unknown_status(std::uint8_t status) {
+  throw std::runtime_error("mpipool: protocol error: unknown outcome status " + std::to_string(status));
 }
 
 item_error outcome_reader::failure() const {

@@ -26,12 +26,7 @@ std::string_view as_string_view(std::span<const char> bytes) { return {bytes.dat
 
 }  // namespace
 
-std::span<const char> frame_cursor::take_bytes(std::size_t n) {
-  if (n > bytes_.size() - at_) throw std::runtime_error("mpipool: truncated protocol message");
-  auto bytes = bytes_.subspan(at_, n);
-  at_ += n;
-  return bytes;
-}
+void frame_cursor::truncated() { throw std::runtime_error("mpipool: truncated protocol message"); }
 
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
                  std::span<const char> state, std::span<const std::uint64_t> forget) {

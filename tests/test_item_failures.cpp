@@ -56,6 +56,7 @@ struct refuses_to_load {
 refuses_to_save make_unsaveable(int x) { return {x, "item " + std::to_string(x)}; }
 refuses_to_load make_unloadable(int x) { return {x, "item " + std::to_string(x)}; }
 std::string read_label(refuses_to_load x) { return x.label; }
+int read_value(refuses_to_load x) { return x.value * 10; }  // an archived argument, a bitwise result
 
 std::string label_of(const refuses_to_save& x) { return x.label; }
 std::string label_of(const refuses_to_load& x) { return x.label; }
@@ -110,6 +111,7 @@ std::vector<std::optional<std::string>> expected_labels() {
 MPIPOOL_REGISTER(make_unsaveable);
 MPIPOOL_REGISTER(make_unloadable);
 MPIPOOL_REGISTER(read_label);
+MPIPOOL_REGISTER(read_value);
 
 TEST(item_failures, a_result_that_fails_to_serialize_fails_only_its_item) {
   with_pool([](mpipool::pool& pool) {
@@ -158,5 +160,25 @@ TEST(item_failures, a_result_that_fails_to_deserialize_on_the_master_fails_only_
           << "chunksize " << chunksize;
     }
     EXPECT_EQ(pool.apply(make_unloadable, 2).label, "item 2");
+  });
+}
+
+TEST(item_failures, an_archived_argument_that_fails_to_deserialize_fails_alone_beside_bitwise_results) {
+  with_pool([](mpipool::pool& pool) {
+    for (int chunksize : {1, 4, 8}) {
+      std::vector<std::optional<int>> values;
+      for (auto stream = pool.imap(read_value, unloadable_inputs(), chunksize);;) {
+        try {
+          auto value = stream.next();
+          if (!value) break;
+          values.emplace_back(*value);
+        } catch (const mpipool::remote_error& e) {
+          expect_the_poisoned_item(e, "std::domain_error", "cannot load 3");
+          values.emplace_back(std::nullopt);
+        }
+      }
+      EXPECT_EQ(values, (std::vector<std::optional<int>>{0, 10, 20, std::nullopt, 40, 50, 60, 70}))
+          << "chunksize " << chunksize;
+    }
   });
 }

@@ -1,12 +1,15 @@
 // The pool's methods, ported from CPython's Lib/test/_test_multiprocessing.py (_TestPool), plus
 // values of every kind. Each test runs at 1, 2, 3 and 5 ranks.
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <atomic>
 #include <map>
 #include <numeric>
 #include <ranges>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -220,6 +223,50 @@ TEST(pool, values_of_every_kind_travel_both_ways) {
     const std::vector<sample> many(20, in);
     const auto names = pool.map([](const sample& s) { return s.name + std::to_string(s.values.size()); }, many);
     EXPECT_EQ(names, std::vector<std::string>(20, "s2"));
+  });
+}
+
+namespace {
+enum class suit : std::uint8_t { clubs, hearts, spades };
+struct particle {  // no serialize(): it travels as its bytes, having opted in
+  double x = 0, y = 0;
+  float mass = 0;
+  bool operator==(const particle&) const = default;
+};
+}  // namespace
+template <>
+struct mpipool::bitwise_serializable<particle> : std::true_type {};
+
+TEST(pool, bitwise_values_travel_both_ways) {
+  with_pool([](mpipool::pool& pool) {
+    std::vector<std::array<int, 3>> triples;
+    std::vector<std::pair<long, double>> expected_sums;
+    for (int i = 0; i < 50; ++i) {
+      triples.push_back({i, i + 1, -i});
+      expected_sums.emplace_back(i + 1, i * 0.5);
+    }
+    auto sum = [](std::array<int, 3> t) { return std::pair<long, double>(t[0] + t[1] + t[2], t[0] * 0.5); };
+    EXPECT_EQ(pool.map(sum, triples, 7), expected_sums);
+    EXPECT_EQ(pool.map(sum, triples), expected_sums);
+    std::vector<std::pair<long, double>> streamed;
+    for (auto s : pool.imap(sum, triples, 3)) streamed.push_back(s);
+    EXPECT_EQ(streamed, expected_sums);
+
+    const std::vector<std::vector<double>> blocks{{1.5, 2.5}, {}, std::vector<double>(1000, 0.25)};
+    const auto reversed = pool.map([](std::vector<double> v) { return std::vector<double>(v.rbegin(), v.rend()); },
+                                   blocks, 1);
+    EXPECT_EQ(reversed, (std::vector<std::vector<double>>{{2.5, 1.5}, {}, std::vector<double>(1000, 0.25)}));
+
+    const std::vector<particle> particles{{1, 2, 3}, {4, 5, 6}};
+    const auto moved = pool.map([](particle p) { p.x += 1; p.mass *= 2; return p; }, particles);
+    EXPECT_EQ(moved, (std::vector<particle>{{2, 2, 6}, {5, 5, 12}}));
+
+    const std::vector<std::tuple<int, double, suit>> cards{{1, 0.5, suit::hearts}, {2, 1.5, suit::spades}};
+    const auto swapped = pool.starmap([](int n, double w, suit s) { return std::make_tuple(s, n * w); }, cards);
+    EXPECT_EQ(swapped, (std::vector<std::tuple<suit, double>>{{suit::hearts, 0.5}, {suit::spades, 3.0}}));
+
+    EXPECT_EQ(pool.apply([] { return 42; }), 42);  // no arguments at all
+    EXPECT_EQ(pool.apply([](bool b, char c) { return b ? c : '-'; }, true, 'x'), 'x');
   });
 }
 

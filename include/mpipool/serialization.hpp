@@ -2,7 +2,9 @@
 /// @file serialization.hpp
 /// @brief Which values can travel between ranks, and the Boost.Serialization support they need.
 ///
-/// Arguments and results go through Boost.Serialization. This header includes its support for
+/// Numbers, enums, and arrays, pairs, tuples and vectors of them travel as raw bytes, with no
+/// archive (see mpipool/bitwise.hpp for the exact rule and how a type of yours opts in). Every
+/// other argument and result goes through Boost.Serialization. This header includes its support for
 /// the standard containers, adds `std::tuple`, `std::optional`, `std::variant` and
 /// `std::monostate` (which Boost 1.74 lacks), and defines `mpipool::is_serializable_v`, which the
 /// pool checks at compile time so that an unsupported type gives a readable `static_assert`.
@@ -49,6 +51,8 @@
 #include <boost/serialization/unordered_set.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
+
+#include "mpipool/detail/bitwise.hpp"
 
 namespace boost::serialization {
 
@@ -218,14 +222,15 @@ struct is_serializable_impl<std::complex<T>> : std::bool_constant<all_serializab
 
 }  // namespace detail
 
-/// @brief True when values of T can be sent between ranks (see the file comment for the rules).
-/// Pointers and references never are: values travel by copy.
+/// @brief True when values of T can be sent between ranks (see the file comment for the rules):
+/// as raw bytes (mpipool/bitwise.hpp) or through Boost.Serialization. Pointers and references
+/// never are: values travel by copy.
 /// @code
 /// static_assert(mpipool::is_serializable_v<std::map<std::string, std::vector<double>>>);
 /// static_assert(!mpipool::is_serializable_v<int*>);
 /// @endcode
 template <class T>
 inline constexpr bool is_serializable_v =
-    detail::is_serializable_impl<std::remove_cv_t<T>>::value;
+    detail::is_bitwise_v<T> || detail::is_serializable_impl<std::remove_cv_t<T>>::value;
 
 }  // namespace mpipool

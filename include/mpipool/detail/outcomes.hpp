@@ -2,17 +2,19 @@
 // How items are framed inside a chunk message (arguments) and a results message (outcomes),
 // so that one item that cannot be (de)serialized fails alone: its reader skips to the next.
 //
-//   argument: size (u64) | the argument tuple, written by the chunk's archive
+//   argument: size (u64) | the argument tuple
 //   outcome:  status (u8) | size (u64) | payload
 //
 // Sizes are 64-bit: one value may be larger than 4 GiB, as messages may be.
 //
-// A success's payload is the value, written by the chunk's archive (nothing for a task that
-// returns nothing); a failure's is the exception's type name and message, written raw. One
-// archive serves many items, as before framing: it writes a class's version only the first
-// time it meets the class. So when a value fails to serialize, its bytes are dropped along with
-// the archive that may have noted that class as written, and the next value starts a fresh
-// archive, flagged so that the reader starts one there too.
+// A value of a bitwise type (mpipool/bitwise.hpp) is written as its raw bytes, with no archive.
+// Any other value is written by the chunk's archive, made when the first such value comes, on
+// both sides alike. A success's payload is the value (nothing for a task that returns nothing);
+// a failure's is the exception's type name and message, written raw. One archive serves many
+// items, as before framing: it writes a class's version only the first time it meets the
+// class. So when a value fails to serialize, its bytes are dropped along with the archive that
+// may have noted that class as written, and the next archived value starts a fresh archive,
+// flagged so that the reader starts one there too.
 
 #include <cstdint>
 #include <cstring>
@@ -24,6 +26,7 @@
 #include <utility>
 
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/bitwise.hpp"
 #include "mpipool/detail/protocol.hpp"
 
 namespace mpipool::detail {
@@ -48,41 +51,71 @@ class size_slot {
   std::size_t at_;
 };
 
-// The master's side of a chunk's items.
-class argument_writer {
- public:
-  explicit argument_writer(byte_buffer& out) : out_(out), archive_(out) {}
-  template <class Args>
-  void add(const Args& args) {
-    size_slot size(out_);
-    archive_ << args;
-    size.fill();
-  }
-
- private:
-  byte_buffer& out_;
-  writer archive_;
-};
+// Appends `value`'s size (u64) and raw bytes to `out`, after `prefix` bytes of room (for a
+// status); returns where the room starts.
+template <class T>
+std::size_t append_bitwise_frame(byte_buffer& out, const T& value, std::size_t prefix = 0) {
+  const std::size_t start = out.size();
+  const std::uint64_t size = bitwise_wire_size(value);
+  out.resize(start + prefix + sizeof size + size);
+  std::memcpy(out.data() + start + prefix, &size, sizeof size);
+  write_bitwise(out.data() + start + prefix + sizeof size, value);
+  return start;
+}
 
 // Throws when a value was decoded from more or fewer bytes than were written for it: the
 // reader misread it.
 void check_decoded_size(std::size_t start, std::size_t size, std::size_t end);
 
+// Reads a bitwise value from exactly the bytes of its frame.
+template <class T>
+void read_bitwise_frame(std::span<const char> frame, T& value) {
+  bitwise_source source(frame);
+  source.read(value);
+  check_decoded_size(0, frame.size(), frame.size() - source.left());
+}
+
+// The master's side of a chunk's items.
+class argument_writer {
+ public:
+  explicit argument_writer(byte_buffer& out) : out_(out) {}
+  template <class Args>
+  void add(const Args& args) {
+    if constexpr (is_bitwise_v<Args>) {
+      append_bitwise_frame(out_, args);
+    } else {
+      size_slot size(out_);
+      if (!archive_) archive_.emplace(out_);
+      *archive_ << args;
+      size.fill();
+    }
+  }
+
+ private:
+  byte_buffer& out_;
+  std::optional<writer> archive_;  // made for the first archived item
+};
+
 // A worker's side of a chunk's items.
 class argument_reader {
  public:
-  explicit argument_reader(std::span<const char> items) : frames_(items), archive_(items) {}
+  explicit argument_reader(std::span<const char> items) : items_(items), frames_(items) {}
   // Reads the next item's arguments into `args`. When they fail to deserialize, returns why
   // and moves on to the next item.
   template <class Args>
   std::optional<item_error> next(Args& args) {
     const auto size = frames_.take<std::uint64_t>();
     const std::size_t start = frames_.position();
-    frames_.take_bytes(size);
+    const std::span<const char> frame = frames_.take_bytes(size);
     try {
-      archive_.seek(start);
-      archive_ >> args;
-      check_decoded_size(start, size, archive_.position());
+      if constexpr (is_bitwise_v<Args>) {
+        read_bitwise_frame(frame, args);
+      } else {
+        if (!archive_) archive_.emplace(items_);  // where the writer made its own
+        archive_->seek(start);
+        *archive_ >> args;
+        check_decoded_size(start, size, archive_->position());
+      }
     } catch (...) {
       return describe(std::current_exception());
     }
@@ -90,8 +123,9 @@ class argument_reader {
   }
 
  private:
+  std::span<const char> items_;
   frame_cursor frames_;
-  reader archive_;
+  std::optional<reader> archive_;
 };
 
 // A worker's side of a results message's outcomes.
@@ -103,13 +137,17 @@ class outcome_writer {
   void success(const R& value) {
     const std::size_t start = out_.size();
     try {
-      out_.push_back(static_cast<char>(archive_ ? outcome_status::success : outcome_status::success_in_fresh_archive));
-      size_slot size(out_);
-      if (!archive_) archive_.emplace(out_);
-      *archive_ << value;
-      size.fill();
+      if constexpr (is_bitwise_v<R>) {
+        out_[append_bitwise_frame(out_, value, 1)] = static_cast<char>(outcome_status::success);
+      } else {
+        out_.push_back(static_cast<char>(archive_ ? outcome_status::success : outcome_status::success_in_fresh_archive));
+        size_slot size(out_);
+        if (!archive_) archive_.emplace(out_);
+        *archive_ << value;
+        size.fill();
+      }
     } catch (...) {
-      archive_.reset();
+      if constexpr (!is_bitwise_v<R>) archive_.reset();
       out_.resize(start);
       failure(describe(std::current_exception()));
     }
@@ -128,22 +166,37 @@ class outcome_reader {
  public:
   explicit outcome_reader(std::span<const char> outcomes) : outcomes_(outcomes), frames_(outcomes) {}
 
-  // Moves to the next outcome. Throws on a malformed message.
-  void next();
+  // Moves to the next outcome. Throws on a malformed message. Inline: once per item.
+  void next() {
+    const auto status = frames_.take<std::uint8_t>();
+    if (status > static_cast<std::uint8_t>(outcome_status::failure)) unknown_status(status);
+    status_ = static_cast<outcome_status>(status);
+    const auto size = frames_.take<std::uint64_t>();
+    payload_start_ = frames_.position();
+    payload_ = frames_.take_bytes(size);
+    if (status_ == outcome_status::success_in_fresh_archive) archive_.emplace(outcomes_);
+  }
   bool succeeded() const { return status_ != outcome_status::failure; }
   // The current failure's error.
   item_error failure() const;
   // The current success's value; throws what deserializing it throws.
   template <class T>
   T value() {
-    if (!archive_) throw std::runtime_error("mpipool: protocol error: a value outside any archive");
-    archive_->seek(payload_start_);
-    T v = archive_->read<T>();
-    check_decoded_size(payload_start_, payload_.size(), archive_->position());
+    T v{};
+    if constexpr (is_bitwise_v<T>) {
+      read_bitwise_frame(payload_, v);
+    } else {
+      if (!archive_) throw std::runtime_error("mpipool: protocol error: a value outside any archive");
+      archive_->seek(payload_start_);
+      *archive_ >> v;
+      check_decoded_size(payload_start_, payload_.size(), archive_->position());
+    }
     return v;
   }
 
  private:
+  [[noreturn]] static void unknown_status(std::uint8_t status);
+
   std::span<const char> outcomes_;
   frame_cursor frames_;
   std::optional<reader> archive_;

@@ -46,11 +46,19 @@ class frame_cursor {
     std::memcpy(&value, take_bytes(sizeof(T)).data(), sizeof(T));
     return value;
   }
-  std::span<const char> take_bytes(std::size_t n);
+  // Inline: every item's frame is read through it.
+  std::span<const char> take_bytes(std::size_t n) {
+    if (n > bytes_.size() - at_) truncated();
+    auto bytes = bytes_.subspan(at_, n);
+    at_ += n;
+    return bytes;
+  }
   std::size_t position() const { return at_; }
   std::span<const char> rest() const { return bytes_.subspan(at_); }
 
  private:
+  [[noreturn]] static void truncated();
+
   std::span<const char> bytes_;
   std::size_t at_ = 0;
 };

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +13,7 @@
 #include <string_view>
 
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/stop_poll.hpp"
 
 namespace mpipool::detail {
 
@@ -23,7 +23,7 @@ struct chunk_work {
   std::uint32_t count = 0;
   std::span<const char> items;       // `count` serialized argument tuples
   byte_buffer& outcomes;             // one outcome per processed item is appended here
-  const std::function<bool()>& should_stop;  // polled between items
+  stop_poll& should_stop;            // polled between items
 };
 
 // How a worker builds and runs one kind of task. One per task_model instantiation.
