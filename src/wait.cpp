@@ -1,5 +1,7 @@
 #include "mpipool/detail/wait.hpp"
 
+#include "mpipool/detail/doorbell.hpp"
+
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -29,6 +31,32 @@ void backoff::pause() {
   const auto duration = next();
   if (duration == std::chrono::microseconds::zero()) std::this_thread::yield();
   else std::this_thread::sleep_for(duration);
+}
+
+void event_wait::arm() {
+  if (bell_) seen_ = bell_->rings();
+}
+
+void event_wait::pause(bool every_event_rings) {
+  if (looks_left_ > 0) {
+    --looks_left_;
+    std::this_thread::yield();
+    return;
+  }
+  const auto sleep = backoff_.next();
+  if (sleep == std::chrono::microseconds::zero()) {
+    std::this_thread::yield();
+    return;
+  }
+  if (!bell_) {
+    std::this_thread::sleep_for(sleep);
+    return;
+  }
+  if (bell_->wait(seen_, every_event_rings ? safety_timeout : sleep)) {
+    // Rung: the next message often follows (a back-to-back call), so spin from the start.
+    backoff_.reset();
+    looks_left_ = looks_after_wake;
+  }
 }
 
 void use_fine_timer_slack() {
