@@ -34,7 +34,14 @@ void backoff::pause() {
 }
 
 void event_wait::arm() {
-  if (bell_) seen_ = bell_->rings();
+  if (!bell_) return;
+  const std::uint32_t rings = bell_->rings();
+  // Rung since the last look: the message may be only half in (the first probe pulls it in,
+  // the second finds it). Without these looks, a ring that came while this thread was away
+  // (a yield on a shared core can last a whole time slice, past the spin) would be counted as
+  // seen, and the wait would sleep on a message that is there.
+  if (rings != seen_) looks_left_ = std::max(looks_left_, looks_after_wake);
+  seen_ = rings;
 }
 
 void event_wait::pause(bool every_event_rings) {

@@ -8,9 +8,11 @@
 
 namespace mpipool::detail {
 
-// Long enough for a sequential apply round trip (15-25 us) with some room, short because a
-// spinning caller takes the core from a rank with work to do when cores are shared.
-inline constexpr std::chrono::microseconds caller_spin{50};
+// Short, because a spinning caller takes the core from a rank with work to do when cores are
+// shared. Measured with 2 and 3 ranks on 2 shared cores (W2, medians of 5): 0, 20 and 50 us
+// gave round trips within the machine's noise (20-26 us with 1 worker, 30-32 us with 2), 50
+// the worst; 20 us catches a result already on its way at little CPU.
+inline constexpr std::chrono::microseconds caller_spin{20};
 
 // Yields until `done()` or until `caller_spin` has passed; returns whether `done()`.
 template <class Done>

@@ -66,7 +66,7 @@ class event_wait {
   // pulled in but did not yet match, whose ring came before arm()). An idle rank then wakes
   // 4 times a second, for two probes: next to nothing.
   static constexpr std::chrono::microseconds safety_timeout{250'000};
-  // Looks after every wake-up before blocking again: Open MPI's first probe may only pull a
+  // Looks after every ring before blocking again: Open MPI's first probe may only pull a
   // message in, and the second find it.
   static constexpr int looks_after_wake = 2;
 
