@@ -12,23 +12,42 @@
 
 namespace mpipool::detail {
 
-master::master(const boost::mpi::communicator& comm)
+namespace {
+
+std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, int size) {
+  std::vector<doorbell*> by_rank(static_cast<std::size_t>(size), nullptr);
+  for (int rank = 1; rank < size; ++rank) by_rank[static_cast<std::size_t>(rank)] = bells.of(rank);
+  return by_rank;
+}
+
+}  // namespace
+
+master::master(const boost::mpi::communicator& comm, const node_doorbells& bells)
     : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
       size_(comm_.size()),
       local_(size_ == 1),
       host_(boost::mpi::environment::processor_name()),
+      bell_(bells.of(0) ? bells.of(0) : &own_bell_),
+      worker_bells_(bells_by_rank(bells, size_)),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
   if (local_) {
     local_worker_ = std::make_unique<local_worker>(host_, [this] {
-      {
-        std::lock_guard lock(mutex_);
-        local_results_ready_ = true;
-      }
-      wake_.notify_one();
+      std::lock_guard lock(mutex_);
+      local_results_ready_ = true;
+      ring_progress_thread();
     });
   }
+}
+
+void master::ring_progress_thread() {
+  // Once stopped, the progress thread waits no more, and a bell in the node's page may be gone.
+  if (!lifecycle_.stopped()) bell_->ring();
+}
+
+void master::ring_worker(int rank) {
+  if (doorbell* bell = worker_bells_[static_cast<std::size_t>(rank)]) bell->ring();
 }
 
 master::~master() {
@@ -75,8 +94,8 @@ std::uint64_t master::submit(std::unique_ptr<job> work) {
     if (!lifecycle_.running()) throw std::logic_error("mpipool: pool not running");
     id = next_job_id_++;
     incoming_.emplace_back(id, std::move(work));
+    ring_progress_thread();
   }
-  wake_.notify_one();
   return id;
 }
 
@@ -89,7 +108,7 @@ void master::cancel(std::uint64_t job_id) {
   if (lifecycle_.stopped()) return;
   cancels_.push_back(job_id);
   const std::uint64_t ticket = ++cancels_asked_;
-  wake_.notify_one();
+  ring_progress_thread();
   changed_.wait(lock, [&] { return cancels_done_ >= ticket || lifecycle_.stopped(); });
 }
 
@@ -97,23 +116,23 @@ void master::poke() {
   {
     std::lock_guard lock(mutex_);
     poked_ = true;
+    ring_progress_thread();
   }
-  wake_.notify_one();
 }
 
 void master::close() {
   {
     std::lock_guard lock(mutex_);
     lifecycle_.advance_to(pool_state::closing);
+    ring_progress_thread();
   }
-  wake_.notify_one();
 }
 
 void master::terminate() {
   if (!started_.load()) return;
   std::unique_lock lock(mutex_);
   lifecycle_.advance_to(pool_state::terminating);
-  wake_.notify_one();
+  ring_progress_thread();
   changed_.wait(lock, [this] { return acted_on_ >= pool_state::terminating || lifecycle_.stopped(); });
 }
 
@@ -131,7 +150,10 @@ void master::join() {
 }
 
 void master::release_workers(int exit_code) {
-  for (int rank = 1; rank < size_; ++rank) comm_.send(rank, static_cast<int>(tag::exit), exit_code);
+  for (int rank = 1; rank < size_; ++rank) {
+    comm_.send(rank, static_cast<int>(tag::exit), exit_code);
+    ring_worker(rank);
+  }
 }
 
 void master::progress() {
@@ -155,8 +177,9 @@ void master::progress() {
 }
 
 void master::serve_until_stopped() {
-  backoff idle;
+  event_wait idle(bell_);
   for (;;) {
+    idle.arm();  // before looking: a ring from here on ends the wait at once
     bool progressed = take_commands();
     progressed |= poll_messages();
     progressed |= dispatch();
@@ -441,13 +464,17 @@ void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) 
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
   sends_.emplace_back(comm_, rank, static_cast<int>(kind), std::move(bytes));
+  ring_worker(rank);
 }
 
 bool master::complete_sends() {
   bool any = false;
   for (auto it = sends_.begin(); it != sends_.end();) {
-    if (it->test()) {
-      byte_buffer sent = it->release();
+    if (it->message.test()) {
+      // Rung again: a send that could not be posted at once (the receiver's queue was full)
+      // may reach it only now, after the ring it woke for.
+      ring_worker(it->rank);
+      byte_buffer sent = it->message.release();
       trim_message_buffer(sent);
       spare_buffers_.push_back(std::move(sent));
       it = sends_.erase(it);
@@ -532,30 +559,22 @@ bool master::should_stop() const {
   return drained && (terminating_ || (closing_ && jobs_.empty()));
 }
 
-void master::wait_for_event(backoff& idle) {
-  std::unique_lock lock(mutex_);
-  if (has_command()) return;
-  // The task thread says when it is done, so with one rank there is nothing to poll.
-  const bool expecting_messages = !local_ && (policy_.total_in_flight() > 0 || !sends_.empty());
-  if (!expecting_messages) {
-    // A caller that just got its result often sends the next call at once: spinning a moment
-    // saves it the wake-up of a blocked thread (about 12 us).
-    if (idle.spinning()) {
-      lock.unlock();
-      std::this_thread::yield();
-      return;
-    }
-    wake_.wait(lock, [this] { return has_command(); });
-    idle.reset();
-    return;
+void master::wait_for_event(event_wait& idle) {
+  {
+    std::lock_guard lock(mutex_);
+    if (has_command()) return;
   }
-  const auto pause = idle.next();
-  if (pause.count() == 0) {
-    lock.unlock();
-    std::this_thread::yield();
-  } else {
-    wake_.wait_for(lock, pause);
-  }
+  // A caller that just got its result often sends the next call at once: the spin before
+  // blocking saves it the wake-up of a blocked thread (about 12 us).
+  idle.pause(every_event_rings());
+}
+
+bool master::every_event_rings() const {
+  if (local_) return true;  // the task thread rings when it is done
+  if (!sends_.empty()) return false;
+  for (std::size_t rank = 1; rank < workers_.size(); ++rank)
+    if (!workers_[rank].idle() && !worker_bells_[rank]) return false;
+  return true;
 }
 
 }  // namespace mpipool::detail

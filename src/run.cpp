@@ -12,6 +12,7 @@
 #include <boost/mpi/environment.hpp>
 
 #include "mpipool/detail/crash_report.hpp"
+#include "mpipool/detail/doorbell.hpp"
 #include "mpipool/detail/master.hpp"
 #include "mpipool/detail/worker.hpp"
 
@@ -75,16 +76,20 @@ void report(int rank, const std::string& what) {
 int run_pool(const boost::mpi::communicator& parent, const body_function& body, const pool_options& options) {
   boost::mpi::communicator comm(parent, boost::mpi::comm_duplicate);
   const crash_report reporting(comm.rank(), boost::mpi::environment::processor_name());
+  // Made before the pool starts and freed as this returns, on every rank: after the master's
+  // progress thread joined and the workers were released, so no one rings a freed bell. (Not
+  // by the master: it may be dropped on a caller's thread, which must not call MPI.)
+  const node_doorbells bells(comm);
   if (comm.rank() != 0) {
     try {
-      return serve(comm);
+      return serve(comm, bells);
     } catch (...) {  // the master would wait for this worker for ever: end the job instead
       const item_error error = describe(std::current_exception());
       report(comm.rank(), "worker failed: " + error.type_name + ": " + error.message);
       comm.abort(EXIT_FAILURE);
     }
   }
-  auto m = std::make_shared<master>(comm);
+  auto m = std::make_shared<master>(comm, bells);
   return run_pool_as_master(*m, body, options);
 }
 

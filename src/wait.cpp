@@ -1,5 +1,7 @@
 #include "mpipool/detail/wait.hpp"
 
+#include "mpipool/detail/doorbell.hpp"
+
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -29,6 +31,39 @@ void backoff::pause() {
   const auto duration = next();
   if (duration == std::chrono::microseconds::zero()) std::this_thread::yield();
   else std::this_thread::sleep_for(duration);
+}
+
+void event_wait::arm() {
+  if (!bell_) return;
+  const std::uint32_t rings = bell_->rings();
+  // Rung since the last look: the message may be only half in (the first probe pulls it in,
+  // the second finds it). Without these looks, a ring that came while this thread was away
+  // (a yield on a shared core can last a whole time slice, past the spin) would be counted as
+  // seen, and the wait would sleep on a message that is there.
+  if (rings != seen_) looks_left_ = std::max(looks_left_, looks_after_wake);
+  seen_ = rings;
+}
+
+void event_wait::pause(bool every_event_rings) {
+  if (looks_left_ > 0) {
+    --looks_left_;
+    std::this_thread::yield();
+    return;
+  }
+  const auto sleep = backoff_.next();
+  if (sleep == std::chrono::microseconds::zero()) {
+    std::this_thread::yield();
+    return;
+  }
+  if (!bell_) {
+    std::this_thread::sleep_for(sleep);
+    return;
+  }
+  if (bell_->wait(seen_, every_event_rings ? safety_timeout : sleep)) {
+    // Rung: the next message often follows (a back-to-back call), so spin from the start.
+    backoff_.reset();
+    looks_left_ = looks_after_wake;
+  }
 }
 
 void use_fine_timer_slack() {

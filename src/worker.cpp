@@ -10,6 +10,7 @@
 #include <boost/mpi/request.hpp>
 #include <boost/mpi/status.hpp>
 
+#include "mpipool/detail/doorbell.hpp"
 #include "mpipool/detail/executor.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/transport.hpp"
@@ -59,9 +60,11 @@ class cancel_watch {
   std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
 };
 
-// Sends `bytes` and gives them back once they have gone.
-void send_and_wait(const boost::mpi::communicator& comm, byte_buffer& bytes) {
+// Sends `bytes`, rings the master, and gives them back once they have gone.
+void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, byte_buffer& bytes) {
   outgoing_message sending(comm, master_rank, static_cast<int>(tag::results), std::move(bytes));
+  if (master_bell) master_bell->ring();
+  // A large message goes only as the master receives it: poll, the master rings no one for it.
   backoff waiting;
   while (!sending.test()) waiting.pause();
   bytes = sending.release();
@@ -69,15 +72,18 @@ void send_and_wait(const boost::mpi::communicator& comm, byte_buffer& bytes) {
 
 }  // namespace
 
-int serve(const boost::mpi::communicator& comm) {
+int serve(const boost::mpi::communicator& comm, const node_doorbells& bells) {
   use_fine_timer_slack();
   task_executor executor(boost::mpi::environment::processor_name());
   cancel_watch watch(comm);
   const std::function<bool(std::uint64_t)> should_stop = [&watch](std::uint64_t job) { return watch(job); };
   byte_buffer inbox;
   byte_buffer results;
-  backoff idle;
+  // The master rings this rank's bell after every message it sends here.
+  event_wait idle(bells.of(comm.rank()));
+  doorbell* const master_bell = bells.of(master_rank);
   for (;;) {
+    idle.arm();
     auto status = comm.iprobe(master_rank, boost::mpi::any_tag);
     if (!status) {
       idle.pause();
@@ -98,7 +104,7 @@ int serve(const boost::mpi::communicator& comm) {
         watch.before_chunk(inbox);
         executor.execute(inbox, results, should_stop);
         trim_message_buffer(inbox);
-        send_and_wait(comm, results);
+        send_and_wait(comm, master_bell, results);
         trim_message_buffer(results);
       }
     }

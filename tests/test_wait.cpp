@@ -1,8 +1,14 @@
-// The backoff's schedule, without MPI: the clock is passed in.
+// The backoff's schedule, without MPI: the clock is passed in. The doorbell and the waits on
+// it, in one process.
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "mpipool/detail/doorbell.hpp"
 #include "mpipool/detail/wait.hpp"
 
 using mpipool::detail::backoff;
@@ -70,4 +76,85 @@ TEST(backoff, starts_over_after_a_reset) {
   waiting.reset();
   EXPECT_EQ(waiting.next(start + 2s), 0us);
   EXPECT_EQ(next_sleep(waiting, start + 2s + backoff::spin_for), backoff::first_sleep);
+}
+
+// The doorbell, in one process: its futex works alike on private and shared memory.
+using mpipool::detail::doorbell;
+using mpipool::detail::event_wait;
+
+TEST(doorbell, a_ring_wakes_a_blocked_waiter) {
+  doorbell bell;
+  const std::uint32_t seen = bell.rings();
+  bool rung = false;
+  // An hour-long wait: only the ring can end it before the test's timeout.
+  std::thread waiter([&] { rung = bell.wait(seen, std::chrono::hours(1)); });
+  bell.ring();
+  waiter.join();
+  EXPECT_TRUE(rung);
+  EXPECT_EQ(bell.rings(), seen + 1);
+}
+
+TEST(doorbell, a_ring_before_the_wait_is_not_lost) {
+  doorbell bell;
+  const std::uint32_t seen = bell.rings();
+  bell.ring();
+  EXPECT_TRUE(bell.wait(seen, std::chrono::hours(1)));
+}
+
+TEST(doorbell, a_wait_with_no_ring_ends_at_its_timeout) {
+  doorbell bell;
+  const std::uint32_t seen = bell.rings();
+  EXPECT_FALSE(bell.wait(seen, 2ms));
+  EXPECT_EQ(bell.rings(), seen);
+}
+
+TEST(doorbell, rings_from_many_threads_each_count) {
+  doorbell bell;
+  constexpr int ringers = 4;
+  constexpr int rings_each = 1000;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < ringers; ++i)
+    threads.emplace_back([&] {
+      for (int ring = 0; ring < rings_each; ++ring) bell.ring();
+    });
+  // The waiter keeps up with the counter as it moves, blocking between rings.
+  std::uint32_t seen = bell.rings();
+  while (seen != ringers * rings_each) {
+    bell.wait(seen, std::chrono::hours(1));
+    seen = bell.rings();
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(bell.rings(), static_cast<std::uint32_t>(ringers * rings_each));
+}
+
+TEST(event_wait, a_pause_past_the_spin_ends_when_rung) {
+  doorbell bell;
+  event_wait waiting(&bell);
+  std::atomic<bool> event{false};
+  std::thread sender([&] {
+    event.store(true);
+    bell.ring();  // after the event, as a sender rings after its message
+  });
+  // Without the ring the blocking pauses would last the safety timeout each; with it the
+  // loop sees the event within the looks that follow the wake-up.
+  for (;;) {
+    waiting.arm();
+    if (event.load()) break;
+    waiting.pause();
+  }
+  sender.join();
+  EXPECT_TRUE(event.load());
+}
+
+TEST(event_wait, without_a_bell_it_polls_with_the_backoff) {
+  event_wait waiting(nullptr);
+  EXPECT_FALSE(waiting.has_bell());
+  const auto start = backoff::clock::now();
+  int pauses = 0;
+  while (backoff::clock::now() - start < 2 * backoff::spin_for) {
+    waiting.arm();
+    waiting.pause(false);
+    ++pauses;
+  }
+  EXPECT_GT(pauses, 1);
 }

@@ -2,6 +2,7 @@
 /// @file async_result.hpp
 /// @brief What an `*_async` call returns: a handle to a result that is computed in the background.
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "mpipool/detail/spin_wait.hpp"
 #include "mpipool/errors.hpp"
 
 namespace mpipool {
@@ -62,12 +64,14 @@ class result_state {
   }
 
   void wait() {
+    if (spin_until_released()) return;
     std::unique_lock lock(mutex_);
     if (!can_return()) refuse_on_progress_thread();
     ready_cv_.wait(lock, [this] { return can_return(); });
   }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    if (spin_until_released()) return true;
     std::unique_lock lock(mutex_);
     if (!can_return()) refuse_on_progress_thread();
     return ready_cv_.wait_for(lock, timeout, [this] { return can_return(); });
@@ -103,6 +107,13 @@ class result_state {
     ready_cv_.notify_all();
   }
 
+  // Spins a moment for the result before the caller blocks; never on the progress thread,
+  // which computes the result (and may refuse to wait).
+  bool spin_until_released() const {
+    if (std::this_thread::get_id() == progress_thread_) return false;
+    return spin_until([this] { return released_.load(std::memory_order_acquire); });
+  }
+
   // Whether a wait may return now. A done callback (on the progress thread) may read its own
   // result before waiters are released.
   bool can_return() const {
@@ -120,7 +131,9 @@ class result_state {
   mutable std::mutex mutex_;
   std::condition_variable ready_cv_;
   bool ready_ = false;     // the value or error is in place
-  bool released_ = false;  // and the done callbacks have run: waiters may go
+  // And the done callbacks have run: waiters may go. Atomic, for spinning waiters; written
+  // under mutex_.
+  std::atomic<bool> released_{false};
   std::optional<stored_t<T>> value_;
   std::exception_ptr error_;
   std::vector<std::function<void()>> ready_callbacks_;

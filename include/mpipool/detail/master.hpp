@@ -20,6 +20,7 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/request.hpp>
 
+#include "mpipool/detail/doorbell.hpp"
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
 #include "mpipool/detail/lifecycle.hpp"
@@ -37,8 +38,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
  public:
   // With a communicator of one rank, the master runs the tasks itself, on a task thread. The
   // master does not own `comm`: whoever made it frees it, on its own thread, after join(), so
-  // that no MPI call happens wherever the last owner of the master happens to let it go.
-  explicit master(const boost::mpi::communicator& comm);
+  // that no MPI call happens wherever the last owner of the master happens to let it go. The
+  // same holds for `bells`, which must outlive the progress thread.
+  master(const boost::mpi::communicator& comm, const node_doorbells& bells);
   ~master();
   master(const master&) = delete;
   master& operator=(const master&) = delete;
@@ -69,7 +71,12 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void release_workers(int exit_code);
 
  private:
-  using pending_send = outgoing_message;  // tested by complete_sends
+  struct pending_send {  // tested by complete_sends
+    pending_send(const boost::mpi::communicator& comm, int dest, int tag, byte_buffer&& bytes)
+        : rank(dest), message(comm, dest, tag, std::move(bytes)) {}
+    int rank;
+    outgoing_message message;
+  };
 
   void progress();
   void serve_until_stopped();
@@ -82,7 +89,12 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool dispatch();
   bool complete_sends();
   bool should_stop() const;
-  void wait_for_event(backoff& idle);
+  void wait_for_event(event_wait& idle);
+  // Whether everything the progress thread now waits for rings its bell: no send in progress,
+  // and no busy worker without a bell.
+  bool every_event_rings() const;
+  void ring_progress_thread();  // mutex_ held
+  void ring_worker(int rank);
   bool has_command() const;  // mutex_ held
 
   void send_setup(const bound_call& initializer);
@@ -109,10 +121,15 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   const int size_;  // cached: callers' threads must not call MPI
   const bool local_;
   const std::string host_;
+  // The progress thread waits on this bell for everything: worker results, callers' commands
+  // and the task thread's results. One in the node's shared page, or, without one, its own:
+  // then only callers and the task thread ring it, and busy workers are polled.
+  doorbell own_bell_;
+  doorbell* const bell_;
+  const std::vector<doorbell*> worker_bells_;  // indexed by rank; null for a rank without one
 
   // Shared with callers, under mutex_.
   mutable std::mutex mutex_;
-  std::condition_variable wake_;     // the progress thread waits here
   std::condition_variable changed_;  // callers wait here
   std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> incoming_;
   std::vector<std::uint64_t> cancels_;

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "mpipool/detail/job_control.hpp"
+#include "mpipool/detail/spin_wait.hpp"
 #include "mpipool/errors.hpp"
 
 namespace mpipool::detail {
@@ -37,6 +38,7 @@ class stream_state {
     std::lock_guard lock(mutex_);
     if (ordered_) pending_.emplace(index, std::move(e));
     else arrived_.push_back(std::move(e));
+    updates_.fetch_add(1, std::memory_order_release);
     ready_.notify_all();
   }
   // The input ended after `items` items, by exhausting or by throwing `error`.
@@ -44,11 +46,13 @@ class stream_state {
     std::lock_guard lock(mutex_);
     end_ = items;
     input_error_ = std::move(error);
+    updates_.fetch_add(1, std::memory_order_release);
     ready_.notify_all();
   }
   void fail(std::exception_ptr why) {
     std::lock_guard lock(mutex_);
     failure_ = std::move(why);
+    updates_.fetch_add(1, std::memory_order_release);
     ready_.notify_all();
   }
   // consumed_ and stalled_ form a "set mine, then read yours" handshake between the progress
@@ -67,6 +71,13 @@ class stream_state {
           "mpipool: reading a stream inside a callback would deadlock: callbacks run on the pool's "
           "progress thread, which computes the stream's results");
     auto can_go_on = [this] { return available() || at_end() || failure_; };
+    if (!can_go_on()) {
+      // Spin a moment for the next update before blocking (detail/spin_wait.hpp).
+      const std::uint64_t seen = updates_.load(std::memory_order_acquire);
+      lock.unlock();
+      spin_until([&] { return updates_.load(std::memory_order_acquire) != seen; });
+      lock.lock();
+    }
     if (deadline) {
       if (!ready_.wait_until(lock, *deadline, can_go_on))
         throw timeout_error("mpipool: no next result within the timeout");
@@ -126,6 +137,7 @@ class stream_state {
   std::exception_ptr failure_;
   std::atomic<std::uint64_t> consumed_{0};
   std::atomic<bool> stalled_{false};
+  std::atomic<std::uint64_t> updates_{0};  // bumped under mutex_ by every change a reader waits for
 };
 
 }  // namespace mpipool::detail

@@ -3,9 +3,11 @@
 // core to anyone who wants it) for back-to-back latency, then sleeps that double up to a cap.
 // The cap grows with idleness: while messages come often a late one costs little, after a
 // long silence a wake-up every millisecond would cost more CPU than the latency it saves.
-// Shared by the master and the workers.
+// Shared by the master and the workers. With a doorbell (detail/doorbell.hpp), event_wait
+// blocks on it where the backoff would sleep.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 
 namespace mpipool::detail {
@@ -51,6 +53,39 @@ class backoff {
   // Open MPI's first probe after a pause may only pull a message in, and the second find it:
   // every sleep is followed by one more look before the next.
   bool slept_ = false;
+};
+
+class doorbell;
+
+// How a thread that drives MPI waits for its next event: the backoff's spin, then, with a
+// doorbell, a futex wait on it, and without one the backoff's sleeps. Use:
+//   for (;;) { waiting.arm(); if (look_for_events()) waiting.reset(); else waiting.pause(...); }
+class event_wait {
+ public:
+  // A blocked wait still ends after this, in case a ring was lost (a message that a probe
+  // pulled in but did not yet match, whose ring came before arm()). An idle rank then wakes
+  // 4 times a second, for two probes: next to nothing.
+  static constexpr std::chrono::microseconds safety_timeout{250'000};
+  // Looks after every ring before blocking again: Open MPI's first probe may only pull a
+  // message in, and the second find it.
+  static constexpr int looks_after_wake = 2;
+
+  explicit event_wait(doorbell* bell) : bell_(bell) {}
+  // Call before looking for events: a ring after this ends the next pause at once.
+  void arm();
+  // Found something: spin again from the start.
+  void reset() { backoff_.reset(); }
+  // Nothing found: pause. `every_event_rings` says that whatever this thread waits for rings
+  // its bell; when false (a message from a rank without a bell, a send in progress), a
+  // pause lasts no longer than the backoff's sleep, though a ring still ends it early.
+  void pause(bool every_event_rings = true);
+  bool has_bell() const { return bell_ != nullptr; }
+
+ private:
+  doorbell* bell_;
+  backoff backoff_;
+  std::uint32_t seen_ = 0;
+  int looks_left_ = 0;
 };
 
 // Makes short sleeps short: Linux's default timer slack adds 50 us to every sleep.
