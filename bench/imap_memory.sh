@@ -25,14 +25,7 @@ growth_limit_mib=16
 flat_tolerance=0.10
 
 "$root/scripts/install-deps.sh"
-# Build quietly, so that the table is easy to find; show the compiler's output only on failure.
-if ! log="$(cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_BENCHMARKS=ON \
-              -DMPIPOOL_BUILD_TESTS=OFF -DMPIPOOL_BUILD_EXAMPLES=OFF 2>&1 &&
-            cmake --build "$build" -j "$(nproc)" --target bench_imap_memory 2>&1)"; then
-  echo "$log" >&2
-  echo "FAIL: could not build bench_imap_memory" >&2
-  exit 1
-fi
+"$root/scripts/build-bench.sh" "$build" bench_imap_memory
 # shellcheck disable=SC1091  # sets what Open MPI needs to run as root and oversubscribed
 source "$root/scripts/mpi-env.sh"
 program="$build/bench/bench_imap_memory"

@@ -47,13 +47,7 @@ python=/usr/bin/python3  # Debian's, which has python3-mpi4py and python3-matplo
 
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
 targets=(bench_workloads bench_raw_mpi bench_imap_memory bench_micro_chunks)
-if ! log="$(cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_BENCHMARKS=ON \
-              -DMPIPOOL_BUILD_TESTS=OFF -DMPIPOOL_BUILD_EXAMPLES=OFF 2>&1 &&
-            cmake --build "$build" -j "$(nproc)" "${targets[@]/#/--target=}" 2>&1)"; then
-  echo "$log" >&2
-  echo "bench.sh: build failed" >&2
-  exit 1
-fi
+"$root/scripts/build-bench.sh" "$build" "${targets[@]}"
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
 source "$root/scripts/mpi-env.sh"
 bin="$build/bench"

@@ -33,13 +33,7 @@ while [ $# -gt 0 ]; do
 done
 
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
-if ! log="$(cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_BENCHMARKS=ON \
-              -DMPIPOOL_BUILD_TESTS=OFF -DMPIPOOL_BUILD_EXAMPLES=OFF 2>&1 &&
-            cmake --build "$build" -j "$(nproc)" --target bench_dispatch_rate 2>&1)"; then
-  echo "$log" >&2
-  echo "dispatch-rate.sh: build failed" >&2
-  exit 1
-fi
+"$root/scripts/build-bench.sh" "$build" bench_dispatch_rate
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
 source "$root/scripts/mpi-env.sh"
 out="$build/bench-results"
