@@ -9,14 +9,24 @@
 
 #include "mpipool/detail/crash_report.hpp"
 #include "mpipool/detail/fault_injection.hpp"
+#include "mpipool/detail/mpi_section_state.hpp"
 
 namespace mpipool::detail {
+
+namespace {
+bool mpi_grants_thread_multiple() {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  return provided >= MPI_THREAD_MULTIPLE;
+}
+}  // namespace
 
 master::master(const boost::mpi::communicator& comm)
     : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
       size_(comm_.size()),
       local_(size_ == 1),
       host_(boost::mpi::environment::processor_name()),
+      thread_multiple_(mpi_grants_thread_multiple()),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
@@ -90,6 +100,9 @@ void master::cancel(std::uint64_t job_id) {
   cancels_.push_back(job_id);
   const std::uint64_t ticket = ++cancels_asked_;
   wake_.notify_one();
+  // A stream dropped inside this thread's mpi_section: the parked progress thread cannot act
+  // now, and when it resumes it drops the job before it reads any input or message again.
+  if (holds_parking_mpi_section()) return;
   changed_.wait(lock, [&] { return cancels_done_ >= ticket || lifecycle_.stopped(); });
 }
 
@@ -134,6 +147,38 @@ void master::release_workers(int exit_code) {
   for (int rank = 1; rank < size_; ++rank) comm_.send(rank, static_cast<int>(tag::exit), exit_code);
 }
 
+bool master::enter_mpi_section() {
+  {
+    std::lock_guard lock(mutex_);
+    if (lifecycle_.stopped()) return false;
+    ++mpi_sections_;
+    if (parked_) return true;  // another section holds it parked already
+  }
+  wake_.notify_one();
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return parked_ || lifecycle_.stopped(); });
+  if (parked_) return true;
+  --mpi_sections_;  // it stopped instead: nothing to hold
+  return false;
+}
+
+void master::leave_mpi_section() {
+  {
+    std::lock_guard lock(mutex_);
+    if (--mpi_sections_ > 0) return;
+  }
+  wake_.notify_one();
+}
+
+void master::step_aside_while_asked() {
+  std::unique_lock lock(mutex_);
+  if (mpi_sections_ == 0) return;
+  parked_ = true;
+  changed_.notify_all();
+  wake_.wait(lock, [this] { return mpi_sections_ == 0; });
+  parked_ = false;
+}
+
 void master::progress() {
   try {
     serve_until_stopped();
@@ -157,6 +202,7 @@ void master::progress() {
 void master::serve_until_stopped() {
   backoff idle;
   for (;;) {
+    step_aside_while_asked();  // between steps: no MPI call of this thread is under way
     bool progressed = take_commands();
     progressed |= poll_messages();
     progressed |= dispatch();
@@ -211,7 +257,7 @@ void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
 
 bool master::has_command() const {
   // stopped is the progress thread's own doing: nothing to act on.
-  return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ ||
+  return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ || mpi_sections_ > 0 ||
          std::min(lifecycle_.state(), pool_state::terminating) > acted_on_;
 }
 

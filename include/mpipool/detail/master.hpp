@@ -68,6 +68,15 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // After join: tells every worker to leave its serve loop and return `exit_code`.
   void release_workers(int exit_code);
 
+  // The caller's own MPI code (mpi_section). Whether MPI grants MPI_THREAD_MULTIPLE, in which
+  // case the progress thread never has to step aside.
+  bool caller_mpi_is_free() const { return thread_multiple_; }
+  // Asks the progress thread to park outside any MPI call until every section has ended, and
+  // returns once it is parked: true. False (and nothing held) if the pool has stopped, so that
+  // its thread makes no MPI call any more.
+  bool enter_mpi_section();
+  void leave_mpi_section();
+
  private:
   using pending_send = outgoing_message;  // tested by complete_sends
 
@@ -83,6 +92,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool complete_sends();
   bool should_stop() const;
   void wait_for_event(backoff& idle);
+  // While a caller's mpi_section is open: parked, no MPI call, commands queue.
+  void step_aside_while_asked();
   bool has_command() const;  // mutex_ held
 
   void send_setup(const bound_call& initializer);
@@ -109,6 +120,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   const int size_;  // cached: callers' threads must not call MPI
   const bool local_;
   const std::string host_;
+  const bool thread_multiple_;  // queried before the progress thread starts
 
   // Shared with callers, under mutex_.
   mutable std::mutex mutex_;
@@ -121,6 +133,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::uint64_t cancels_asked_ = 0;
   bool poked_ = false;
   bool local_results_ready_ = false;
+  std::size_t mpi_sections_ = 0;  // open mpi_sections, over every caller thread
+  bool parked_ = false;           // the progress thread stepped aside for them
   lifecycle lifecycle_;  // moved under mutex_, so that submit() sees it atomically with its enqueue
   // How far the progress thread has acted on lifecycle_: closing once it stopped holding back
   // streams, terminating once it failed every unfinished job. Written under mutex_.
