@@ -14,6 +14,8 @@
 #include <boost/serialization/vector.hpp>
 #include <gtest/gtest.h>
 
+#include "support.hpp"
+
 namespace {
 
 class gather_failures : public testing::EmptyTestEventListener {
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
 #else
   boost::mpi::environment env(argc, argv, boost::mpi::threading::serialized);
 #endif
+  mpipool_test::note_world();
   boost::mpi::communicator world;
   auto& listeners = testing::UnitTest::GetInstance()->listeners();
   if (world.rank() != 0) delete listeners.Release(listeners.default_result_printer());

@@ -158,6 +158,17 @@ TEST(mpi_section, waiting_for_the_pool_inside_a_parking_section_throws_instead_o
   });
 }
 
+TEST(mpi_section, a_stream_dropped_inside_a_parking_section_is_dropped_once_it_ends) {
+  with_pool([&](mpipool::pool& pool) {
+    {
+      const mpipool::mpi_section section(pool);
+      const std::vector<int> input{1, 2, 3, 4};
+      auto stream = pool.imap(thrice, input);
+    }  // the stream went first, without waiting for the parked progress thread
+    EXPECT_EQ(pool.map(thrice, std::vector<int>{5, 6}), (std::vector<int>{15, 18}));
+  });
+}
+
 TEST(mpi_section, the_queued_work_of_a_closed_pool_finishes_once_the_section_ends) {
   with_pool([&](mpipool::pool& pool) {
     std::optional<mpipool::async_result<std::vector<int>>> tripled;

@@ -2,7 +2,8 @@
 // The pool master: one progress thread that wires the pool's parts together. It takes callers'
 // commands, asks the dispatch policy which job's chunk goes to which worker, sends it through
 // the transport, and hands the results to the job. It is the only code on the master rank that
-// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough.
+// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough; the caller's own MPI calls
+// wait for it to park in an mpi_section.
 
 #include <atomic>
 #include <condition_variable>
