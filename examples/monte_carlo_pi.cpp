@@ -45,7 +45,11 @@ int main(int argc, char** argv) {
                       static_cast<double>(samples);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     int ranks = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    {
+      // The pool's progress thread calls MPI meanwhile: it steps aside for our own call.
+      const mpipool::mpi_section section(pool);
+      MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    }
     std::printf("pi ~= %.6f (error %.1e) from %lld samples in %lld tasks\n", pi,
                 std::abs(pi - std::numbers::pi), static_cast<long long>(samples),
                 static_cast<long long>(batches));

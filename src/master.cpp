@@ -9,10 +9,16 @@
 
 #include "mpipool/detail/crash_report.hpp"
 #include "mpipool/detail/fault_injection.hpp"
+#include "mpipool/detail/mpi_section_state.hpp"
 
 namespace mpipool::detail {
 
 namespace {
+bool mpi_grants_thread_multiple() {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  return provided >= MPI_THREAD_MULTIPLE;
+}
 
 std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, int size) {
   std::vector<doorbell*> by_rank(static_cast<std::size_t>(size), nullptr);
@@ -29,6 +35,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       host_(boost::mpi::environment::processor_name()),
       bell_(bells.of(0) ? bells.of(0) : &own_bell_),
       worker_bells_(bells_by_rank(bells, size_)),
+      thread_multiple_(mpi_grants_thread_multiple()),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
@@ -109,6 +116,9 @@ void master::cancel(std::uint64_t job_id) {
   cancels_.push_back(job_id);
   const std::uint64_t ticket = ++cancels_asked_;
   ring_progress_thread();
+  // A stream dropped inside this thread's mpi_section: the parked progress thread cannot act
+  // now, and when it resumes it drops the job before it reads any input or message again.
+  if (holds_parking_mpi_section()) return;
   changed_.wait(lock, [&] { return cancels_done_ >= ticket || lifecycle_.stopped(); });
 }
 
@@ -156,6 +166,38 @@ void master::release_workers(int exit_code) {
   }
 }
 
+bool master::enter_mpi_section() {
+  {
+    std::lock_guard lock(mutex_);
+    if (lifecycle_.stopped()) return false;
+    ++mpi_sections_;
+    if (parked_) return true;  // another section holds it parked already
+    ring_progress_thread();
+  }
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return parked_ || lifecycle_.stopped(); });
+  if (parked_) return true;
+  --mpi_sections_;  // it stopped instead: nothing to hold
+  return false;
+}
+
+void master::leave_mpi_section() {
+  {
+    std::lock_guard lock(mutex_);
+    if (--mpi_sections_ > 0) return;
+  }
+  resume_.notify_one();
+}
+
+void master::step_aside_while_asked() {
+  std::unique_lock lock(mutex_);
+  if (mpi_sections_ == 0) return;
+  parked_ = true;
+  changed_.notify_all();
+  resume_.wait(lock, [this] { return mpi_sections_ == 0; });
+  parked_ = false;
+}
+
 void master::progress() {
   try {
     serve_until_stopped();
@@ -179,6 +221,7 @@ void master::progress() {
 void master::serve_until_stopped() {
   event_wait idle(bell_);
   for (;;) {
+    step_aside_while_asked();  // between steps: no MPI call of this thread is under way
     idle.arm();  // before looking: a ring from here on ends the wait at once
     bool progressed = take_commands();
     progressed |= poll_messages();
@@ -234,7 +277,7 @@ void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
 
 bool master::has_command() const {
   // stopped is the progress thread's own doing: nothing to act on.
-  return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ ||
+  return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ || mpi_sections_ > 0 ||
          std::min(lifecycle_.state(), pool_state::terminating) > acted_on_;
 }
 

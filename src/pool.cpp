@@ -7,6 +7,7 @@
 
 #include "mpipool/detail/local_worker.hpp"
 #include "mpipool/detail/master.hpp"
+#include "mpipool/detail/mpi_section_state.hpp"
 
 namespace mpipool {
 
@@ -62,6 +63,7 @@ void pool::close() {
 
 void pool::terminate() {
   require_off_progress_thread();
+  if (master_.state() != detail::pool_state::stopped) detail::refuse_wait_in_mpi_section("terminate()");
   master_.terminate();
 }
 
@@ -69,6 +71,7 @@ void pool::join() {
   require_off_progress_thread();
   if (master_.state() == detail::pool_state::running)
     throw std::logic_error("mpipool: join() on a running pool; call close() or terminate() first");
+  if (master_.state() != detail::pool_state::stopped) detail::refuse_wait_in_mpi_section("join()");
   master_.join();
 }
 

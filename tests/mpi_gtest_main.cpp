@@ -1,6 +1,8 @@
 // GoogleTest main for tests that run under mpiexec. Every rank runs every test (a test's pool
 // body runs on rank 0, the other ranks serve it). After each test the failures of all ranks are
 // gathered on rank 0 and printed there with their rank; every rank exits with the worst status.
+// MPI runs at MPI_THREAD_SERIALIZED, or MPI_THREAD_MULTIPLE where MPIPOOL_TEST_THREAD_MULTIPLE is set.
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -11,6 +13,8 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <gtest/gtest.h>
+
+#include "support.hpp"
 
 namespace {
 
@@ -50,7 +54,16 @@ class gather_failures : public testing::EmptyTestEventListener {
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
+#ifdef MPIPOOL_TEST_THREAD_MULTIPLE
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::multiple);
+  if (env.thread_level() != boost::mpi::threading::multiple) {
+    std::fprintf(stderr, "this test needs MPI_THREAD_MULTIPLE, which this MPI does not grant\n");
+    return 1;
+  }
+#else
   boost::mpi::environment env(argc, argv, boost::mpi::threading::serialized);
+#endif
+  mpipool_test::note_world();
   boost::mpi::communicator world;
   auto& listeners = testing::UnitTest::GetInstance()->listeners();
   if (world.rank() != 0) delete listeners.Release(listeners.default_result_printer());

@@ -2,6 +2,8 @@
 // Helpers shared by the MPI tests.
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,17 +14,29 @@
 
 namespace mpipool_test {
 
-inline int world_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
+// MPI_COMM_WORLD's rank and size, noted by the test main before any pool runs, so that a pool's
+// body reads them without an MPI call of its own (see mpipool/mpi_section.hpp).
+struct world_shape {
+  int rank = -1;
+  int size = -1;
+};
+inline world_shape world;
+
+inline void note_world() {
+  MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world.size);
 }
 
-inline int world_size() {
-  int size = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
+inline const world_shape& noted_world() {
+  if (world.size < 0) {
+    std::fputs("mpipool tests: world_rank() or world_size() before the test main noted them\n", stderr);
+    std::abort();
+  }
+  return world;
 }
+
+inline int world_rank() { return noted_world().rank; }
+inline int world_size() { return noted_world().size; }
 
 // Runs `body` on rank 0 with a pool of all the other ranks; returns run's exit code.
 template <class Body>

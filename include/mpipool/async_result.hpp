@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "mpipool/detail/spin_wait.hpp"
+#include "mpipool/detail/mpi_section_state.hpp"
 #include "mpipool/errors.hpp"
 
 namespace mpipool {
@@ -66,14 +67,14 @@ class result_state {
   void wait() {
     if (spin_until_released()) return;
     std::unique_lock lock(mutex_);
-    if (!can_return()) refuse_on_progress_thread();
+    if (!can_return()) refuse_to_wait_for_ever();
     ready_cv_.wait(lock, [this] { return can_return(); });
   }
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     if (spin_until_released()) return true;
     std::unique_lock lock(mutex_);
-    if (!can_return()) refuse_on_progress_thread();
+    if (!can_return()) refuse_to_wait_for_ever();
     return ready_cv_.wait_for(lock, timeout, [this] { return can_return(); });
   }
   bool ready() const {
@@ -120,7 +121,8 @@ class result_state {
     return released_ || (ready_ && std::this_thread::get_id() == progress_thread_);
   }
 
-  void refuse_on_progress_thread() const {
+  void refuse_to_wait_for_ever() const {
+    refuse_wait_in_mpi_section("waiting for a result");
     if (std::this_thread::get_id() == progress_thread_)
       throw std::logic_error(
           "mpipool: waiting for a result inside a result or error callback would deadlock: "

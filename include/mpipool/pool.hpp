@@ -31,6 +31,7 @@
 namespace mpipool {
 
 class pool;
+class mpi_section;
 
 namespace detail {
 class master;
@@ -373,6 +374,7 @@ class pool {
  private:
   pool(detail::master& m, std::weak_ptr<detail::job_control> control, std::size_t stream_window)
       : master_(m), control_(std::move(control)), stream_window_(stream_window) {}
+  friend class mpi_section;
   friend int detail::run_pool_as_master(detail::master&, const std::function<int(pool&)>&,
                                         const pool_options&);
 

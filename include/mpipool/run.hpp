@@ -44,7 +44,8 @@ body_function wrap_body(Body&& body) {
 ///
 /// If the body throws, the error is printed on stderr with the rank, and every rank returns 1.
 /// MPI is initialized with MPI_THREAD_SERIALIZED; if it grants less, every rank says so on
-/// stderr and returns 1. With a single rank (no mpirun, or `-n 1`) the master runs the tasks.
+/// stderr and returns 1. The body's own MPI calls (even MPI_Comm_size) therefore go inside an
+/// mpipool::mpi_section, as `run(comm, body)` explains. With a single rank (no mpirun, or `-n 1`) the master runs the tasks.
 /// When the body returns, the pool is terminated, as Python's `with Pool()` does: calls still
 /// unfinished fail with mpipool::pool_terminated, none of their callbacks run (they may refer to
 /// the body's locals, which are gone by then), and a line on stderr says how many there were.
@@ -73,9 +74,18 @@ int run(int& argc, char**& argv, Body&& body, const pool_options& options = {}) 
 /// neither initialized nor finalized here, and the pool's messages travel on a duplicate of
 /// `comm`, so they never mix with the caller's own. Run it again for another pool.
 ///
-/// MPI must have been initialized with at least MPI_THREAD_SERIALIZED, and the caller must make
-/// no MPI calls on rank 0 while the body runs. Exceptions from the body are rethrown on rank 0
-/// (after the workers are released, with exit code 1).
+/// MPI must have been initialized with at least MPI_THREAD_SERIALIZED. Exceptions from the body
+/// are rethrown on rank 0 (after the workers are released, with exit code 1).
+///
+/// While the body runs, the pool's progress thread makes MPI calls on rank 0. Under
+/// MPI_THREAD_SERIALIZED, every MPI call of the caller's own on rank 0 (from the body or any other
+/// thread) goes inside an mpipool::mpi_section, which has the progress thread step aside; that
+/// includes local queries such as MPI_Comm_rank, MPI_Comm_size and MPI_Wtime, which are
+/// thread-safe in practice but which the standard does not exempt. With MPI_THREAD_MULTIPLE
+/// granted, any call is fine without a section (it then does nothing). Whichever the level,
+/// never start a collective that involves the pool's worker ranks: they serve the pool until the
+/// body returns, so it cannot complete; collectives with ranks outside `comm`, or over
+/// communicators of rank 0 alone, are fine (mpi_section.hpp).
 ///
 /// Pools run one after another, never one inside another: called while a pool is running in
 /// this process (from its body, a task or a callback), it throws std::logic_error at once

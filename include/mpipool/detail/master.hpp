@@ -2,7 +2,8 @@
 // The pool master: one progress thread that wires the pool's parts together. It takes callers'
 // commands, asks the dispatch policy which job's chunk goes to which worker, sends it through
 // the transport, and hands the results to the job. It is the only code on the master rank that
-// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough.
+// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough; the caller's own MPI calls
+// wait for it to park in an mpi_section.
 
 #include <atomic>
 #include <condition_variable>
@@ -70,6 +71,15 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // After join: tells every worker to leave its serve loop and return `exit_code`.
   void release_workers(int exit_code);
 
+  // The caller's own MPI code (mpi_section). Whether MPI grants MPI_THREAD_MULTIPLE, in which
+  // case the progress thread never has to step aside.
+  bool caller_mpi_is_free() const { return thread_multiple_; }
+  // Asks the progress thread to park outside any MPI call until every section has ended, and
+  // returns once it is parked: true. False (and nothing held) if the pool has stopped, so that
+  // its thread makes no MPI call any more.
+  bool enter_mpi_section();
+  void leave_mpi_section();
+
  private:
   struct pending_send {  // tested by complete_sends
     pending_send(const boost::mpi::communicator& comm, int dest, int tag, byte_buffer&& bytes)
@@ -95,6 +105,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool every_event_rings() const;
   void ring_progress_thread();  // mutex_ held
   void ring_worker(int rank);
+  // While a caller's mpi_section is open: parked, no MPI call, commands queue.
+  void step_aside_while_asked();
   bool has_command() const;  // mutex_ held
 
   void send_setup(const bound_call& initializer);
@@ -127,10 +139,12 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   doorbell own_bell_;
   doorbell* const bell_;
   const std::vector<doorbell*> worker_bells_;  // indexed by rank; null for a rank without one
+  const bool thread_multiple_;  // queried before the progress thread starts
 
   // Shared with callers, under mutex_.
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // callers wait here
+  std::condition_variable resume_;   // the progress thread, parked for an mpi_section, waits here
   std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> incoming_;
   std::vector<std::uint64_t> cancels_;
   std::uint64_t next_job_id_ = setup_job + 1;
@@ -138,6 +152,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::uint64_t cancels_asked_ = 0;
   bool poked_ = false;
   bool local_results_ready_ = false;
+  std::size_t mpi_sections_ = 0;  // open mpi_sections, over every caller thread
+  bool parked_ = false;           // the progress thread stepped aside for them
   lifecycle lifecycle_;  // moved under mutex_, so that submit() sees it atomically with its enqueue
   // How far the progress thread has acted on lifecycle_: closing once it stopped holding back
   // streams, terminating once it failed every unfinished job. Written under mutex_.

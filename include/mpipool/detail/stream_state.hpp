@@ -18,6 +18,7 @@
 
 #include "mpipool/detail/job_control.hpp"
 #include "mpipool/detail/spin_wait.hpp"
+#include "mpipool/detail/mpi_section_state.hpp"
 #include "mpipool/errors.hpp"
 
 namespace mpipool::detail {
@@ -66,6 +67,7 @@ class stream_state {
   // The next entry, or nothing at the end. Throws timeout_error when `deadline` passes first.
   std::optional<entry> next(std::optional<std::chrono::steady_clock::time_point> deadline) {
     std::unique_lock lock(mutex_);
+    if (!available() && !at_end() && !failure_) refuse_wait_in_mpi_section("reading a stream");
     if (!available() && !at_end() && !failure_ && std::this_thread::get_id() == progress_thread_)
       throw std::logic_error(
           "mpipool: reading a stream inside a callback would deadlock: callbacks run on the pool's "
