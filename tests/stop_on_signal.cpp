@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
                 "handlers restored %s, run returned %d to %d\n",
                 yes(asked), call.c_str(), yes(call_interrupted), yes(refused), yes(restored_everywhere == 1), lowest,
                 highest);
+    std::fflush(stdout);  // before a non-zero exit: mpirun may end the job before stdout is read
   }
   MPI_Finalize();
   return returned;
