@@ -10,6 +10,7 @@
 #include "mpipool/detail/crash_report.hpp"
 #include "mpipool/detail/fault_injection.hpp"
 #include "mpipool/detail/mpi_section_state.hpp"
+#include "mpipool/detail/stop_signals.hpp"
 
 namespace mpipool::detail {
 
@@ -69,6 +70,7 @@ void master::start(const bound_call& initializer) {
     std::lock_guard lock(join_mutex_);
     thread_ = std::thread([this, &initializer] {
       use_fine_timer_slack();
+      ring_on_stop_signal(bell_);
       try {
         send_setup(initializer);
       } catch (...) {
@@ -201,6 +203,7 @@ void master::step_aside_while_asked() {
 void master::progress() {
   try {
     serve_until_stopped();
+    ring_on_stop_signal(nullptr);  // no one waits on the bell any more
     std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
     bool body_ended = false;
     {
@@ -278,7 +281,8 @@ void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
 bool master::has_command() const {
   // stopped is the progress thread's own doing: nothing to act on.
   return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ || mpi_sections_ > 0 ||
-         std::min(lifecycle_.state(), pool_state::terminating) > acted_on_;
+         std::min(lifecycle_.state(), pool_state::terminating) > acted_on_ ||
+         (requested_stop_signal() != 0 && stopped_by_signal_ == 0);
 }
 
 bool master::take_commands() {
@@ -305,6 +309,10 @@ bool master::take_commands() {
     jobs_.emplace(id, std::move(work));
     if (finished) retire(id);
   }
+  if (const int signal = requested_stop_signal(); signal != 0 && stopped_by_signal_ == 0) {
+    stop_on_signal(signal, !body_ended);
+    terminate_now = false;  // done: every unfinished call failed with the signal
+  }
   if (!cancelled.empty()) {
     for (std::uint64_t id : cancelled) drop(id);
     std::lock_guard lock(mutex_);
@@ -328,10 +336,43 @@ bool master::take_commands() {
   return true;
 }
 
-std::size_t master::abandon_all(bool run_callbacks) {
+void master::stop_on_signal(int signal, bool run_callbacks) {
+  stopped_by_signal_ = signal;
+  {
+    std::lock_guard lock(mutex_);
+    lifecycle_.advance_to(pool_state::terminating);  // new calls are refused from now on
+  }
+  const char* name = stop_signal_name(signal);
+  std::vector<std::uint64_t> unfinished;
+  for (const auto& [id, work] : jobs_) unfinished.push_back(id);
+  std::ranges::sort(unfinished);  // in the order they were called
+  for (std::uint64_t id : unfinished) {
+    const job& work = *jobs_.at(id);
+    const job::progress_report done = work.progress();
+    if (done.total)
+      std::fprintf(stderr, "mpipool: %s during %s of '%s': %llu of %llu items done\n", name, work.method(),
+                   work.task().name.c_str(), static_cast<unsigned long long>(done.done),
+                   static_cast<unsigned long long>(*done.total));
+    else
+      std::fprintf(stderr, "mpipool: %s during %s of '%s': %llu items done, of an input of unknown length\n", name,
+                   work.method(), work.task().name.c_str(), static_cast<unsigned long long>(done.done));
+  }
+  if (unfinished.empty()) std::fprintf(stderr, "mpipool: %s while no call was running\n", name);
+  std::fflush(stderr);
+  abandon_all(run_callbacks, std::make_exception_ptr(pool_interrupted(
+                                 std::string("mpipool: the pool was stopped by ") + name + " before this result was ready",
+                                 signal)));
+  closing_ = true;
+  terminating_ = true;
+  std::lock_guard lock(mutex_);
+  acted_on_ = pool_state::terminating;
+  changed_.notify_all();
+}
+
+std::size_t master::abandon_all(bool run_callbacks, std::exception_ptr why) {
   policy_.clear_jobs();
-  const auto why = std::make_exception_ptr(
-      pool_terminated("mpipool: the pool was terminated before this result was ready"));
+  if (!why)
+    why = std::make_exception_ptr(pool_terminated("mpipool: the pool was terminated before this result was ready"));
   auto unfinished = std::move(jobs_);
   jobs_.clear();
   for (auto& [id, work] : unfinished) work->abandon(why, run_callbacks);

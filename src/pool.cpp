@@ -8,6 +8,7 @@
 #include "mpipool/detail/local_worker.hpp"
 #include "mpipool/detail/master.hpp"
 #include "mpipool/detail/mpi_section_state.hpp"
+#include "mpipool/detail/stop_signals.hpp"
 
 namespace mpipool {
 
@@ -48,8 +49,15 @@ void pool::require_off_progress_thread() const {
         "on the pool's progress thread, and a call from there would deadlock");
 }
 
+bool pool::stop_requested() const noexcept { return detail::requested_stop_signal() != 0; }
+int pool::stop_signal() const noexcept { return detail::requested_stop_signal(); }
+
 void pool::require_running() const {
   require_off_progress_thread();
+  if (const int signal = detail::requested_stop_signal(); signal != 0)
+    throw pool_interrupted(std::string("mpipool: the pool was stopped by ") + detail::stop_signal_name(signal) +
+                               "; it takes no new calls",
+                           signal);
   if (master_.state() != detail::pool_state::running) throw std::logic_error("mpipool: pool not running");
 }
 

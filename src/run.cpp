@@ -14,6 +14,7 @@
 #include "mpipool/detail/crash_report.hpp"
 #include "mpipool/detail/doorbell.hpp"
 #include "mpipool/detail/master.hpp"
+#include "mpipool/detail/stop_signals.hpp"
 #include "mpipool/detail/worker.hpp"
 
 namespace mpipool {
@@ -76,6 +77,7 @@ void report(int rank, const std::string& what) {
 int run_pool(const boost::mpi::communicator& parent, const body_function& body, const pool_options& options) {
   boost::mpi::communicator comm(parent, boost::mpi::comm_duplicate);
   const crash_report reporting(comm.rank(), boost::mpi::environment::processor_name());
+  const stop_signal_handlers stopping;
   // Made before the pool starts and freed as this returns, on every rank: after the master's
   // progress thread joined and the workers were released, so no one rings a freed bell. (Not
   // by the master: it may be dropped on a caller's thread, which must not call MPI.)
@@ -112,6 +114,24 @@ int run_pool_as_master(master& m, const body_function& body, const pool_options&
   }
   m.end_of_body();
   m.join();
+  if (const int signal = requested_stop_signal(); signal != 0) {
+    // Stopped by SIGTERM or SIGINT: every rank exits as a process killed by it would report,
+    // 128 + signal, whatever the body made of it; what it threw is still said.
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const pool_interrupted&) {  // the stop itself: said already
+      } catch (...) {
+        const item_error error = describe(std::current_exception());
+        report(0, "after " + std::string(stop_signal_name(signal)) + ", the body threw " + error.type_name + ": " +
+                      error.message);
+      }
+      failure = nullptr;
+    }
+    exit_code = 128 + signal;
+    report(0, std::string("stopped by ") + stop_signal_name(signal) + "; every rank exits with " +
+                  std::to_string(exit_code));
+  }
   m.release_workers(failure ? EXIT_FAILURE : exit_code);
   if (failure) std::rethrow_exception(failure);
   return exit_code;

@@ -106,4 +106,24 @@ class pool_terminated : public error {
   using error::error;
 };
 
+/// @brief SIGTERM or SIGINT reached the master while the pool ran (Slurm's time limit,
+/// `scancel`, Ctrl-C): the pool stopped, unfinished calls fail with this, and new calls are
+/// refused with it. `mpipool::run` then returns 128 + signal() on every rank.
+/// @code
+/// try {
+///   results = pool.map(simulate, steps);
+/// } catch (const mpipool::pool_interrupted& e) {
+///   save_checkpoint();  // e.signal() is SIGTERM under a time limit
+///   throw;
+/// }
+/// @endcode
+class pool_interrupted : public pool_terminated {
+ public:
+  pool_interrupted(const std::string& what, int signal) : pool_terminated(what), signal_(signal) {}
+  int signal() const noexcept { return signal_; }  ///< the signal number, e.g. SIGTERM (15)
+
+ private:
+  int signal_;
+};
+
 }  // namespace mpipool

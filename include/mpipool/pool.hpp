@@ -156,6 +156,22 @@ class pool {
   /// @endcode
   std::size_t workers() const noexcept;
 
+  /// @brief Whether SIGTERM or SIGINT reached the master while the pool ran: Slurm's time
+  /// limit, `scancel`, or Ctrl-C. The pool then hands out no more work, unfinished calls fail
+  /// with mpipool::pool_interrupted and new ones are refused with it, and `mpipool::run`
+  /// returns 128 + the signal on every rank. The body may still save what it has before it
+  /// returns (well inside Slurm's KillWait, after which Slurm sends SIGKILL).
+  /// @code
+  /// for (const state& s : pool.imap(simulate, steps)) {
+  ///   history.push_back(s);
+  ///   if (pool.stop_requested()) break;  // SIGTERM: the stream would end with pool_interrupted
+  /// }
+  /// save(history);
+  /// @endcode
+  bool stop_requested() const noexcept;
+  /// The signal that asked the pool to stop (SIGTERM, SIGINT), or 0 if none did.
+  int stop_signal() const noexcept;
+
   /// @brief Calls `f(args...)` on a worker and waits for the result.
   /// @code
   /// int nine = pool.apply(square, 3);
@@ -189,7 +205,8 @@ class pool {
     using args_type = detail::apply_args_t<Args...>;
     std::vector<args_type> items;
     items.emplace_back(std::forward<Args>(args)...);
-    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), detail::chunk_plan(1, 1), std::move(cb));
+    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), detail::chunk_plan(1, 1), std::move(cb),
+                        "apply");
   }
 
   /// @brief concurrent.futures' spelling of apply_async: runs `f(args...)` in the background
@@ -241,7 +258,7 @@ class pool {
     auto callable = detail::make_callable(std::forward<F>(f));
     return submit_items<false>(std::move(callable),
                                read_all<detail::as_single_argument<detail::map_args_t<Range>>>(items),
-                               chunksize, std::move(cb));
+                               chunksize, std::move(cb), "map");
   }
 
   /// @brief map over several ranges zipped together, as `executor.map(f, xs, ys)`: calls
@@ -287,7 +304,7 @@ class pool {
     auto callable = detail::make_callable(std::forward<F>(f));
     return submit_items<false>(std::move(callable),
                                read_all<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(items),
-                               chunksize, std::move(cb));
+                               chunksize, std::move(cb), "starmap");
   }
 
   /// @brief Applies `f` to every item lazily, yielding results in input order as they are ready.
@@ -304,7 +321,7 @@ class pool {
   template <class F, std::ranges::input_range Range>
   result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
-        std::forward<F>(f), std::forward<Range>(items), chunksize);
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "imap");
   }
 
   /// @brief imap over several ranges zipped together, stopping at the shortest.
@@ -323,7 +340,7 @@ class pool {
   template <class F, std::ranges::input_range Range>
   result_stream<imap_value_t<F, Range>> imap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<false, detail::as_single_argument<detail::map_args_t<Range>>>(
-        std::forward<F>(f), std::forward<Range>(items), chunksize);
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "imap_unordered");
   }
 
   /// @brief The lazy starmap that Python lacks: unpacks each tuple into `f`'s arguments,
@@ -334,7 +351,7 @@ class pool {
   template <class F, std::ranges::input_range Range>
   result_stream<istarmap_value_t<F, Range>> istarmap(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<true, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
-        std::forward<F>(f), std::forward<Range>(items), chunksize);
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap");
   }
 
   /// @brief As istarmap, yielding results in the order they complete.
@@ -344,7 +361,7 @@ class pool {
   template <class F, std::ranges::input_range Range>
   result_stream<istarmap_value_t<F, Range>> istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
-        std::forward<F>(f), std::forward<Range>(items), chunksize);
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered");
   }
 
   /// @brief Stops accepting work; what was submitted still runs. Then call join(). Closing a
@@ -394,7 +411,7 @@ class pool {
   }
 
   template <bool Ordered, class MakeArgs, class F, class Range>
-  auto open_stream(F&& f, Range&& items, std::int64_t chunksize) {
+  auto open_stream(F&& f, Range&& items, std::int64_t chunksize, const char* method) {
     require_running();
     detail::validate_chunksize(chunksize);
     auto callable = detail::make_callable(std::forward<F>(f));
@@ -405,8 +422,10 @@ class pool {
     auto input = std::views::all(std::forward<Range>(items));
     auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_, progress_thread());
     const auto size = static_cast<std::size_t>(chunksize);
-    const std::uint64_t id = enqueue(std::make_unique<detail::stream_job<model, decltype(input), MakeArgs>>(
-        detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state));
+    auto work = std::make_unique<detail::stream_job<model, decltype(input), MakeArgs>>(
+        detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state);
+    work->set_method(method);
+    const std::uint64_t id = enqueue(std::move(work));
     return result_stream<value>(std::move(state), control_, id);
   }
 
@@ -419,20 +438,22 @@ class pool {
 
   template <bool Single, class Callable, class Args, class Result>
   async_result<Result> submit_items(Callable callable, std::vector<Args> items,
-                                    std::optional<std::int64_t> chunksize, callbacks<Result> cb) {
+                                    std::optional<std::int64_t> chunksize, callbacks<Result> cb, const char* method) {
     detail::chunk_plan plan = detail::plan_chunks(chunksize, items.size(), worker_count());
-    return submit<Single>(std::move(callable), std::move(items), plan, std::move(cb));
+    return submit<Single>(std::move(callable), std::move(items), plan, std::move(cb), method);
   }
 
   template <bool Single, class Callable, class Args, class Result>
   async_result<Result> submit(Callable callable, std::vector<Args> items, detail::chunk_plan plan,
-                              callbacks<Result> cb) {
+                              callbacks<Result> cb, const char* method) {
     using model = detail::task_model<Callable, Args>;
     static_assert(detail::check_task<model>());
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
     // An empty input goes to the master too, so that its callback runs on the progress thread.
-    enqueue(std::make_unique<detail::collect_job<model, Single>>(
-        detail::define_task<model>(callable), std::move(items), plan, std::move(cb), state));
+    auto work = std::make_unique<detail::collect_job<model, Single>>(
+        detail::define_task<model>(callable), std::move(items), plan, std::move(cb), state);
+    work->set_method(method);
+    enqueue(std::move(work));
     return async_result<Result>(std::move(state));
   }
 

@@ -36,6 +36,17 @@ class job {
   job& operator=(const job&) = delete;
 
   const task_definition& task() const { return task_; }
+  // The pool method that made it ("map", "imap", ...), for what a stop says on stderr.
+  const char* method() const { return method_; }
+  void set_method(const char* name) { method_ = name; }
+
+  // How far the call came: items whose outcome is back, of how many (none: a lazy input of
+  // unknown length, still being read).
+  struct progress_report {
+    std::uint64_t done = 0;
+    std::optional<std::uint64_t> total;
+  };
+  virtual progress_report progress() const = 0;
 
   // Source. exhausted(): it will never give another chunk. has_chunks(): it can give one now
   // (a stream holds back while its window is full, unless the pool is closing: then, as in
@@ -63,6 +74,7 @@ class job {
 
  private:
   task_definition task_;
+  const char* method_ = "map";
 };
 
 // The error of item `index` of a call to `task`, as a worker reported it.
@@ -132,6 +144,7 @@ class collect_job final : public job {
   }
 
   bool finished() const override { return received_ == items_.size(); }
+  progress_report progress() const override { return {received_, items_.size()}; }
 
   void publish() override {
     if (first_error_) {

@@ -123,8 +123,11 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::unique_ptr<job> detach(std::uint64_t job_id);
   void drop(std::uint64_t job_id);  // detach a job whose result nobody wants
   void send_cancel(int rank, std::uint64_t job_id);
-  // Fails every unfinished job with pool_terminated; returns how many there were.
-  std::size_t abandon_all(bool run_callbacks);
+  // Fails every unfinished job with `why` (pool_terminated by default); returns how many there were.
+  std::size_t abandon_all(bool run_callbacks, std::exception_ptr why = nullptr);
+  // SIGTERM or SIGINT reached this process: say what it interrupted, fail every unfinished
+  // call with pool_interrupted, cut running chunks short and refuse new calls.
+  void stop_on_signal(int signal, bool run_callbacks);
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
   byte_buffer take_buffer();
@@ -175,6 +178,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
   bool closing_ = false;      // acted_on_ >= closing, for the progress thread's own reads
   bool terminating_ = false;  // acted_on_ >= terminating, likewise
+  int stopped_by_signal_ = 0;  // the stop signal acted on, or 0
   std::list<pending_send> sends_;
   std::vector<byte_buffer> spare_buffers_;
   byte_buffer inbox_;

@@ -87,6 +87,13 @@ class stream_job final : public job {
   }
 
   bool finished() const override { return input_done_ && received_ == read_; }
+  progress_report progress() const override {
+    if (input_done_) return {received_, read_};
+    if constexpr (std::ranges::sized_range<const Input>)
+      return {received_, static_cast<std::uint64_t>(std::ranges::size(input_))};
+    else
+      return {received_, std::nullopt};
+  }
   void publish() override {}  // every outcome was delivered as it came
   void abandon(const std::exception_ptr& why, bool) override { state_->fail(why); }
 
