@@ -7,8 +7,8 @@
 #
 # It includes the cases of a job that Slurm ends with SIGTERM: scancel under both launchers, and
 # a one-minute time limit under srun (it adds 60 to 90 s; MPIPOOL_SLURM_SIGNAL_CASES=0 leaves
-# them out). The pool has to stop promptly and say how far its map came. Under mpirun the job
-# records mpirun's own exit code, 1: it ends the job itself when it gets SIGTERM (slurm/README.md).
+# them out). The pool has to stop promptly and say how far its map came. Under mpirun, which exits
+# 1 itself when it gets SIGTERM, the job script turns that into 143 (slurm/README.md).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_BUILD_DIR:-$root/build}"
@@ -135,9 +135,10 @@ if [ "$signal_cases" = 1 ]; then
     if [ "$launcher" = srun ]; then
       expect "$name" CANCELLED 143:0 "$sigterm_line" 15
     else
-      # mpirun exits 1 when it gets SIGTERM, stops forwarding the ranks' output, and kills them
-      # a second later: what the ranks print about it may be lost.
-      expect "$name" CANCELLED 1:0 "CANCELLED AT" 15
+      # mpirun stops forwarding the ranks' output when it gets SIGTERM, and kills them a second
+      # later: what the ranks print about it may be lost. Its exit code, 1, becomes 143 in the
+      # job script.
+      expect "$name" CANCELLED 143:0 "CANCELLED AT" 15
     fi
   done
   expect srun.time_limit TIMEOUT 143:0 "$sigterm_line"

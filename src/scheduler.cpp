@@ -25,7 +25,7 @@ std::size_t resolve_chunksize(std::optional<std::int64_t> requested, std::size_t
 }
 
 chunk_plan chunk_plan::adaptive(std::size_t items, std::size_t workers) {
-  chunk_plan plan(items, default_chunksize(items, workers));
+  chunk_plan plan(items, std::min(default_chunksize(items, workers), largest_adaptive_chunk));
   plan.workers_ = std::max<std::size_t>(workers, 1);
   return plan;
 }

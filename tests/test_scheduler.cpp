@@ -1,4 +1,6 @@
 // Chunking arithmetic, without MPI.
+#include <algorithm>
+#include <numeric>
 #include <stdexcept>
 #include <vector>
 
@@ -93,6 +95,15 @@ TEST(adaptive_chunk_plan, starts_with_pythons_chunks_and_shrinks_to_single_items
                                           16, 16, 8, 8, 4, 4, 2, 2, 1, 1};
   EXPECT_EQ(sizes_of(chunk_plan::adaptive(2000, 2), 2000), expected);
   EXPECT_EQ(chunk_plan::adaptive(2000, 2).chunk_count(), expected.size());
+}
+
+TEST(adaptive_chunk_plan, caps_chunks_of_long_inputs) {
+  // 10^6 items on 2 workers: Python's default would be 125 000 per chunk.
+  const auto sizes = sizes_of(chunk_plan::adaptive(1'000'000, 2), 1'000'000);
+  EXPECT_EQ(sizes.front(), chunk_plan::largest_adaptive_chunk);
+  EXPECT_EQ(*std::max_element(sizes.begin(), sizes.end()), chunk_plan::largest_adaptive_chunk);
+  EXPECT_EQ(sizes.back(), 1u);
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), std::size_t{0}), 1'000'000u);
 }
 
 TEST(adaptive_chunk_plan, covers_every_item_once_for_any_size_and_worker_count) {

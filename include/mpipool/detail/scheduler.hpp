@@ -22,12 +22,20 @@ std::size_t resolve_chunksize(std::optional<std::int64_t> requested, std::size_t
 // is honoured exactly), every chunk has that size but the last. Adaptive (the caller asked for
 // none, so any cut gives the same results), it uses factoring: chunks come in batches of one per
 // worker, each half the remaining items over the workers, and never larger than `chunksize`
-// (Python's default). The first chunks are Python's; the last ones shrink to single items, so
+// (Python's default, capped at largest_adaptive_chunk). The first chunks are Python's; the last
+// ones shrink to single items, so
 // that no worker is left with a long chunk while the others have nothing to do. On heavy-tailed
 // task times this takes the makespan from about x1.12 of ideal (Python's default) to x1.01,
 // for a few more chunks (22 instead of 8 for 2000 items on 2 workers).
 class chunk_plan {
  public:
+  // The cap of an adaptive plan's chunks, below Python's default for long inputs. Past about 10^4
+  // items the master's cost per chunk (a few microseconds) is lost in the items' own, while
+  // larger chunks only leave fewer in flight to overlap the master's encoding, the messages and
+  // the workers' work: measured on 2 workers, map(x*x) over 10^6 ints went from about 18 M
+  // items/s with Python's chunks of 125 000 to about 30 M with chunks of at most 16 384.
+  static constexpr std::size_t largest_adaptive_chunk = 16384;
+
   chunk_plan(std::size_t items, std::size_t chunksize) : items_(items), chunksize_(chunksize) {}
   static chunk_plan adaptive(std::size_t items, std::size_t workers);
 
