@@ -546,7 +546,8 @@ TEST(streams, dropping_streams_with_chunks_queued_on_the_workers_keeps_every_lat
 TEST(streams, terminate_with_chunks_queued_on_the_workers_fails_the_unfinished_calls) {
   with_pool([](mpipool::pool& pool) {
     auto stream = pool.imap(sqr, std::views::iota(0), 1);
-    auto all = pool.map_async(sqr, std::views::iota(0, 100000), 1);
+    // 40 000 items: long enough to be running when terminate() comes; squares that fit an int.
+    auto all = pool.map_async(sqr, std::views::iota(0, 40000), 1);
     for (int i = 0; i < 500; ++i) EXPECT_EQ(stream.next(), i * i);
     pool.terminate();
     pool.join();
