@@ -1,4 +1,5 @@
-# mpipool_add_mpi_test(NAME <name> COMMAND <target> [ARGS ...] [RANKS n...] [TIMEOUT s])
+# mpipool_add_mpi_test(NAME <name> COMMAND <target> [ARGS ...] [RANKS n...] [TIMEOUT s]
+#                      [ENVIRONMENT VAR=value...])
 #
 # Registers one test per rank count, named <name>.<n>ranks, run through FindMPI's launcher
 # (MPIEXEC_EXECUTABLE, MPIEXEC_NUMPROC_FLAG, MPIEXEC_PREFLAGS, MPIEXEC_POSTFLAGS), so the same
@@ -17,7 +18,7 @@ if(_mpipool_mpiexec_version MATCHES "Open MPI|OpenRTE")
 endif()
 
 function(mpipool_add_mpi_test)
-  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT" "ARGS;RANKS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT" "ARGS;RANKS;ENVIRONMENT" ${ARGN})
   if(NOT T_RANKS)
     set(T_RANKS ${MPIPOOL_TEST_RANKS})
   endif()
@@ -31,7 +32,7 @@ function(mpipool_add_mpi_test)
                      $<TARGET_FILE:${T_COMMAND}> ${MPIEXEC_POSTFLAGS} ${T_ARGS})
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "${MPIPOOL_LAUNCHER_ENVIRONMENT}"
+      ENVIRONMENT "${MPIPOOL_LAUNCHER_ENVIRONMENT};${T_ENVIRONMENT}"
       PROCESSORS 2)
   endforeach()
 endfunction()

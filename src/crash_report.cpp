@@ -88,6 +88,17 @@ void on_exit_during_task() {
   std::_Exit(EXIT_FAILURE);  // an exit inside a task is a failure, whatever code it gave
 }
 
+void on_exit_in_helper(int status, void*) {
+  if (current_task().active.load()) {
+    write_text(prefix);
+    write_text("exit(");
+    write_number(static_cast<std::uint64_t>(status & 0xff));
+    write_text(") called");
+    describe_running_task();
+  }
+  std::_Exit(status);
+}
+
 bool handled_here(int signal) {
   struct sigaction now {};
   sigaction(signal, nullptr, &now);
@@ -107,6 +118,16 @@ crash_report::crash_report(int rank, const std::string& host) {
   for (int signal : fatal_signals) sigaction(signal, &action, &previous[signal]);
   if (!exit_hook_registered) exit_hook_registered = std::atexit(on_exit_during_task) == 0;
   reporting.store(true);
+}
+
+void crash_report_in_helper() {
+  for (int signal : fatal_signals) {
+    previous[signal] = {};
+    previous[signal].sa_handler = SIG_DFL;
+    sigemptyset(&previous[signal].sa_mask);
+  }
+  // Registered last, so it runs first: before the hooks the helper inherited from its rank.
+  ::on_exit(on_exit_in_helper, nullptr);
 }
 
 crash_report::~crash_report() {

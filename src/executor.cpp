@@ -26,7 +26,7 @@ task_executor::held_task task_executor::load(std::string_view key, std::span<con
 }
 
 void task_executor::execute(std::span<const char> message, byte_buffer& results,
-                            const std::function<bool(std::uint64_t job)>& should_stop) {
+                            const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip) {
   const chunk_view chunk = read_chunk(message);
   for (std::uint64_t job : chunk.forget) tasks_.erase(job);
   const std::uint64_t job = chunk.header.job;
@@ -44,7 +44,7 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
   auto fail_all = [&](const item_error& error) {
     results.resize(outcomes_start);
     outcome_writer out(results);
-    for (std::uint32_t i = 0; i < count; ++i) out.failure(error);
+    for (std::uint32_t i = skip; i < count; ++i) out.failure(error);
     return count;
   };
 
@@ -54,13 +54,13 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
   } else if (task.broken) {
     done = fail_all(*task.broken);
   } else {
-    stop_poll stop(should_stop, job);
+    stop_poll stop(should_stop, job, every_item_);
     auto& running = current_task();
     running.name.store(task.name.c_str());
     running.active.store(true);
     try {
       done = task.vtable->run(task.callable.get(),
-                              {chunk.header.items.first, count, chunk.items, results, stop});
+                              {chunk.header.items.first, count, chunk.items, results, stop, skip});
     } catch (...) {
       // Items fail alone; this is a malformed chunk, or no memory for the results.
       done = fail_all(describe(std::current_exception()));

@@ -10,8 +10,11 @@ thread_local bool task_thread = false;
 
 bool on_task_thread() { return task_thread; }
 
-local_worker::local_worker(std::string host, std::function<void()> results_ready)
-    : executor_(std::move(host)), results_ready_(std::move(results_ready)), thread_([this] { serve(); }) {}
+local_worker::local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready)
+    : executor_(host),
+      isolated_(isolation.isolated ? std::make_unique<isolated_executor>(host, isolation) : nullptr),
+      results_ready_(std::move(results_ready)),
+      thread_([this] { serve(); }) {}
 
 local_worker::~local_worker() {
   stop_all();
@@ -51,13 +54,17 @@ void local_worker::serve() {
     {
       std::unique_lock lock(mutex_);
       work_arrived_.wait(lock, [this] { return chunk_ || shutting_down_; });
-      if (!chunk_) return;
+      if (!chunk_) {
+        isolated_.reset();  // on this thread: its helper dies with the thread that forked it
+        return;
+      }
       chunk = std::move(*chunk_);
       chunk_.reset();
     }
     std::exception_ptr failure;
     try {
-      executor_.execute(chunk, results, should_stop);
+      if (isolated_) isolated_->execute(chunk, results, should_stop);
+      else executor_.execute(chunk, results, should_stop);
     } catch (...) {  // no memory for the results: the progress thread aborts, as a worker rank would
       failure = std::current_exception();
     }

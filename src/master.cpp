@@ -29,7 +29,7 @@ std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, int size) {
 
 }  // namespace
 
-master::master(const boost::mpi::communicator& comm, const node_doorbells& bells)
+master::master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation)
     : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
       size_(comm_.size()),
       local_(size_ == 1),
@@ -41,7 +41,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
   if (local_) {
-    local_worker_ = std::make_unique<local_worker>(host_, [this] {
+    local_worker_ = std::make_unique<local_worker>(host_, isolation, [this] {
       std::lock_guard lock(mutex_);
       local_results_ready_ = true;
       ring_progress_thread();

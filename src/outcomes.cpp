@@ -21,6 +21,8 @@ void outcome_writer::failure(const item_error& error) {
   const auto type_size = static_cast<std::uint32_t>(error.type_name.size());
   const char* type_size_bytes = reinterpret_cast<const char*>(&type_size);
   out_.insert(out_.end(), type_size_bytes, type_size_bytes + sizeof type_size);
+  const char* code_bytes = reinterpret_cast<const char*>(&error.code);
+  out_.insert(out_.end(), code_bytes, code_bytes + sizeof error.code);
   out_.insert(out_.end(), error.type_name.begin(), error.type_name.end());
   out_.insert(out_.end(), error.message.begin(), error.message.end());
   size.fill();
@@ -33,9 +35,10 @@ void outcome_reader::unknown_status(std::uint8_t status) {
 item_error outcome_reader::failure() const {
   frame_cursor payload(payload_);
   const auto type_size = payload.take<std::uint32_t>();
+  const auto code = payload.take<std::int64_t>();
   const auto type = payload.take_bytes(type_size);
   const auto message = payload_.subspan(payload.position());
-  return {std::string(type.begin(), type.end()), std::string(message.begin(), message.end())};
+  return {std::string(type.begin(), type.end()), std::string(message.begin(), message.end()), code};
 }
 
 }  // namespace mpipool::detail

@@ -13,6 +13,7 @@
 
 #include "mpipool/detail/crash_report.hpp"
 #include "mpipool/detail/doorbell.hpp"
+#include "mpipool/detail/isolated_executor.hpp"
 #include "mpipool/detail/master.hpp"
 #include "mpipool/detail/stop_signals.hpp"
 #include "mpipool/detail/worker.hpp"
@@ -84,14 +85,14 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   const node_doorbells bells(comm);
   if (comm.rank() != 0) {
     try {
-      return serve(comm, bells);
+      return serve(comm, bells, isolation_from(options));
     } catch (...) {  // the master would wait for this worker for ever: end the job instead
       const item_error error = describe(std::current_exception());
       report(comm.rank(), "worker failed: " + error.type_name + ": " + error.message);
       comm.abort(EXIT_FAILURE);
     }
   }
-  auto m = std::make_shared<master>(comm, bells);
+  auto m = std::make_shared<master>(comm, bells, isolation_from(options));
   return run_pool_as_master(*m, body, options);
 }
 

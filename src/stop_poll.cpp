@@ -12,7 +12,7 @@ bool stop_poll::look() {
   // whose items turn slow is not left unwatched for long.
   if (since < interval / 4) stride_ = std::min(stride_ * 2, max_stride);
   else if (since > interval) stride_ = 1;
-  countdown_ = stride_;
+  countdown_ = every_item_ ? 1 : stride_;
   return ask_(job_);
 }
 

@@ -12,6 +12,7 @@
 
 #include "mpipool/detail/doorbell.hpp"
 #include "mpipool/detail/executor.hpp"
+#include "mpipool/detail/isolated_executor.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/transport.hpp"
 #include "mpipool/detail/wait.hpp"
@@ -70,11 +71,9 @@ void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, 
   bytes = sending.release();
 }
 
-}  // namespace
-
-int serve(const boost::mpi::communicator& comm, const node_doorbells& bells) {
-  use_fine_timer_slack();
-  task_executor executor(boost::mpi::environment::processor_name());
+// The serve loop, with the executor that runs the chunks: in this process, or in a helper.
+template <class Executor>
+int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
   cancel_watch watch(comm);
   const std::function<bool(std::uint64_t)> should_stop = [&watch](std::uint64_t job) { return watch(job); };
   byte_buffer inbox;
@@ -109,6 +108,18 @@ int serve(const boost::mpi::communicator& comm, const node_doorbells& bells) {
       }
     }
   }
+}
+
+}  // namespace
+
+int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation) {
+  use_fine_timer_slack();
+  if (isolation.isolated) {
+    isolated_executor executor(boost::mpi::environment::processor_name(), isolation);
+    return serve_with(comm, bells, executor);
+  }
+  task_executor executor(boost::mpi::environment::processor_name());
+  return serve_with(comm, bells, executor);
 }
 
 }  // namespace mpipool::detail

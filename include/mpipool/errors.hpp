@@ -2,9 +2,11 @@
 /// @file errors.hpp
 /// @brief The exceptions mpipool raises: every one derives from mpipool::error.
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace mpipool {
 
@@ -57,6 +59,53 @@ class remote_error : public error {
   std::string task_;
   std::uint64_t index_;
   remote_failure failure_;
+};
+
+/// @brief An item's process died while running it: a crash (a signal) or exit() in the task.
+///
+/// Raised only in isolated mode (pool_options::isolated), where each worker runs its tasks in
+/// a helper process of its own; without isolation such a crash ends the whole job. The other
+/// items of the call still give their values, and the pool goes on with a new helper process.
+/// @code
+/// try {
+///   pool.map(risky, items);
+/// } catch (const mpipool::worker_crashed& e) {
+///   if (e.signal() == SIGSEGV) std::cerr << "item " << e.index() << " segfaulted on " << e.host();
+///   else std::cerr << "item " << e.index() << " exited with " << e.exit_status();
+/// }
+/// @endcode
+class worker_crashed : public remote_error {
+ public:
+  /// @param signal      the signal that killed the process, or 0 when it exited
+  /// @param exit_status its exit status, or -1 when a signal killed it
+  worker_crashed(std::string task, std::uint64_t index, remote_failure failure, int signal, int exit_status)
+      : remote_error(std::move(task), index, std::move(failure)), signal_(signal), exit_status_(exit_status) {}
+  int signal() const noexcept { return signal_; }            ///< e.g. SIGSEGV (11); 0 when it exited
+  int exit_status() const noexcept { return exit_status_; }  ///< e.g. 3 for exit(3); -1 when killed
+
+ private:
+  int signal_;
+  int exit_status_;
+};
+
+/// @brief An item ran longer than pool_options::task_timeout: its helper process was killed
+/// (SIGKILL) and the item fails with this; the items after it run in a new helper process.
+/// @code
+/// mpipool::run(argc, argv, body, {.task_timeout = std::chrono::seconds(10)});
+/// ...
+/// catch (const mpipool::task_timeout& e) {
+///   std::cerr << "item " << e.index() << " took over " << e.limit().count() << " ms\n";
+/// }
+/// @endcode
+class task_timeout : public remote_error {
+ public:
+  /// @param limit the time limit the item ran past
+  task_timeout(std::string task, std::uint64_t index, remote_failure failure, std::chrono::milliseconds limit)
+      : remote_error(std::move(task), index, std::move(failure)), limit_(limit) {}
+  std::chrono::milliseconds limit() const noexcept { return limit_; }  ///< the limit it ran past
+
+ private:
+  std::chrono::milliseconds limit_;
 };
 
 /// @brief The per-worker initializer threw on some worker; the pool never started.

@@ -2,6 +2,8 @@
 /// @file options.hpp
 /// @brief Settings of a pool and of one call: the per-worker initializer, callbacks.
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <tuple>
@@ -102,6 +104,20 @@ struct pool_options {
   /// How many chunks per worker a stream (imap and friends) may have handed out and not yet
   /// read. Bounds the master's memory for a stream; more lets workers run further ahead.
   std::size_t stream_window = 4;
+
+  /// Isolated workers: each worker runs its tasks in a helper process of its own (forked from
+  /// its rank; with one rank, from the master), so that a task that crashes or calls exit()
+  /// fails its item with mpipool::worker_crashed instead of ending the whole job. Costs a
+  /// fork per helper and a local round trip per item. The environment variable
+  /// `MPIPOOL_ISOLATED=1` turns it on for a run without recompiling.
+  bool isolated = false;
+  /// Python's maxtasksperchild: a helper process is replaced by a fresh one after this many
+  /// tasks (a chunk, or an apply, is one task); 0: never. Turns isolation on.
+  std::size_t max_tasks_per_child = 0;
+  /// The longest one item may run (0: no limit). An item that runs longer has its helper
+  /// process killed and fails with mpipool::task_timeout; the next items run in a new one.
+  /// Turns isolation on.
+  std::chrono::milliseconds task_timeout{0};
 };
 
 }  // namespace mpipool

@@ -23,4 +23,10 @@ class crash_report {
   std::array<char, 256> outer_prefix_{};  // what the enclosing scope printed
 };
 
+// In a helper process forked to run tasks (isolated workers): a crash is still reported, then
+// kills the helper alone, by the signal's default action (not the MPI library's handler); and
+// exit() in a task is reported and ends the helper at once with the status it gave, running
+// none of the rank's exit handlers.
+void crash_report_in_helper();
+
 }  // namespace mpipool::detail

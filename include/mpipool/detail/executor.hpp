@@ -21,9 +21,14 @@ class task_executor {
   explicit task_executor(std::string host) : host_(std::move(host)) {}
 
   // Runs the chunk in `message` and writes the results message to `results`. `should_stop` is
-  // polled between items with the chunk's job id; when it says yes the chunk ends early.
+  // polled between items with the chunk's job id; when it says yes the chunk ends early. The
+  // first `skip` items are decoded only (see chunk_work::skip); the count in the results
+  // counts them, though they have no outcome.
   void execute(std::span<const char> message, byte_buffer& results,
-               const std::function<bool(std::uint64_t job)>& should_stop);
+               const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip = 0);
+  // Asks `should_stop` before every item, not only every so often (an isolated helper sends
+  // each item's outcome from there).
+  void ask_before_every_item() { every_item_ = true; }
 
  private:
   struct held_task {
@@ -35,6 +40,7 @@ class task_executor {
   held_task load(std::string_view key, std::span<const char> state) const;
 
   std::string host_;
+  bool every_item_ = false;
   std::unordered_map<std::uint64_t, held_task> tasks_;
 };
 

@@ -77,12 +77,11 @@ class job {
   const char* method_ = "map";
 };
 
-// The error of item `index` of a call to `task`, as a worker reported it.
-inline remote_error item_failure(const std::string& task, std::uint64_t index, item_error failure,
-                                 const worker_identity& from) {
-  return remote_error(task, index,
-                      remote_failure{std::move(failure.type_name), std::move(failure.message), from.rank, from.host});
-}
+// The error of item `index` of a call to `task`, as a worker reported it: a remote_error, or
+// the subclass that the reported type names (worker_crashed, task_timeout), so that callers
+// catch it by its own type. The one place where a reported failure becomes an exception.
+std::exception_ptr item_failure(const std::string& task, std::uint64_t index, item_error failure,
+                                const worker_identity& from);
 
 // Runs a user callback on the progress thread; one that throws is reported and ignored.
 void run_guarded(const char* which, const std::function<void()>& callback);
@@ -130,8 +129,10 @@ class collect_job final : public job {
   void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
     auto failed = [&](std::uint32_t i, item_error failure) {
       const std::uint64_t index = items.first + i;
-      if (!first_error_ || first_error_->index() > index)
-        first_error_.emplace(item_failure(task().name, index, std::move(failure), from));
+      if (!first_error_ || first_error_index_ > index) {
+        first_error_ = item_failure(task().name, index, std::move(failure), from);
+        first_error_index_ = index;
+      }
     };
     if constexpr (std::is_void_v<value_type>) {
       decode_outcomes<void>(outcomes, items.count, [](std::uint32_t) {}, failed);
@@ -148,7 +149,11 @@ class collect_job final : public job {
 
   void publish() override {
     if (first_error_) {
-      fail(std::make_exception_ptr(*first_error_), *first_error_);
+      try {
+        std::rethrow_exception(first_error_);
+      } catch (const error& e) {
+        fail(first_error_, e);
+      }
       return;
     }
     stored_t<Result> result = collect();
@@ -211,7 +216,8 @@ class collect_job final : public job {
   callbacks<Result> callbacks_;
   std::shared_ptr<result_state<Result>> state_;
   value_slots values_;
-  std::optional<remote_error> first_error_;
+  std::exception_ptr first_error_;  // a remote_error, or a subclass of it
+  std::uint64_t first_error_index_ = 0;
   std::size_t received_ = 0;
 };
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -15,13 +16,15 @@
 
 #include "mpipool/detail/archive.hpp"
 #include "mpipool/detail/executor.hpp"
+#include "mpipool/detail/isolated_executor.hpp"
 
 namespace mpipool::detail {
 
 class local_worker {
  public:
   // `results_ready` is called on the task thread each time a chunk's results are waiting.
-  local_worker(std::string host, std::function<void()> results_ready);
+  // With `isolation` on, the task thread runs the tasks in a helper process it forks.
+  local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready);
   ~local_worker();
   local_worker(const local_worker&) = delete;
   local_worker& operator=(const local_worker&) = delete;
@@ -40,6 +43,7 @@ class local_worker {
   void serve();
 
   task_executor executor_;
+  std::unique_ptr<isolated_executor> isolated_;  // when isolated
   std::function<void()> results_ready_;
   std::mutex mutex_;
   std::condition_variable work_arrived_;

@@ -22,6 +22,7 @@
 #include <boost/mpi/request.hpp>
 
 #include "mpipool/detail/doorbell.hpp"
+#include "mpipool/detail/isolated_executor.hpp"
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
 #include "mpipool/detail/lifecycle.hpp"
@@ -40,8 +41,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // With a communicator of one rank, the master runs the tasks itself, on a task thread. The
   // master does not own `comm`: whoever made it frees it, on its own thread, after join(), so
   // that no MPI call happens wherever the last owner of the master happens to let it go. The
-  // same holds for `bells`, which must outlive the progress thread.
-  master(const boost::mpi::communicator& comm, const node_doorbells& bells);
+  // same holds for `bells`, which must outlive the progress thread. `isolation` is for the
+  // task thread of a one-rank pool.
+  master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation = {});
   ~master();
   master(const master&) = delete;
   master& operator=(const master&) = delete;

@@ -10,7 +10,8 @@
 // A value of a bitwise type (mpipool/bitwise.hpp) is written as its raw bytes, with no archive.
 // Any other value is written by the chunk's archive, made when the first such value comes, on
 // both sides alike. A success's payload is the value (nothing for a task that returns nothing);
-// a failure's is the exception's type name and message, written raw. One archive serves many
+// a failure's is the exception's type name, a number (what a crash or a timeout adds)
+// and the message, written raw. One archive serves many
 // items, as before framing: it writes a class's version only the first time it meets the
 // class. So when a value fails to serialize, its bytes are dropped along with the archive that
 // may have noted that class as written, and the next archived value starts a fresh archive,

@@ -106,6 +106,9 @@ results_view read_results(std::span<const char> message);
 struct item_error {
   std::string type_name;
   std::string message;
+  // What a process failure says besides its text (see crash_code / timeout_code in
+  // isolated_executor.hpp): the signal or exit status of a crash, a timeout's limit in ms.
+  std::int64_t code = 0;
 };
 
 item_error describe(const std::exception_ptr& error);

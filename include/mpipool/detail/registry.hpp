@@ -24,6 +24,9 @@ struct chunk_work {
   std::span<const char> items;       // `count` serialized argument tuples
   byte_buffer& outcomes;             // one outcome per processed item is appended here
   stop_poll& should_stop;            // polled between items
+  // Items to decode but not run, and give no outcome: they ran before, in a process that
+  // died (their arguments may share one archive with the next ones).
+  std::uint32_t skip = 0;
 };
 
 // How a worker builds and runs one kind of task. One per task_model instantiation.

@@ -18,7 +18,9 @@ class stop_poll {
   static constexpr std::uint32_t max_stride = 64;
   static constexpr clock::duration interval = std::chrono::microseconds(500);
 
-  stop_poll(const std::function<bool(std::uint64_t job)>& ask, std::uint64_t job) : ask_(ask), job_(job) {}
+  // With `every_item`, the question is asked before every item, however fast the items are.
+  stop_poll(const std::function<bool(std::uint64_t job)>& ask, std::uint64_t job, bool every_item = false)
+      : ask_(ask), job_(job), every_item_(every_item) {}
 
   // Called before each item but the first; true when the chunk should end here.
   bool operator()() {
@@ -31,6 +33,7 @@ class stop_poll {
 
   const std::function<bool(std::uint64_t)>& ask_;
   std::uint64_t job_;
+  bool every_item_;
   std::uint32_t stride_ = 1;
   std::uint32_t countdown_ = 1;
   clock::time_point last_look_ = clock::now();

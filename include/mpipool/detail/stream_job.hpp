@@ -71,7 +71,7 @@ class stream_job final : public job {
   void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
     auto failed = [&](std::uint32_t i, item_error failure) {
       const std::uint64_t index = items.first + i;
-      state_->deliver(index, {std::nullopt, std::make_exception_ptr(item_failure(task().name, index, std::move(failure), from))});
+      state_->deliver(index, {std::nullopt, item_failure(task().name, index, std::move(failure), from)});
     };
     if constexpr (std::is_void_v<result_type>) {
       decode_outcomes<void>(

@@ -113,8 +113,12 @@ struct task_model {
     outcome_writer out(work.outcomes);
     auto& running = current_task();
     std::uint32_t done = 0;
+    for (; done < work.skip && done < work.count; ++done) {
+      Args args;
+      (void)in.next(args);
+    }
     for (; done < work.count; ++done) {
-      if (done > 0 && work.should_stop()) break;
+      if (done > work.skip && work.should_stop()) break;
       running.item.store(work.first + done, std::memory_order_relaxed);
       Args args;
       if (auto unreadable = in.next(args)) {

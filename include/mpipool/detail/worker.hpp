@@ -6,9 +6,11 @@
 namespace mpipool::detail {
 
 class node_doorbells;
+struct isolation_settings;
 
 // Serves the master (rank 0 of `comm`) until it says exit; returns the exit code it gave.
 // Waits on this rank's bell in `bells` if it has one, and rings the master's after each send.
-int serve(const boost::mpi::communicator& comm, const node_doorbells& bells);
+// With `isolation` on, the tasks run in a helper process (isolated_executor.hpp).
+int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation);
 
 }  // namespace mpipool::detail
