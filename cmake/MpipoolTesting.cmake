@@ -1,4 +1,5 @@
-# mpipool_add_mpi_test(NAME <name> COMMAND <target> [ARGS ...] [RANKS n...] [TIMEOUT s])
+# mpipool_add_mpi_test(NAME <name> COMMAND <target> [ARGS ...] [RANKS n...] [TIMEOUT s]
+#                      [ENVIRONMENT VAR=value...])
 #
 # Registers one test per rank count, named <name>.<n>ranks, run through FindMPI's launcher
 # (MPIEXEC_EXECUTABLE, MPIEXEC_NUMPROC_FLAG, MPIEXEC_PREFLAGS, MPIEXEC_POSTFLAGS), so the same
@@ -17,13 +18,14 @@ if(_mpipool_mpiexec_version MATCHES "Open MPI|OpenRTE")
 endif()
 
 function(mpipool_add_mpi_test)
-  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT" "ARGS;RANKS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT" "ARGS;RANKS;ENVIRONMENT" ${ARGN})
   if(NOT T_RANKS)
     set(T_RANKS ${MPIPOOL_TEST_RANKS})
   endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT ${MPIPOOL_TEST_TIMEOUT})
   endif()
+  set(environment ${MPIPOOL_LAUNCHER_ENVIRONMENT} ${T_ENVIRONMENT})
   foreach(ranks IN LISTS T_RANKS)
     set(test_name ${T_NAME}.${ranks}ranks)
     add_test(NAME ${test_name}
@@ -31,20 +33,22 @@ function(mpipool_add_mpi_test)
                      $<TARGET_FILE:${T_COMMAND}> ${MPIEXEC_POSTFLAGS} ${T_ARGS})
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "${MPIPOOL_LAUNCHER_ENVIRONMENT}"
+      ENVIRONMENT "${environment}"
       PROCESSORS 2)
   endforeach()
 endfunction()
 
-# mpipool_add_failing_mpi_test(NAME <name> COMMAND <target> RANKS n... EXPECT <regex> [TIMEOUT s])
+# mpipool_add_failing_mpi_test(NAME <name> COMMAND <target> RANKS n... EXPECT <regex> [TIMEOUT s]
+#                              [ENVIRONMENT VAR=value...])
 #
 # The program must exit non-zero and print something matching <regex> on stdout or stderr:
 # for jobs that must die, promptly and with a message.
 function(mpipool_add_failing_mpi_test)
-  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT;EXPECT" "ARGS;RANKS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT;EXPECT" "ARGS;RANKS;ENVIRONMENT" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 60)
   endif()
+  set(environment ${MPIPOOL_LAUNCHER_ENVIRONMENT} ${T_ENVIRONMENT})
   foreach(ranks IN LISTS T_RANKS)
     set(test_name ${T_NAME}.${ranks}ranks)
     add_test(NAME ${test_name}
@@ -54,7 +58,7 @@ function(mpipool_add_failing_mpi_test)
                      -P ${PROJECT_SOURCE_DIR}/cmake/ExpectFailure.cmake)
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "${MPIPOOL_LAUNCHER_ENVIRONMENT}"
+      ENVIRONMENT "${environment}"
       PROCESSORS 2)
   endforeach()
 endfunction()
