@@ -25,6 +25,7 @@ function(mpipool_add_mpi_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT ${MPIPOOL_TEST_TIMEOUT})
   endif()
+  set(environment ${MPIPOOL_LAUNCHER_ENVIRONMENT} ${T_ENVIRONMENT})
   foreach(ranks IN LISTS T_RANKS)
     set(test_name ${T_NAME}.${ranks}ranks)
     add_test(NAME ${test_name}
@@ -32,20 +33,22 @@ function(mpipool_add_mpi_test)
                      $<TARGET_FILE:${T_COMMAND}> ${MPIEXEC_POSTFLAGS} ${T_ARGS})
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "${MPIPOOL_LAUNCHER_ENVIRONMENT};${T_ENVIRONMENT}"
+      ENVIRONMENT "${environment}"
       PROCESSORS 2)
   endforeach()
 endfunction()
 
-# mpipool_add_failing_mpi_test(NAME <name> COMMAND <target> RANKS n... EXPECT <regex> [TIMEOUT s])
+# mpipool_add_failing_mpi_test(NAME <name> COMMAND <target> RANKS n... EXPECT <regex> [TIMEOUT s]
+#                              [ENVIRONMENT VAR=value...])
 #
 # The program must exit non-zero and print something matching <regex> on stdout or stderr:
 # for jobs that must die, promptly and with a message.
 function(mpipool_add_failing_mpi_test)
-  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT;EXPECT" "ARGS;RANKS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;COMMAND;TIMEOUT;EXPECT" "ARGS;RANKS;ENVIRONMENT" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 60)
   endif()
+  set(environment ${MPIPOOL_LAUNCHER_ENVIRONMENT} ${T_ENVIRONMENT})
   foreach(ranks IN LISTS T_RANKS)
     set(test_name ${T_NAME}.${ranks}ranks)
     add_test(NAME ${test_name}
@@ -55,7 +58,7 @@ function(mpipool_add_failing_mpi_test)
                      -P ${PROJECT_SOURCE_DIR}/cmake/ExpectFailure.cmake)
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "${MPIPOOL_LAUNCHER_ENVIRONMENT}"
+      ENVIRONMENT "${environment}"
       PROCESSORS 2)
   endforeach()
 endfunction()

@@ -8,50 +8,18 @@
 #include <string>
 #include <vector>
 
-#include <boost/serialization/split_member.hpp>
 #include <gtest/gtest.h>
 
+#include "failing_values.hpp"
 #include "support.hpp"
 
 using mpipool_test::with_pool;
 
 namespace {
 
-constexpr int poisoned = 3;
-
-// Throws in save() after writing part of itself when its value is `poisoned`.
-struct refuses_to_save {
-  int value = 0;
-  std::string label;
-  template <class Archive>
-  void save(Archive& ar, unsigned) const {
-    ar << value;
-    if (value == poisoned) throw std::length_error("cannot save " + std::to_string(value));
-    ar << label;
-  }
-  template <class Archive>
-  void load(Archive& ar, unsigned) {
-    ar >> value >> label;
-  }
-  BOOST_SERIALIZATION_SPLIT_MEMBER()
-};
-
-// Throws in load() after reading part of itself when its value is `poisoned`.
-struct refuses_to_load {
-  int value = 0;
-  std::string label;
-  template <class Archive>
-  void save(Archive& ar, unsigned) const {
-    ar << value << label;
-  }
-  template <class Archive>
-  void load(Archive& ar, unsigned) {
-    ar >> value;
-    if (value == poisoned) throw std::domain_error("cannot load " + std::to_string(value));
-    ar >> label;
-  }
-  BOOST_SERIALIZATION_SPLIT_MEMBER()
-};
+using mpipool_test::poisoned;
+using mpipool_test::refuses_to_load;
+using mpipool_test::refuses_to_save;
 
 refuses_to_save make_unsaveable(int x) { return {x, "item " + std::to_string(x)}; }
 refuses_to_load make_unloadable(int x) { return {x, "item " + std::to_string(x)}; }
