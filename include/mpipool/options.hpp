@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -102,6 +103,14 @@ struct pool_options {
   /// How many chunks per worker a stream (imap and friends) may have handed out and not yet
   /// read. Bounds the master's memory for a stream; more lets workers run further ahead.
   std::size_t stream_window = 4;
+  /// Shows each running call's progress on stderr: a bar redrawn in place on a terminal, a
+  /// plain line every `MPIPOOL_PROGRESS_INTERVAL` seconds (default 30) otherwise. The
+  /// environment variable `MPIPOOL_PROGRESS=1` turns it on too.
+  bool progress = false;
+  /// Writes a timeline of the run to this file, in the Chrome trace event format (Perfetto,
+  /// chrome://tracing), when the pool stops; empty: none, unless `MPIPOOL_TRACE` names a file.
+  /// With tracing or progress on, the pool prints a load-balance summary on stderr as it stops.
+  std::string trace_path{};
 };
 
 }  // namespace mpipool

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Draws a trace written by mpipool (MPIPOOL_TRACE=run.json) as a timeline PNG.
+
+    scripts/trace-plot.py run.json run.png
+
+One row per worker with a bar per chunk, coloured by call (task and call number), and the
+master's row with its dispatch work; the title gives the run's length, each worker's busy share
+and the master's. Needs matplotlib (Debian: python3-matplotlib; MPIPOOL_WITH_PLOTS=1
+scripts/install-deps.sh installs it).
+"""
+import json
+import sys
+
+
+def main(trace_path, png_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    with open(trace_path) as f:
+        trace = json.load(f)
+    events = trace["traceEvents"]
+    names = {e["tid"]: e["args"]["name"] for e in events if e.get("ph") == "M" and e["name"] == "thread_name"}
+    chunks = [e for e in events if e.get("ph") == "X" and e.get("cat") == "chunk"]
+    dispatch = [e for e in events if e.get("ph") == "X" and e.get("cat") == "master" and e["name"] == "dispatch"]
+    duration_s = trace.get("otherData", {}).get("duration_s") or max(
+        [(e["ts"] + e["dur"]) / 1e6 for e in chunks + dispatch] or [1.0])
+
+    tracks = sorted(names)  # the master (0) first, then the workers by rank
+    row = {tid: len(tracks) - 1 - i for i, tid in enumerate(tracks)}  # the master on top
+    calls = sorted({(e["args"]["job"], e["args"]["task"], e["args"]["method"]) for e in chunks})
+    colours = plt.get_cmap("tab10")
+    colour_of = {job: colours(i % 10) for i, (job, _, _) in enumerate(calls)}
+
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.6 * len(tracks)))
+    busy = {}
+    for tid in tracks:
+        mine = [e for e in chunks if e["tid"] == tid]
+        if mine:
+            ax.broken_barh([(e["ts"] / 1e6, e["dur"] / 1e6) for e in mine], (row[tid] - 0.4, 0.8),
+                           facecolors=[colour_of[e["args"]["job"]] for e in mine], edgecolor="white", linewidth=0.2)
+        busy[tid] = sum(e["dur"] for e in mine) / 1e6
+    if dispatch:
+        ax.broken_barh([(e["ts"] / 1e6, e["dur"] / 1e6) for e in dispatch], (row[0] - 0.4, 0.8), facecolors="0.3")
+    master_busy = sum(e["dur"] for e in dispatch) / 1e6
+
+    ax.set_yticks([row[t] for t in tracks])
+    ax.set_yticklabels([names[t] for t in tracks])
+    ax.set_xlabel("seconds since the pool started (master's clock)")
+    ax.set_xlim(0, duration_s)
+    shares = ", ".join(f"{names[t].split(' (')[0]} {100 * busy[t] / duration_s:.0f}%" for t in tracks if t != 0)
+    slowest = max(chunks, key=lambda e: e["dur"], default=None)
+    title = f"{len(chunks)} chunks in {duration_s:.2f} s; busy: {shares}; master {100 * master_busy / duration_s:.1f}%"
+    if slowest:
+        title += (f"\nslowest chunk: '{slowest['args']['task']}' from item {slowest['args']['first']}, "
+                  f"{slowest['dur'] / 1e6:.3f} s on {names[slowest['tid']]}")
+    ax.set_title(title, fontsize=9)
+    ax.legend(handles=[Patch(color=colour_of[job], label=f"{method} '{task}' (call {job})")
+                       for job, task, method in calls][:10], loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: trace-plot.py TRACE.json OUT.png")
+    main(sys.argv[1], sys.argv[2])
