@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Draws a trace written by mpipool (MPIPOOL_TRACE=run.json) as a timeline PNG.
 
     scripts/trace-plot.py run.json run.png
@@ -28,6 +28,10 @@ def main(trace_path, png_path):
     duration_s = trace.get("otherData", {}).get("duration_s") or max(
         [(e["ts"] + e["dur"]) / 1e6 for e in chunks + dispatch] or [1.0])
 
+    # The window drawn: from the first chunk (the body may have worked alone before) to the end.
+    begin_s = min([e["ts"] / 1e6 for e in chunks] or [0.0])
+    window_s = max(duration_s - begin_s, 1e-9)
+
     tracks = sorted(names)  # the master (0) first, then the workers by rank
     row = {tid: len(tracks) - 1 - i for i, tid in enumerate(tracks)}  # the master on top
     calls = sorted({(e["args"]["job"], e["args"]["task"], e["args"]["method"]) for e in chunks})
@@ -44,15 +48,16 @@ def main(trace_path, png_path):
         busy[tid] = sum(e["dur"] for e in mine) / 1e6
     if dispatch:
         ax.broken_barh([(e["ts"] / 1e6, e["dur"] / 1e6) for e in dispatch], (row[0] - 0.4, 0.8), facecolors="0.3")
-    master_busy = sum(e["dur"] for e in dispatch) / 1e6
+    master_busy = sum(max(0.0, e["ts"] + e["dur"] - max(e["ts"], begin_s * 1e6)) for e in dispatch) / 1e6
 
     ax.set_yticks([row[t] for t in tracks])
     ax.set_yticklabels([names[t] for t in tracks])
     ax.set_xlabel("seconds since the pool started (master's clock)")
-    ax.set_xlim(0, duration_s)
-    shares = ", ".join(f"{names[t].split(' (')[0]} {100 * busy[t] / duration_s:.0f}%" for t in tracks if t != 0)
+    ax.set_xlim(begin_s, duration_s)
+    shares = ", ".join(f"{names[t].split(' (')[0]} {100 * busy[t] / window_s:.0f}%" for t in tracks if t != 0)
     slowest = max(chunks, key=lambda e: e["dur"], default=None)
-    title = f"{len(chunks)} chunks in {duration_s:.2f} s; busy: {shares}; master {100 * master_busy / duration_s:.1f}%"
+    title = (f"{len(chunks)} chunks in {window_s:.2f} s from the first; busy: {shares}; "
+             f"master {100 * master_busy / window_s:.1f}%")
     if slowest:
         title += (f"\nslowest chunk: '{slowest['args']['task']}' from item {slowest['args']['first']}, "
                   f"{slowest['dur'] / 1e6:.3f} s on {names[slowest['tid']]}")
