@@ -42,9 +42,13 @@ def main(trace_path, png_path):
     busy = {}
     for tid in tracks:
         mine = [e for e in chunks if e["tid"] == tid]
-        if mine:
-            ax.broken_barh([(e["ts"] / 1e6, e["dur"] / 1e6) for e in mine], (row[tid] - 0.4, 0.8),
-                           facecolors=[colour_of[e["args"]["job"]] for e in mine], edgecolor="white", linewidth=0.2)
+        # Wide chunks get a white edge to tell neighbours apart; on narrow ones it would hide them.
+        for wide in (True, False):
+            some = [e for e in mine if (e["dur"] / 1e6 > window_s / 400) == wide]
+            if some:
+                ax.broken_barh([(e["ts"] / 1e6, e["dur"] / 1e6) for e in some], (row[tid] - 0.4, 0.8),
+                               facecolors=[colour_of[e["args"]["job"]] for e in some],
+                               edgecolor="white" if wide else "none", linewidth=0.4 if wide else 0)
         busy[tid] = sum(e["dur"] for e in mine) / 1e6
     if dispatch:
         ax.broken_barh([(e["ts"] / 1e6, e["dur"] / 1e6) for e in dispatch], (row[0] - 0.4, 0.8), facecolors="0.3")

@@ -54,7 +54,11 @@ std::unique_ptr<progress_display> progress_display::from_settings(bool asked) {
     if (end != interval && parsed >= 0) interval_s = parsed;
   }
   const auto interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(interval_s));
-  return std::make_unique<progress_display>(stderr, isatty(STDERR_FILENO) == 1, interval);
+  // mpirun hands its ranks' stderr over through a pipe, even when it writes to a terminal
+  // itself: MPIPOOL_PROGRESS=bar asks for the bars all the same, =lines for plain lines.
+  const std::string_view mode = env ? env : "";
+  const bool terminal = mode == "bar" || (mode != "lines" && isatty(STDERR_FILENO) == 1);
+  return std::make_unique<progress_display>(stderr, terminal, interval);
 }
 
 void progress_display::job_started(std::uint64_t id, const job&, clock::time_point now) {
@@ -121,15 +125,21 @@ std::string progress_display::line(const job& work, const job::progress_report& 
                                    clock::time_point now, bool finished) const {
   const double elapsed = std::chrono::duration<double>(now - shown.began).count();
   const double rate = elapsed > 0 ? static_cast<double>(done.done) / elapsed : 0.0;
-  std::string text = "mpipool: rank 0: " + std::string(work.method()) + " '" + work.task().name + "': ";
+  std::string text = "mpipool: rank 0: ";
+  text += work.method();
+  text += " '";
+  text += work.task().name;
+  text += "': ";
   char part[160];
   if (done.total) {
     const std::uint64_t total = *done.total;
     const double fraction = total > 0 ? static_cast<double>(done.done) / static_cast<double>(total) : 1.0;
     if (terminal_) {
       const int filled = std::clamp(static_cast<int>(fraction * bar_width), 0, bar_width);
-      text += "[" + std::string(static_cast<std::size_t>(filled), '#') +
-              std::string(static_cast<std::size_t>(bar_width - filled), '.') + "] ";
+      text += '[';
+      text.append(static_cast<std::size_t>(filled), '#');
+      text.append(static_cast<std::size_t>(bar_width - filled), '.');
+      text += "] ";
     }
     std::snprintf(part, sizeof part, "%llu/%llu items (%.1f%%)", static_cast<unsigned long long>(done.done),
                   static_cast<unsigned long long>(total), 100.0 * fraction);

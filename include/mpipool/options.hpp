@@ -105,7 +105,8 @@ struct pool_options {
   std::size_t stream_window = 4;
   /// Shows each running call's progress on stderr: a bar redrawn in place on a terminal, a
   /// plain line every `MPIPOOL_PROGRESS_INTERVAL` seconds (default 30) otherwise. The
-  /// environment variable `MPIPOOL_PROGRESS=1` turns it on too.
+  /// environment variable `MPIPOOL_PROGRESS=1` turns it on too (`=bar` or `=lines` also chooses
+  /// the display: under mpirun, stderr is a pipe even when mpirun writes to a terminal).
   bool progress = false;
   /// Writes a timeline of the run to this file, in the Chrome trace event format (Perfetto,
   /// chrome://tracing), when the pool stops; empty: none, unless `MPIPOOL_TRACE` names a file.

@@ -24,8 +24,8 @@ class progress_display {
 
   // `interval`: how often a plain line is written; zero writes one at every change.
   progress_display(std::FILE* out, bool terminal, clock::duration interval);
-  // As the environment and the options ask (MPIPOOL_PROGRESS, MPIPOOL_PROGRESS_INTERVAL), or
-  // none.
+  // As the environment and the options ask, or none: MPIPOOL_PROGRESS (1, or "bar" or "lines"
+  // to choose the display whatever stderr is), MPIPOOL_PROGRESS_INTERVAL (seconds).
   static std::unique_ptr<progress_display> from_settings(bool asked);
 
   void job_started(std::uint64_t id, const job& work, clock::time_point now);
