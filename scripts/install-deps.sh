@@ -7,6 +7,8 @@ packages=(cmake g++ make openmpi-bin libopenmpi-dev libboost-mpi-dev libboost-se
           libgtest-dev)
 # The benchmarks (scripts/bench.sh): Google Benchmark, and the Python peers and the plot.
 [ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev python3 python3-mpi4py python3-matplotlib)
+# scripts/trace-plot.py, which draws a trace of a run.
+[ "${MPIPOOL_WITH_PLOTS:-0}" = 1 ] && packages+=(python3 python3-matplotlib)
 # A throw-away Slurm (scripts/slurm-local.sh): munge, slurmctld, slurmd, the clients, the PMIx plugin.
 [ "${MPIPOOL_WITH_SLURM:-0}" = 1 ] && packages+=(slurm-wlm munge)
 

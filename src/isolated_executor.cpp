@@ -1,5 +1,7 @@
 #include "mpipool/detail/isolated_executor.hpp"
 
+#include <chrono>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -131,6 +133,8 @@ int isolated_executor::poll_timeout() const {
 
 void isolated_executor::execute(std::span<const char> message, byte_buffer& results,
                                 const std::function<bool(std::uint64_t job)>& should_stop) {
+  // The chunk's time as the worker rank saw it, helper restarts included (see executor.cpp).
+  const auto began = std::chrono::steady_clock::now();
   const chunk_view chunk = read_chunk(message);
   for (std::uint64_t job : chunk.forget) {
     known_.erase(job);
@@ -146,6 +150,8 @@ void isolated_executor::execute(std::span<const char> message, byte_buffer& resu
   // A chunk cancelled before it started (it waited behind another) is cut short at once.
   if (count > 0 && (setup || !should_stop(job))) done = run_items(chunk, results, should_stop);
   set_results_count(results, done);
+  const auto ran = std::chrono::steady_clock::now() - began;
+  set_results_run_time(results, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count()));
   if (setup) {
     known_.erase(setup_job);
     helper_knows_.erase(setup_job);  // a helper drops the set-up task once it ran

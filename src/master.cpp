@@ -65,7 +65,14 @@ master::~master() {
   }
 }
 
-void master::start(const bound_call& initializer) {
+void master::start(const pool_options& options) {
+  const bound_call& initializer = options.initializer;
+  std::string trace_path = options.trace_path;
+  if (const char* env = std::getenv("MPIPOOL_TRACE"); trace_path.empty() && env) trace_path = env;
+  display_ = progress_display::from_settings(options.progress);
+  if (!trace_path.empty() || display_)
+    trace_ = std::make_unique<trace_recorder>(std::move(trace_path), static_cast<std::size_t>(size_),
+                                              trace_recorder::clock::now());
   {
     std::lock_guard lock(join_mutex_);
     thread_ = std::thread([this, &initializer] {
@@ -203,6 +210,7 @@ void master::step_aside_while_asked() {
 void master::progress() {
   try {
     serve_until_stopped();
+    report_run();
     ring_on_stop_signal(nullptr);  // no one waits on the bell any more
     std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
     bool body_ended = false;
@@ -233,6 +241,29 @@ void master::serve_until_stopped() {
     if (should_stop()) break;
     if (progressed) idle.reset();
     else wait_for_event(idle);
+    if (trace_) observe_turn(progressed);
+  }
+}
+
+void master::observe_turn(bool progressed) {
+  const auto now = trace_recorder::clock::now();
+  trace_->master_turn(progressed, now);
+  if (display_) display_->show(jobs_, now);
+}
+
+void master::report_run() {
+  if (!trace_) return;
+  try {
+    if (display_) display_->finish();
+    std::vector<trace_recorder::worker_name> workers;
+    if (local_) workers.push_back({0, host_});
+    for (int rank = 1; rank < size_ && !local_; ++rank)
+      workers.push_back({rank, workers_[static_cast<std::size_t>(rank)].host});
+    trace_->finish(host_, workers, trace_recorder::clock::now(), stderr);
+  } catch (...) {  // no memory for the report: the run itself is not harmed
+    const item_error what = describe(std::current_exception());
+    std::fprintf(stderr, "mpipool: rank 0: no trace or summary: %s: %s\n", what.type_name.c_str(),
+                 what.message.c_str());
   }
 }
 
@@ -304,6 +335,10 @@ bool master::take_commands() {
     body_ended = body_ended_;
   }
   for (auto& [id, work] : arrived) {
+    if (trace_) {
+      trace_->job_started(id, work->method(), work->task().name);
+      if (display_) display_->job_started(id, *work, trace_recorder::clock::now());
+    }
     const bool finished = work->finished();  // an empty map: nothing to send
     policy_.add_job(id, work->takes_turns());
     jobs_.emplace(id, std::move(work));
@@ -539,11 +574,12 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
 
 void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) {
   raise_injected_fault(fault_point::chunk_send);
+  const std::uint64_t size = bytes.size();
   if (local_) local_worker_->run(std::move(bytes));
   else send_bytes(rank, tag::chunk, std::move(bytes));
   // Only once it is on its way.
   policy_.chunk_sent(rank);
-  workers_[static_cast<std::size_t>(rank)].sent(job_id, worker_slot::clock::now());
+  workers_[static_cast<std::size_t>(rank)].sent(job_id, worker_slot::clock::now(), size);
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
@@ -580,7 +616,8 @@ byte_buffer master::take_buffer() {
 void master::handle_results(int rank, std::span<const char> message) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   // Results come back in the order the chunks went: these are of its oldest chunk.
-  const worker_slot::finished_chunk done = worker.returned(worker_slot::clock::now());
+  const auto received = worker_slot::clock::now();
+  const worker_slot::finished_chunk done = worker.returned(received);
   const std::uint64_t running = done.job;
   policy_.chunk_returned(rank);
   if (running != setup_job) policy_.record_chunk_time(running, done.seconds);
@@ -597,6 +634,9 @@ void master::handle_results(int rank, std::span<const char> message) {
     finish_setup(rank, results);
     return;
   }
+  if (trace_)
+    trace_->chunk_done(rank, results.header.job, results.header.items, done.bytes, message.size(),
+                       results.header.run_ns, received);
   auto it = jobs_.find(results.header.job);
   if (it == jobs_.end()) return;  // abandoned: its results are no longer wanted
   try {
@@ -627,6 +667,7 @@ void master::finish_setup(int rank, const results_view& results) {
 
 void master::retire(std::uint64_t job_id) {
   std::unique_ptr<job> done = detach(job_id);
+  if (display_) display_->job_finished(job_id, *done, trace_recorder::clock::now());
   try {
     done->publish();  // runs the callbacks, on this thread, before the result is ready
   } catch (...) {     // no memory to assemble the result

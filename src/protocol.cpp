@@ -69,6 +69,13 @@ void set_results_count(byte_buffer& message, std::uint32_t count) {
   std::memcpy(message.data(), &header, sizeof header);
 }
 
+void set_results_run_time(byte_buffer& message, std::uint64_t run_ns) {
+  results_header header;
+  std::memcpy(&header, message.data(), sizeof header);
+  header.run_ns = run_ns;
+  std::memcpy(message.data(), &header, sizeof header);
+}
+
 results_view read_results(std::span<const char> message) {
   frame_cursor in(message);
   results_view view;

@@ -102,7 +102,7 @@ int run_pool_as_master(master& m, const body_function& body, const pool_options&
   int exit_code = EXIT_FAILURE;
   std::exception_ptr failure;
   try {
-    m.start(options.initializer);
+    m.start(options);
     pool p(m, m.weak_from_this(), std::max<std::size_t>(options.stream_window, 1));
     try {
       exit_code = body(p);

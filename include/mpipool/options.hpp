@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -118,6 +119,15 @@ struct pool_options {
   /// process killed and fails with mpipool::task_timeout; the next items run in a new one.
   /// Turns isolation on.
   std::chrono::milliseconds task_timeout{0};
+  /// Shows each running call's progress on stderr: a bar redrawn in place on a terminal, a
+  /// plain line every `MPIPOOL_PROGRESS_INTERVAL` seconds (default 30) otherwise. The
+  /// environment variable `MPIPOOL_PROGRESS=1` turns it on too (`=bar` or `=lines` also chooses
+  /// the display: under mpirun, stderr is a pipe even when mpirun writes to a terminal).
+  bool progress = false;
+  /// Writes a timeline of the run to this file, in the Chrome trace event format (Perfetto,
+  /// chrome://tracing), when the pool stops; empty: none, unless `MPIPOOL_TRACE` names a file.
+  /// With tracing or progress on, the pool prints a load-balance summary on stderr as it stops.
+  std::string trace_path{};
 };
 
 }  // namespace mpipool

@@ -28,6 +28,8 @@
 #include "mpipool/detail/lifecycle.hpp"
 #include "mpipool/detail/local_worker.hpp"
 #include "mpipool/detail/policy.hpp"
+#include "mpipool/detail/progress_display.hpp"
+#include "mpipool/detail/trace_recorder.hpp"
 #include "mpipool/detail/transport.hpp"
 #include "mpipool/detail/wait.hpp"
 #include "mpipool/detail/worker_slot.hpp"
@@ -49,8 +51,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   master& operator=(const master&) = delete;
 
   // Starts the progress thread and waits until every worker ran the initializer.
-  // Throws initializer_error (after stopping) if one failed.
-  void start(const bound_call& initializer);
+  // Throws initializer_error (after stopping) if one failed. The options' progress display and
+  // trace (or the environment's) are set up here.
+  void start(const pool_options& options);
 
   // Processes that run tasks: the worker ranks, or the master itself when alone.
   std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
@@ -133,6 +136,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
   byte_buffer take_buffer();
+  // With progress or tracing on: one turn of the loop ended (busy if `progressed`).
+  void observe_turn(bool progressed);
+  // The pool stopped: the trace is written and the summary printed.
+  void report_run();
 
   boost::mpi::communicator comm_;  // attached, not owned
   const int size_;  // cached: callers' threads must not call MPI
@@ -185,6 +192,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::vector<byte_buffer> spare_buffers_;
   byte_buffer inbox_;
   std::unique_ptr<local_worker> local_worker_;  // with one rank only
+  // Both null unless asked for: then the loop costs one branch per turn and per chunk.
+  std::unique_ptr<trace_recorder> trace_;
+  std::unique_ptr<progress_display> display_;
 };
 
 }  // namespace mpipool::detail

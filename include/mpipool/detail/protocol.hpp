@@ -89,6 +89,8 @@ struct results_header {
   std::uint64_t job = 0;
   item_range items;
   std::uint32_t host_size = 0;
+  // How long the chunk ran on the worker, by the worker's steady clock (for the trace).
+  std::uint64_t run_ns = 0;
 };
 
 struct results_view {
@@ -100,6 +102,7 @@ struct results_view {
 // Starts a results message in `out` (cleared first); the outcomes are appended after it.
 void begin_results(byte_buffer& out, const results_header& header, std::string_view host);
 void set_results_count(byte_buffer& message, std::uint32_t count);
+void set_results_run_time(byte_buffer& message, std::uint64_t run_ns);
 results_view read_results(std::span<const char> message);
 
 // Why one item failed. How items and outcomes are framed: see outcomes.hpp.

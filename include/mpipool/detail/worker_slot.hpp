@@ -21,6 +21,7 @@ class worker_slot {
   struct finished_chunk {
     std::uint64_t job = 0;
     double seconds = 0;  // how long it kept the worker busy
+    std::uint64_t bytes = 0;  // the size of its chunk message
   };
 
   std::string host;
@@ -42,7 +43,9 @@ class worker_slot {
   }
   std::uint64_t oldest_job() const { return in_flight_.front().job; }
 
-  void sent(std::uint64_t job, clock::time_point now) { in_flight_.push_back({job, now}); }
+  void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0) {
+    in_flight_.push_back({job, now, bytes});
+  }
 
   // The results of its oldest chunk arrived at `now`. A chunk's time runs from when it was
   // sent, or from the previous results if it was waiting behind another chunk.
@@ -52,13 +55,14 @@ class worker_slot {
     in_flight_.pop_front();
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
-    return {done.job, std::chrono::duration<double>(now - began).count()};
+    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes};
   }
 
  private:
   struct chunk {
     std::uint64_t job;
     clock::time_point sent;
+    std::uint64_t bytes;
   };
   std::deque<chunk> in_flight_;
   clock::time_point last_returned_{};
