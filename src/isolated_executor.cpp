@@ -1,11 +1,10 @@
 #include "mpipool/detail/isolated_executor.hpp"
 
-#include <chrono>
-
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
