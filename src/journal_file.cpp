@@ -152,7 +152,7 @@ void journal_call::load(const std::string& task, std::optional<std::uint64_t> it
         if (items && index >= *items)
           fail("the call '" + name_ + "' has a result for item " + std::to_string(index) + " of an input of " +
                std::to_string(*items) + " items: a journal from another input");
-        saved_[index] = saved{get<std::uint32_t>(body.data() + 12), body.subspan(16)};
+        saved_.push_back(saved{index, get<std::uint32_t>(body.data() + 12), body.subspan(16)});
       }
     } else {
       fail("corrupt record at byte " + std::to_string(at) + " (unknown kind)");
@@ -160,6 +160,11 @@ void journal_call::load(const std::string& task, std::optional<std::uint64_t> it
     at += record_head + size + sizeof(std::uint32_t);
     good_end = at;
   }
+  // By index; of two records of one index (two runs at once), the later.
+  std::stable_sort(saved_.begin(), saved_.end(), [](const saved& a, const saved& b) { return a.index < b.index; });
+  auto last_of_each = std::unique(saved_.rbegin(), saved_.rend(),
+                                  [](const saved& a, const saved& b) { return a.index == b.index; });
+  saved_.erase(saved_.begin(), last_of_each.base());
   if (good_end != bytes.size()) {
     // The tail a kill cut short: dropped, so that new records follow the last whole one.
     if (::ftruncate(fd_, static_cast<off_t>(good_end)) != 0) fail("cannot cut its last record: " + system_error_text());
@@ -191,10 +196,15 @@ void journal_call::load(const std::string& task, std::optional<std::uint64_t> it
   added_.clear();
 }
 
-void journal_call::check_argument(std::uint64_t index, std::uint32_t crc) const {
-  const saved* s = find(index);
-  if (s && s->argument_crc != crc)
-    fail("item " + std::to_string(index) + " of the call '" + name_ +
+const journal_call::saved* journal_call::find(std::uint64_t index) const {
+  auto it = std::lower_bound(saved_.begin(), saved_.end(), index,
+                             [](const saved& s, std::uint64_t i) { return s.index < i; });
+  return it != saved_.end() && it->index == index ? &*it : nullptr;
+}
+
+void journal_call::check_argument(const saved& s, std::uint32_t crc) const {
+  if (s.argument_crc != crc)
+    fail("item " + std::to_string(s.index) + " of the call '" + name_ +
          "' is not the item journaled there: a journal from another input");
 }
 
@@ -252,8 +262,7 @@ run_plan resume_plan(const journal_call& call, std::size_t items, std::optional<
                      std::size_t workers) {
   std::vector<std::size_t> done;
   done.reserve(call.all_saved().size());
-  for (const auto& entry : call.all_saved()) done.push_back(entry.first);
-  std::sort(done.begin(), done.end());
+  for (const auto& entry : call.all_saved()) done.push_back(entry.index);
   return run_plan(plan_chunks(chunksize, items - done.size(), workers), missing_runs(items, done));
 }
 

@@ -209,10 +209,10 @@ class collect_job final : public job {
 
   // Takes the journaled results, each checked against its item's arguments.
   void restore_journaled() {
-    for (const auto& [index, saved] : journal_->all_saved()) {
-      journal_->check_argument(index, argument_crc(items_[index]));
-      if constexpr (!std::is_void_v<value_type>) store(index, journal_->restore<value_type>(index, saved));
-      [[maybe_unused]] const args_type not_sent = std::move(items_[index]);
+    for (const journal_call::saved& saved : journal_->all_saved()) {
+      journal_->check_argument(saved, argument_crc(items_[saved.index]));
+      if constexpr (!std::is_void_v<value_type>) store(saved.index, journal_->restore<value_type>(saved.index, saved));
+      [[maybe_unused]] const args_type not_sent = std::move(items_[saved.index]);
     }
     received_ = journal_->all_saved().size();
     journal_->count_restored(received_);

@@ -17,7 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "mpipool/detail/archive.hpp"
 #include "mpipool/detail/bitwise.hpp"
@@ -75,17 +75,17 @@ class journal_call {
   journal_call& operator=(const journal_call&) = delete;
 
   struct saved {
+    std::uint64_t index;
     std::uint32_t argument_crc;
     std::span<const char> value;
   };
   // The journaled result of item `index`, if any.
-  const saved* find(std::uint64_t index) const {
-    auto it = saved_.find(index);
-    return it == saved_.end() ? nullptr : &it->second;
-  }
-  const std::unordered_map<std::uint64_t, saved>& all_saved() const { return saved_; }
-  // Throws journal_error when item `index`'s arguments are not the journaled ones.
-  void check_argument(std::uint64_t index, std::uint32_t crc) const;
+  const saved* find(std::uint64_t index) const;
+  // Every journaled result, by index.
+  const std::vector<saved>& all_saved() const { return saved_; }
+  // Throws journal_error when the arguments of `s`'s item, of checksum `crc`, are not the
+  // journaled ones.
+  void check_argument(const saved& s, std::uint32_t crc) const;
   // Decodes a journaled value; throws journal_error when it does not decode.
   template <class T>
   T restore(std::uint64_t index, const saved& s) const {
@@ -126,7 +126,7 @@ class journal_call {
   std::shared_ptr<std::atomic<std::uint64_t>> restored_;
   int fd_ = -1;
   byte_buffer file_bytes_;  // what the file held when opened; saved_ points into it
-  std::unordered_map<std::uint64_t, saved> saved_;
+  std::vector<saved> saved_;  // by index, one per index
   byte_buffer added_;
   bool dirty_ = false;
 };

@@ -65,7 +65,7 @@ class stream_job final : public job {
           items.add(MakeArgs{}(*it));
         } else if (const journal_call::saved* saved = journal_->find(read_)) {
           if (read_ != first) break;  // a chunk's items are consecutive: this one waits for the next
-          journal_->check_argument(read_, argument_crc(MakeArgs{}(*it)));
+          journal_->check_argument(*saved, argument_crc(MakeArgs{}(*it)));
           restore(read_, *saved);
           first = read_ + 1;
         } else {
