@@ -1,7 +1,7 @@
 // mpipool on the side-by-side workloads W1-W4 and W6, and an idle pool (scripts/bench.sh runs
 // it; bench/RESULTS.md defines the workloads). Rank 0 is the master, every other rank a worker.
 //
-//   mpirun -n 3 ./bench_workloads workloads=W1,W2,W3,W4,W6,idle target_s=0.3 ...
+//   mpirun -n 3 ./bench_workloads workloads=W1,W2,W3,W4,journal,W6,idle target_s=0.3 ...
 //
 // Prints RESULT lines (see bench_common.hpp).
 #include <sys/types.h>
@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -45,6 +46,17 @@ double map_squares(mpipool::pool& pool, long n, long chunksize) {
   return seconds;
 }
 
+// One map of x*x over 0..n-1 with default chunking, journaled in `file`.
+double journaled_squares(mpipool::pool& pool, long n, const std::filesystem::path& file) {
+  std::vector<long> items(static_cast<std::size_t>(n));
+  std::iota(items.begin(), items.end(), 0L);
+  const double start = bench::now_s();
+  const std::vector<long> out = pool.map(square, items, std::nullopt, mpipool::journal{file, "W1"});
+  const double seconds = bench::now_s() - start;
+  check(out.size() == items.size() && out.back() == (n - 1) * (n - 1), "journaled W1");
+  return seconds;
+}
+
 // W3: a serial run of `durations` on this thread, then the same tasks through map, in the same
 // process so that drift cancels. Returns {serial seconds, parallel seconds}.
 std::pair<double, double> paired(mpipool::pool& pool, const std::vector<double>& durations, long chunksize) {
@@ -63,7 +75,7 @@ std::pair<double, double> paired(mpipool::pool& pool, const std::vector<double>&
 }
 
 int body(mpipool::pool& pool, const bench::settings& s, const std::vector<long>& pids) {
-  const auto workloads = s.list("workloads", "W1,W2,W3,W4,W6,idle");
+  const auto workloads = s.list("workloads", "W1,W2,W3,W4,journal,W6,idle");
   const long workers = static_cast<long>(pool.workers());
   const double target_s = s.number("target_s", 0.3);
   const long max_items = static_cast<long>(s.number("max_items", 4e6));
@@ -115,6 +127,35 @@ int body(mpipool::pool& pool, const bench::settings& s, const std::vector<long>&
       check(std::accumulate(out.begin(), out.end(), 0) == static_cast<int>(durations.size()), "W4");
       report("W4", chunksize > 0 ? "cs1" : "default", "makespan_over_ideal", makespan / ideal);
     }
+  }
+  if (s.has(workloads, "journal")) {
+    // The journal's cost: W1 (default chunking) and W4 without and with one, side by side; and
+    // a rerun of W1 that finds every result in the journal.
+    const std::filesystem::path file =
+        std::filesystem::temp_directory_path() / ("mpipool-bench-journal-" + std::to_string(::getpid()));
+    const long n = static_cast<long>(s.number("default_items", 1e6));
+    if (n > 0) {
+      map_squares(pool, n / 10, 0);  // warm the buffers
+      report("J1", "plain", "items_per_s", static_cast<double>(n) / map_squares(pool, n, 0));
+      std::filesystem::remove(file);
+      report("J1", "journal", "items_per_s", static_cast<double>(n) / journaled_squares(pool, n, file));
+      report("J1", "resumed", "items_per_s", static_cast<double>(n) / journaled_squares(pool, n, file));
+      std::filesystem::remove(file);
+    }
+    const auto durations =
+        bench::w4_durations(s.text("w4_file", "bench/w4_durations.json"), static_cast<long>(s.number("w4_stride", 1)));
+    double start = bench::now_s();
+    for (double d : durations) bench::spin(d);
+    const double ideal = (bench::now_s() - start) / static_cast<double>(workers);
+    for (const bool journaled : {false, true}) {
+      start = bench::now_s();
+      const std::vector<int> out = journaled ? pool.map(spin_task, durations, std::nullopt, mpipool::journal{file, "W4"})
+                                             : pool.map(spin_task, durations);
+      const double makespan = bench::now_s() - start;
+      check(std::accumulate(out.begin(), out.end(), 0) == static_cast<int>(durations.size()), "journaled W4");
+      report("J4", journaled ? "journal" : "plain", "makespan_over_ideal", makespan / ideal);
+    }
+    std::filesystem::remove(file);
   }
   if (s.has(workloads, "W6")) {
     const std::vector<double> naps(20, s.number("w6_sleep_s", 0.2));

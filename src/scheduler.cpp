@@ -72,4 +72,40 @@ chunk_plan plan_chunks(std::optional<std::int64_t> requested, std::size_t items,
   return chunk_plan::adaptive(items, workers);
 }
 
+run_plan::run_plan(chunk_plan plan, std::size_t items) : plan_(plan) {
+  if (items > 0) runs_.emplace_back(0, items);
+}
+
+run_plan::run_plan(chunk_plan plan, std::vector<run> runs) : plan_(plan), runs_(std::move(runs)) {}
+
+std::pair<std::size_t, std::size_t> run_plan::take() {
+  if (piece_left_ == 0) piece_left_ = plan_.take().second;
+  const auto [first, length] = runs_[run_];
+  const std::size_t count = std::min(piece_left_, length - into_run_);
+  const std::size_t start = first + into_run_;
+  piece_left_ -= count;
+  into_run_ += count;
+  if (into_run_ == length) {
+    ++run_;
+    into_run_ = 0;
+  }
+  return {start, count};
+}
+
+std::size_t run_plan::chunks_left(std::size_t up_to) const {
+  const std::size_t piece = piece_left_ > 0 ? 1 : 0;
+  return std::min(up_to, piece + plan_.chunks_left(up_to));
+}
+
+std::vector<run_plan::run> missing_runs(std::size_t items, const std::vector<std::size_t>& done) {
+  std::vector<run_plan::run> runs;
+  std::size_t next = 0;
+  for (std::size_t index : done) {
+    if (index > next) runs.emplace_back(next, index - next);
+    next = std::max(next, index + 1);
+  }
+  if (next < items) runs.emplace_back(next, items - next);
+  return runs;
+}
+
 }  // namespace mpipool::detail

@@ -9,6 +9,8 @@
 #include "mpipool/detail/scheduler.hpp"
 
 using mpipool::detail::chunk_plan;
+using mpipool::detail::missing_runs;
+using mpipool::detail::run_plan;
 using mpipool::detail::default_chunksize;
 using mpipool::detail::plan_chunks;
 using mpipool::detail::resolve_chunksize;
@@ -125,4 +127,33 @@ TEST(plan_chunks, honours_an_explicit_chunksize_exactly_and_adapts_without_one) 
   EXPECT_EQ(sizes_of(plan_chunks(300, 1000, 4), 1000), (std::vector<std::size_t>{300, 300, 300, 100}));
   EXPECT_EQ(plan_chunks({}, 1000, 4).chunk_count(), chunk_plan::adaptive(1000, 4).chunk_count());
   EXPECT_THROW(plan_chunks(0, 10, 2), std::invalid_argument);
+}
+
+TEST(missing_runs, are_the_gaps_between_the_done_items) {
+  using runs = std::vector<run_plan::run>;
+  EXPECT_EQ(missing_runs(10, {}), (runs{{0, 10}}));
+  EXPECT_EQ(missing_runs(10, {0, 1, 5, 9}), (runs{{2, 3}, {6, 3}}));
+  EXPECT_EQ(missing_runs(3, {0, 1, 2}), runs{});
+}
+
+TEST(run_plan, cuts_a_chunk_that_spans_a_gap_into_one_piece_per_run) {
+  // Items 3..6 are done: 8 missing items in chunks of 3.
+  run_plan plan(chunk_plan(8, 3), missing_runs(12, {3, 4, 5, 6}));
+  std::vector<std::pair<std::size_t, std::size_t>> chunks;
+  while (!plan.exhausted()) chunks.push_back(plan.take());
+  const std::vector<std::pair<std::size_t, std::size_t>> expected{{0, 3}, {7, 3}, {10, 2}};
+  EXPECT_EQ(chunks, expected);
+
+  run_plan gappy(chunk_plan(5, 5), missing_runs(9, {1, 3, 5, 7}));
+  chunks.clear();
+  while (!gappy.exhausted()) chunks.push_back(gappy.take());
+  const std::vector<std::pair<std::size_t, std::size_t>> singles{{0, 1}, {2, 1}, {4, 1}, {6, 1}, {8, 1}};
+  EXPECT_EQ(chunks, singles);
+}
+
+TEST(run_plan, of_a_whole_input_is_the_chunk_plan) {
+  run_plan plan(chunk_plan::adaptive(2000, 2), 2000);
+  chunk_plan same = chunk_plan::adaptive(2000, 2);
+  while (!same.exhausted()) EXPECT_EQ(plan.take(), same.take());
+  EXPECT_TRUE(plan.exhausted());
 }

@@ -175,4 +175,24 @@ class pool_interrupted : public pool_terminated {
   int signal_;
 };
 
+/// @brief A results journal (mpipool/journal.hpp) that cannot be used: it is corrupt, it was
+/// written by another task or for another input, or the file cannot be read or written.
+/// `what()` and path() name the file.
+/// @code
+/// try {
+///   values = pool.map(energy, molecules, std::nullopt, mpipool::journal{"run.journal", "energies"});
+/// } catch (const mpipool::journal_error& e) {
+///   std::cerr << e.what() << '\n';  // e.path() is "run.journal"
+/// }
+/// @endcode
+class journal_error : public error {
+ public:
+  journal_error(const std::string& path, const std::string& what)
+      : error("mpipool: journal '" + path + "': " + what), path_(path) {}
+  const std::string& path() const noexcept { return path_; }  ///< the journal's file
+
+ private:
+  std::string path_;
+};
+
 }  // namespace mpipool

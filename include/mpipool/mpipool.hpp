@@ -8,6 +8,7 @@
 #include "mpipool/as_completed.hpp"
 #include "mpipool/async_result.hpp"
 #include "mpipool/errors.hpp"
+#include "mpipool/journal.hpp"
 #include "mpipool/mpi_section.hpp"
 #include "mpipool/options.hpp"
 #include "mpipool/pool.hpp"

@@ -25,6 +25,7 @@
 #include "mpipool/detail/scheduler.hpp"
 #include "mpipool/detail/task_model.hpp"
 #include "mpipool/errors.hpp"
+#include "mpipool/journal.hpp"
 #include "mpipool/options.hpp"
 #include "mpipool/task.hpp"
 
@@ -205,7 +206,7 @@ class pool {
     using args_type = detail::apply_args_t<Args...>;
     std::vector<args_type> items;
     items.emplace_back(std::forward<Args>(args)...);
-    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), detail::chunk_plan(1, 1), std::move(cb),
+    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), detail::run_plan(detail::chunk_plan(1, 1), 1), std::move(cb),
                         "apply");
   }
 
@@ -244,6 +245,17 @@ class pool {
     return take(map_async(std::forward<F>(f), items, chunksize));
   }
 
+  /// @brief map with a journal (mpipool/journal.hpp): results are kept in its file as they
+  /// arrive, and a rerun with the same journal computes only the items missing there.
+  /// @code
+  /// mpipool::journal j{"run.journal", "energies"};
+  /// std::vector<double> energies = pool.map(energy, molecules, std::nullopt, j);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  map_result_t<F, Range> map(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log) {
+    return take(map_async(std::forward<F>(f), std::forward<Range>(items), chunksize, log));
+  }
+
   /// @brief As map, in the background, with optional callbacks (the result callback gets the
   /// whole vector, once).
   /// @code
@@ -259,6 +271,22 @@ class pool {
     return submit_items<false>(std::move(callable),
                                read_all<detail::as_single_argument<detail::map_args_t<Range>>>(items),
                                chunksize, std::move(cb), "map");
+  }
+
+  /// @brief map_async with a journal (mpipool/journal.hpp), given before the callbacks.
+  /// @code
+  /// auto r = pool.map_async(energy, molecules, {}, mpipool::journal{"run.journal", "energies"},
+  ///                         {.on_result = [](const std::vector<double>& v) { save(v); }});
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  async_result<map_result_t<F, Range>> map_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize,
+                                                 const journal& log, callbacks<map_result_t<F, Range>> cb = {}) {
+    require_running();
+    detail::validate_chunksize(chunksize);
+    auto callable = detail::make_callable(std::forward<F>(f));
+    return submit_items<false>(std::move(callable),
+                               read_all<detail::as_single_argument<detail::map_args_t<Range>>>(items),
+                               chunksize, std::move(cb), "map", &log);
   }
 
   /// @brief map over several ranges zipped together, as `executor.map(f, xs, ys)`: calls
@@ -291,6 +319,15 @@ class pool {
     return take(starmap_async(std::forward<F>(f), std::forward<Range>(items), chunksize));
   }
 
+  /// @brief starmap with a journal (mpipool/journal.hpp).
+  /// @code
+  /// std::vector<int> sums = pool.starmap(add, pairs, {}, mpipool::journal{"run.journal", "sums"});
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  starmap_result_t<F, Range> starmap(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log) {
+    return take(starmap_async(std::forward<F>(f), std::forward<Range>(items), chunksize, log));
+  }
+
   /// @brief As starmap, in the background, with optional callbacks.
   /// @code
   /// auto r = pool.starmap_async(add, pairs, 10);
@@ -305,6 +342,22 @@ class pool {
     return submit_items<false>(std::move(callable),
                                read_all<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(items),
                                chunksize, std::move(cb), "starmap");
+  }
+
+  /// @brief starmap_async with a journal (mpipool/journal.hpp), given before the callbacks.
+  /// @code
+  /// auto r = pool.starmap_async(add, pairs, 10, mpipool::journal{"run.journal", "sums"});
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  async_result<starmap_result_t<F, Range>> starmap_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize,
+                                                         const journal& log,
+                                                         callbacks<starmap_result_t<F, Range>> cb = {}) {
+    require_running();
+    detail::validate_chunksize(chunksize);
+    auto callable = detail::make_callable(std::forward<F>(f));
+    return submit_items<false>(std::move(callable),
+                               read_all<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(items),
+                               chunksize, std::move(cb), "starmap", &log);
   }
 
   /// @brief Applies `f` to every item lazily, yielding results in input order as they are ready.
@@ -322,6 +375,17 @@ class pool {
   result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap");
+  }
+
+  /// @brief imap with a journal (mpipool/journal.hpp): a rerun takes the journaled results from
+  /// its file and sends only the other items to the workers.
+  /// @code
+  /// for (auto v : pool.imap(f, items, 1, mpipool::journal{"run.journal", "imap"})) use(v);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "imap", &log);
   }
 
   /// @brief imap over several ranges zipped together, stopping at the shortest.
@@ -343,6 +407,18 @@ class pool {
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap_unordered");
   }
 
+  /// @brief imap_unordered with a journal (mpipool/journal.hpp): a rerun takes the journaled results from
+  /// its file and sends only the other items to the workers. Journaled results come first,
+  /// as the input reaches them, then the computed ones as they complete.
+  /// @code
+  /// for (auto v : pool.imap_unordered(f, items, 1, mpipool::journal{"run.journal", "imap_unordered"})) use(v);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<imap_value_t<F, Range>> imap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    return open_stream<false, detail::as_single_argument<detail::map_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "imap_unordered", &log);
+  }
+
   /// @brief The lazy starmap that Python lacks: unpacks each tuple into `f`'s arguments,
   /// yielding results in input order.
   /// @code
@@ -354,6 +430,17 @@ class pool {
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap");
   }
 
+  /// @brief istarmap with a journal (mpipool/journal.hpp): a rerun takes the journaled results from
+  /// its file and sends only the other items to the workers.
+  /// @code
+  /// for (auto v : pool.istarmap(f, items, 1, mpipool::journal{"run.journal", "istarmap"})) use(v);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<istarmap_value_t<F, Range>> istarmap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    return open_stream<true, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap", &log);
+  }
+
   /// @brief As istarmap, yielding results in the order they complete.
   /// @code
   /// for (int sum : pool.istarmap_unordered(add, pairs)) total += sum;
@@ -362,6 +449,18 @@ class pool {
   result_stream<istarmap_value_t<F, Range>> istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered");
+  }
+
+  /// @brief istarmap_unordered with a journal (mpipool/journal.hpp): a rerun takes the journaled results from
+  /// its file and sends only the other items to the workers. Journaled results come first,
+  /// as the input reaches them, then the computed ones as they complete.
+  /// @code
+  /// for (auto v : pool.istarmap_unordered(f, items, 1, mpipool::journal{"run.journal", "istarmap_unordered"})) use(v);
+  /// @endcode
+  template <class F, std::ranges::input_range Range>
+  result_stream<istarmap_value_t<F, Range>> istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
+        std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered", &log);
   }
 
   /// @brief Stops accepting work; what was submitted still runs. Then call join(). Closing a
@@ -411,7 +510,7 @@ class pool {
   }
 
   template <bool Ordered, class MakeArgs, class F, class Range>
-  auto open_stream(F&& f, Range&& items, std::int64_t chunksize, const char* method) {
+  auto open_stream(F&& f, Range&& items, std::int64_t chunksize, const char* method, const journal* log = nullptr) {
     require_running();
     detail::validate_chunksize(chunksize);
     auto callable = detail::make_callable(std::forward<F>(f));
@@ -422,8 +521,15 @@ class pool {
     auto input = std::views::all(std::forward<Range>(items));
     auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_, progress_thread());
     const auto size = static_cast<std::size_t>(chunksize);
+    std::unique_ptr<detail::journal_call> journaled;
+    if (log) {
+      std::optional<std::uint64_t> input_size;
+      if constexpr (std::ranges::sized_range<decltype(input)>) input_size = std::ranges::size(input);
+      journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), input_size);
+    }
     auto work = std::make_unique<detail::stream_job<model, decltype(input), MakeArgs>>(
-        detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state);
+        detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state,
+        std::move(journaled));
     work->set_method(method);
     const std::uint64_t id = enqueue(std::move(work));
     return result_stream<value>(std::move(state), control_, id);
@@ -438,20 +544,31 @@ class pool {
 
   template <bool Single, class Callable, class Args, class Result>
   async_result<Result> submit_items(Callable callable, std::vector<Args> items,
-                                    std::optional<std::int64_t> chunksize, callbacks<Result> cb, const char* method) {
-    detail::chunk_plan plan = detail::plan_chunks(chunksize, items.size(), worker_count());
-    return submit<Single>(std::move(callable), std::move(items), plan, std::move(cb), method);
+                                    std::optional<std::int64_t> chunksize, callbacks<Result> cb, const char* method,
+                                    const journal* log = nullptr) {
+    if (!log) {
+      detail::chunk_plan plan = detail::plan_chunks(chunksize, items.size(), worker_count());
+      return submit<Single>(std::move(callable), std::move(items), detail::run_plan(plan, items.size()), std::move(cb),
+                            method);
+    }
+    // The plan covers only what the journal lacks.
+    auto journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), items.size());
+    detail::run_plan plan = detail::resume_plan(*journaled, items.size(), chunksize, worker_count());
+    return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method,
+                          std::move(journaled));
   }
 
   template <bool Single, class Callable, class Args, class Result>
-  async_result<Result> submit(Callable callable, std::vector<Args> items, detail::chunk_plan plan,
-                              callbacks<Result> cb, const char* method) {
+  async_result<Result> submit(Callable callable, std::vector<Args> items, detail::run_plan plan,
+                              callbacks<Result> cb, const char* method,
+                              std::unique_ptr<detail::journal_call> journaled = nullptr) {
     using model = detail::task_model<Callable, Args>;
     static_assert(detail::check_task<model>());
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
     // An empty input goes to the master too, so that its callback runs on the progress thread.
     auto work = std::make_unique<detail::collect_job<model, Single>>(
-        detail::define_task<model>(callable), std::move(items), plan, std::move(cb), state);
+        detail::define_task<model>(callable), std::move(items), std::move(plan), std::move(cb), state,
+        std::move(journaled));
     work->set_method(method);
     enqueue(std::move(work));
     return async_result<Result>(std::move(state));

@@ -14,6 +14,7 @@
 
 #include "mpipool/async_result.hpp"
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/journal_file.hpp"
 #include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/scheduler.hpp"
@@ -100,14 +101,18 @@ class collect_job final : public job {
   using Result = collected_t<value_type, Single>;
 
  public:
-  collect_job(task_definition task, std::vector<args_type> items, chunk_plan plan,
-              callbacks<Result> cb, std::shared_ptr<result_state<Result>> state)
+  // With a journal, `plan` covers the items it lacks; the others come from it, here.
+  collect_job(task_definition task, std::vector<args_type> items, run_plan plan,
+              callbacks<Result> cb, std::shared_ptr<result_state<Result>> state,
+              std::unique_ptr<journal_call> journal = nullptr)
       : job(std::move(task)),
         items_(std::move(items)),
-        plan_(plan),
+        plan_(std::move(plan)),
         callbacks_(std::move(cb)),
-        state_(std::move(state)) {
+        state_(std::move(state)),
+        journal_(std::move(journal)) {
     if constexpr (!std::is_void_v<value_type>) values_.resize(items_.size());
+    if (journal_) restore_journaled();
   }
 
   bool exhausted() const override { return plan_.exhausted(); }
@@ -117,6 +122,9 @@ class collect_job final : public job {
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();
     argument_writer w(out);
+    if (journal_) {
+      for (std::size_t i = first; i < first + count; ++i) argument_crcs_[i] = argument_crc(items_[i]);
+    }
     for (std::size_t i = first; i < first + count; ++i) w.add(items_[i]);
     // A chunk's items are sent once and never needed again.
     // Moved out, not assigned over: assigning an empty string keeps the old one's memory.
@@ -135,19 +143,31 @@ class collect_job final : public job {
       }
     };
     if constexpr (std::is_void_v<value_type>) {
-      decode_outcomes<void>(outcomes, items.count, [](std::uint32_t) {}, failed);
+      decode_outcomes<void>(
+          outcomes, items.count,
+          [&](std::uint32_t i) {
+            if (journal_) journal_->add(items.first + i, argument_crcs_[items.first + i], [](byte_buffer&) {});
+          },
+          failed);
     } else {
       decode_outcomes<value_type>(
           outcomes, items.count,
-          [&](std::uint32_t i, value_type&& value) { store(items.first + i, std::move(value)); }, failed);
+          [&](std::uint32_t i, value_type&& value) {
+            const std::size_t index = items.first + i;
+            if (journal_) journal_->add(index, argument_crcs_[index], [&](byte_buffer& out) { encode_alone(out, value); });
+            store(index, std::move(value));
+          },
+          failed);
     }
     received_ += items.count;
+    if (journal_) journal_->write_added();
   }
 
   bool finished() const override { return received_ == items_.size(); }
   progress_report progress() const override { return {received_, items_.size()}; }
 
   void publish() override {
+    if (journal_) journal_->sync();
     if (first_error_) {
       try {
         std::rethrow_exception(first_error_);
@@ -167,6 +187,7 @@ class collect_job final : public job {
   }
 
   void abandon(const std::exception_ptr& why, bool run_callbacks) override {
+    if (journal_) journal_->sync();  // SIGTERM's stop comes here: what arrived is on disk
     if (!run_callbacks) {
       state_->set_exception(why, false);
       return;
@@ -191,6 +212,19 @@ class collect_job final : public job {
     else values_[index].emplace(std::forward<V>(value));
   }
 
+  // Takes the journaled results, each checked against its item's arguments.
+  void restore_journaled() {
+    for (const journal_call::saved& saved : journal_->all_saved()) {
+      journal_->check_argument(saved, argument_crc(items_[saved.index]));
+      if constexpr (!std::is_void_v<value_type>) store(saved.index, journal_->restore<value_type>(saved.index, saved));
+      [[maybe_unused]] const args_type not_sent = std::move(items_[saved.index]);
+    }
+    received_ = journal_->all_saved().size();
+    journal_->count_restored(received_);
+    journal_->release_saved();
+    argument_crcs_.resize(items_.size());
+  }
+
   stored_t<Result> collect() {
     if constexpr (std::is_void_v<Result>) {
       return {};
@@ -212,9 +246,11 @@ class collect_job final : public job {
   }
 
   std::vector<args_type> items_;
-  chunk_plan plan_;
+  run_plan plan_;
   callbacks<Result> callbacks_;
   std::shared_ptr<result_state<Result>> state_;
+  std::unique_ptr<journal_call> journal_;
+  std::vector<std::uint32_t> argument_crcs_;  // journaled calls: of the items sent, for their records
   value_slots values_;
   std::exception_ptr first_error_;  // a remote_error, or a subclass of it
   std::uint64_t first_error_index_ = 0;

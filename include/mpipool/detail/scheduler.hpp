@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace mpipool::detail {
 
@@ -57,5 +58,31 @@ class chunk_plan {
 
 // The plan for a call: fixed when the caller gave a chunksize, adaptive otherwise.
 chunk_plan plan_chunks(std::optional<std::int64_t> requested, std::size_t items, std::size_t workers);
+
+// A chunk_plan over some runs of [0, n) only: the items a resumed call still misses (see
+// mpipool/journal.hpp). The plan cuts their count as it would cut a whole input; a chunk that
+// spans the gap between two runs is given as one piece per run, since a chunk's items are
+// consecutive.
+class run_plan {
+ public:
+  using run = std::pair<std::size_t, std::size_t>;  // first, count; ascending, not touching
+  // Every item of [0, items).
+  explicit run_plan(chunk_plan plan, std::size_t items);
+  run_plan(chunk_plan plan, std::vector<run> runs);
+
+  bool exhausted() const { return piece_left_ == 0 && plan_.exhausted(); }
+  std::pair<std::size_t, std::size_t> take();
+  std::size_t chunks_left(std::size_t up_to) const;
+
+ private:
+  chunk_plan plan_;
+  std::vector<run> runs_;
+  std::size_t run_ = 0;         // the run the next piece starts in
+  std::size_t into_run_ = 0;    // and how far into it
+  std::size_t piece_left_ = 0;  // items of the plan's current chunk not given yet
+};
+
+// The runs of [0, items) that `done` (ascending) leaves out.
+std::vector<run_plan::run> missing_runs(std::size_t items, const std::vector<std::size_t>& done);
 
 }  // namespace mpipool::detail

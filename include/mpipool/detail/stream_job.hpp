@@ -9,6 +9,7 @@
 #include <optional>
 #include <ranges>
 #include <span>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 
@@ -27,13 +28,15 @@ class stream_job final : public job {
   using entry = typename stream_state<value_type>::entry;
 
  public:
+  // With a journal, the items it holds are delivered from it as the input reaches them.
   stream_job(task_definition task, Input input, std::size_t chunksize, std::size_t window,
-             std::shared_ptr<stream_state<value_type>> state)
+             std::shared_ptr<stream_state<value_type>> state, std::unique_ptr<journal_call> journal = nullptr)
       : job(std::move(task)),
         input_(std::move(input)),
         chunksize_(chunksize),
         window_(std::max(window, chunksize)),
-        state_(std::move(state)) {}
+        state_(std::move(state)),
+        journal_(std::move(journal)) {}
 
   bool exhausted() const override { return input_done_; }
   bool takes_turns() const override { return true; }
@@ -51,13 +54,25 @@ class stream_job final : public job {
   }
 
   item_range next_chunk(byte_buffer& out) override {
-    const std::uint64_t first = read_;
+    const std::uint64_t start = read_;
+    std::uint64_t first = read_;  // of the items sent: after those taken from the journal
     argument_writer items(out);
     try {
       if (!position_) position_.emplace(std::ranges::begin(input_));
       auto& it = *position_;
-      while (read_ - first < chunksize_ && it != std::ranges::end(input_)) {
-        items.add(MakeArgs{}(*it));
+      while (read_ - start < chunksize_ && it != std::ranges::end(input_)) {
+        if (!journal_) {
+          items.add(MakeArgs{}(*it));
+        } else if (const journal_call::saved* saved = journal_->find(read_)) {
+          if (read_ != first) break;  // a chunk's items are consecutive: this one waits for the next
+          journal_->check_argument(*saved, argument_crc(MakeArgs{}(*it)));
+          restore(read_, *saved);
+          first = read_ + 1;
+        } else {
+          const args_type args = MakeArgs{}(*it);
+          sent_crcs_.emplace(read_, argument_crc(args));
+          items.add(args);
+        }
         ++read_;
         ++it;
       }
@@ -71,19 +86,29 @@ class stream_job final : public job {
   void accept(item_range items, std::span<const char> outcomes, const worker_identity& from) override {
     auto failed = [&](std::uint32_t i, item_error failure) {
       const std::uint64_t index = items.first + i;
+      if (journal_) sent_crcs_.erase(index);
       state_->deliver(index, {std::nullopt, item_failure(task().name, index, std::move(failure), from)});
     };
     if constexpr (std::is_void_v<result_type>) {
       decode_outcomes<void>(
-          outcomes, items.count, [&](std::uint32_t i) { state_->deliver(items.first + i, {std::monostate{}, nullptr}); },
+          outcomes, items.count,
+          [&](std::uint32_t i) {
+            if (journal_) journal_->add(items.first + i, take_crc(items.first + i), [](byte_buffer&) {});
+            state_->deliver(items.first + i, {std::monostate{}, nullptr});
+          },
           failed);
     } else {
       decode_outcomes<result_type>(
           outcomes, items.count,
-          [&](std::uint32_t i, result_type&& value) { state_->deliver(items.first + i, {std::move(value), nullptr}); },
+          [&](std::uint32_t i, result_type&& value) {
+            const std::uint64_t index = items.first + i;
+            if (journal_) journal_->add(index, take_crc(index), [&](byte_buffer& out) { encode_alone(out, value); });
+            state_->deliver(index, {std::move(value), nullptr});
+          },
           failed);
     }
     received_ += items.count;
+    if (journal_) journal_->write_added();
   }
 
   bool finished() const override { return input_done_ && received_ == read_; }
@@ -94,10 +119,26 @@ class stream_job final : public job {
     else
       return {received_, std::nullopt};
   }
-  void publish() override {}  // every outcome was delivered as it came
-  void abandon(const std::exception_ptr& why, bool) override { state_->fail(why); }
+  void publish() override {  // every outcome was delivered as it came
+    if (journal_) journal_->sync();
+  }
+  void abandon(const std::exception_ptr& why, bool) override {
+    if (journal_) journal_->sync();  // SIGTERM's stop comes here: what arrived is on disk
+    state_->fail(why);
+  }
 
  private:
+  void restore(std::uint64_t index, const journal_call::saved& saved) {
+    if constexpr (std::is_void_v<result_type>) state_->deliver(index, {std::monostate{}, nullptr});
+    else state_->deliver(index, {journal_->template restore<result_type>(index, saved), nullptr});
+    ++received_;
+    journal_->count_restored(1);
+  }
+  std::uint32_t take_crc(std::uint64_t index) {
+    auto node = sent_crcs_.extract(index);
+    return node ? node.mapped() : 0;
+  }
+
   void end_input(std::exception_ptr error) {
     input_done_ = true;
     state_->end_input(read_, std::move(error));
@@ -111,6 +152,8 @@ class stream_job final : public job {
   std::uint64_t read_ = 0;
   std::uint64_t received_ = 0;
   bool input_done_ = false;
+  std::unique_ptr<journal_call> journal_;
+  std::unordered_map<std::uint64_t, std::uint32_t> sent_crcs_;  // journaled calls: of the items in flight
 };
 
 }  // namespace mpipool::detail

@@ -1,0 +1,97 @@
+// A long journaled map that a time limit may stop and a rerun resumes: the program a batch job
+// that requeues itself runs.
+//
+//   journal_job <items> <task cost in µs> <journal file> [--stop-after K] [--expect-restored-at-least M]
+//
+// Each item spins for the task cost and gives a checksum of its index. At the end it prints
+//   journal: N items, M from the journal, K computed
+// and exits 0 when the results are exactly those an uninterrupted run gives (1 otherwise).
+// SIGTERM or SIGINT stops it with 128 + the signal, the results so far in the journal.
+// --stop-after K reads the results through imap and raises SIGTERM itself once it has read K
+// of them, as Slurm's time limit would (the same call name and task: the rerun resumes it).
+// --expect-restored-at-least M fails the run when fewer than M results came from the journal.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <vector>
+
+#include <mpipool/mpipool.hpp>
+
+namespace {
+
+// What item `x` gives: cheap to check, different for every item.
+std::uint64_t expected_value(std::uint64_t x) { return (x * 2654435761u) % 1000003u; }
+
+struct costly_item {
+  std::int64_t cost_us = 0;
+  std::uint64_t operator()(std::uint64_t x) const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(cost_us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return expected_value(x);
+  }
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar & cost_us;
+  }
+};
+
+int usage() {
+  std::fputs("usage: journal_job <items> <task cost in us> <journal file> [--stop-after K] "
+             "[--expect-restored-at-least M]\n",
+             stderr);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) return usage();
+  const std::uint64_t items = std::strtoull(argv[1], nullptr, 10);
+  const costly_item task{std::strtoll(argv[2], nullptr, 10)};
+  const std::string file = argv[3];
+  std::optional<std::uint64_t> stop_after;
+  std::uint64_t expect_restored = 0;
+  for (int i = 4; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--stop-after") == 0) stop_after = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (std::strcmp(argv[i], "--expect-restored-at-least") == 0) expect_restored = std::strtoull(argv[i + 1], nullptr, 10);
+    else return usage();
+  }
+
+  return mpipool::run(argc, argv, [&](mpipool::pool& pool) {
+    const auto input = std::views::iota(std::uint64_t{0}, items);
+    mpipool::journal journal{file, "values"};
+    std::vector<std::uint64_t> values;
+    try {
+      if (stop_after) {
+        for (std::uint64_t v : pool.imap(task, input, 10, journal)) {
+          values.push_back(v);
+          if (values.size() == *stop_after) raise(SIGTERM);
+        }
+      } else {
+        values = pool.map(task, input, std::nullopt, journal);
+      }
+    } catch (const mpipool::pool_interrupted& e) {
+      std::printf("journal: stopped by signal %d after %zu results, %llu of them from the journal\n", e.signal(),
+                  values.size(), static_cast<unsigned long long>(journal.restored()));
+      return 1;  // run returns 128 + the signal
+    }
+    const std::uint64_t restored = journal.restored();
+    std::printf("journal: %llu items, %llu from the journal, %llu computed\n", static_cast<unsigned long long>(items),
+                static_cast<unsigned long long>(restored), static_cast<unsigned long long>(items - restored));
+    bool exact = values.size() == items;
+    for (std::uint64_t i = 0; exact && i < items; ++i) exact = values[i] == expected_value(i);
+    if (!exact) std::puts("journal_job: the results differ from an uninterrupted run's");
+    if (restored < expect_restored)
+      std::printf("journal_job: expected at least %llu results from the journal\n",
+                  static_cast<unsigned long long>(expect_restored));
+    return exact && restored >= expect_restored ? 0 : 1;
+  });
+}
