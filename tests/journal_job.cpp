@@ -2,6 +2,7 @@
 // that requeues itself runs.
 //
 //   journal_job <items> <task cost in µs> <journal file> [--stop-after K] [--expect-restored-at-least M]
+//               [--chunksize C]
 //
 // Each item spins for the task cost and gives a checksum of its index. At the end it prints
 //   journal: N items, M from the journal, K computed
@@ -10,8 +11,13 @@
 // --stop-after K reads the results through imap and raises SIGTERM itself once it has read K
 // of them, as Slurm's time limit would (the same call name and task: the rerun resumes it).
 // --expect-restored-at-least M fails the run when fewer than M results came from the journal.
+// --chunksize C: the map's chunk size (default: the pool's). Small chunks lose little work when
+// a stop ends the chunks in flight.
+// Every process that ran tasks says how many as it ends (`journal_job: T tasks run here`), so
+// that the work of a chain of runs can be added up from their output.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -26,12 +32,16 @@
 
 namespace {
 
+// Tasks this process ran, for the line at its end.
+std::atomic<std::uint64_t> tasks_run{0};
+
 // What item `x` gives: cheap to check, different for every item.
 std::uint64_t expected_value(std::uint64_t x) { return (x * 2654435761u) % 1000003u; }
 
 struct costly_item {
   std::int64_t cost_us = 0;
   std::uint64_t operator()(std::uint64_t x) const {
+    tasks_run.fetch_add(1, std::memory_order_relaxed);
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(cost_us);
     while (std::chrono::steady_clock::now() < until) {
     }
@@ -45,7 +55,7 @@ struct costly_item {
 
 int usage() {
   std::fputs("usage: journal_job <items> <task cost in us> <journal file> [--stop-after K] "
-             "[--expect-restored-at-least M]\n",
+             "[--expect-restored-at-least M] [--chunksize C]\n",
              stderr);
   return 2;
 }
@@ -59,13 +69,15 @@ int main(int argc, char** argv) {
   const std::string file = argv[3];
   std::optional<std::uint64_t> stop_after;
   std::uint64_t expect_restored = 0;
+  std::optional<std::int64_t> chunksize;
   for (int i = 4; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--stop-after") == 0) stop_after = std::strtoull(argv[i + 1], nullptr, 10);
     else if (std::strcmp(argv[i], "--expect-restored-at-least") == 0) expect_restored = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (std::strcmp(argv[i], "--chunksize") == 0) chunksize = std::strtoll(argv[i + 1], nullptr, 10);
     else return usage();
   }
 
-  return mpipool::run(argc, argv, [&](mpipool::pool& pool) {
+  const int status = mpipool::run(argc, argv, [&](mpipool::pool& pool) {
     const auto input = std::views::iota(std::uint64_t{0}, items);
     mpipool::journal journal{file, "values"};
     std::vector<std::uint64_t> values;
@@ -76,7 +88,7 @@ int main(int argc, char** argv) {
           if (values.size() == *stop_after) raise(SIGTERM);
         }
       } else {
-        values = pool.map(task, input, std::nullopt, journal);
+        values = pool.map(task, input, chunksize, journal);
       }
     } catch (const mpipool::pool_interrupted& e) {
       std::printf("journal: stopped by signal %d after %zu results, %llu of them from the journal\n", e.signal(),
@@ -94,4 +106,7 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(expect_restored));
     return exact && restored >= expect_restored ? 0 : 1;
   });
+  if (const auto ran = tasks_run.load(); ran > 0)
+    std::printf("journal_job: %llu tasks run here\n", static_cast<unsigned long long>(ran));
+  return status;
 }
