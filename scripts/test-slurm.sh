@@ -26,7 +26,7 @@ eval "$("$slurm_local" env)"
 
 log="$(mktemp)"
 trap '"$slurm_local" stop || true; rm -f "$log"' EXIT
-"$root/scripts/build.sh" slurm_job >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+"$root/scripts/build.sh" slurm_job journal_job >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 "$slurm_local" start
 program="$build/tests/slurm/slurm_job"
 rm -rf "$work"
@@ -73,13 +73,54 @@ expect() {
   sed 's/^/    /' "$work/$name.out" >&2 || true
 }
 
+# The chain: a copy of slurm/requeue.sbatch with a one-minute limit and the warning signal 30 s
+# before it (which Slurm sends 0 to 30 s in), 4 workers, a map of chain_items items of 20 ms in
+# chunks of 5: about 70 s of work on two cores, so the warning stops it at least twice.
+chain_items=3500
+start_chain() {
+  sed -e 's/^#SBATCH --time=.*/#SBATCH --time=1/' -e 's/^#SBATCH --signal=.*/#SBATCH --signal=TERM@30/' \
+      -e 's/^#SBATCH --ntasks=.*/#SBATCH --ntasks=5/' -e "s|^#SBATCH --output=.*|#SBATCH --output=$work/chain.out|" \
+      "$root/slurm/requeue.sbatch" >"$work/requeue.sbatch"
+  rm -f "$work/chain.journal" "$work/chain.out"
+  (cd "$work" && sbatch --parsable --job-name=chain requeue.sbatch \
+     "$build/tests/journal_job" "$chain_items" 20000 "$work/chain.journal" --chunksize 5) >/dev/null
+}
+
+# Waits for the chain's last link, then checks: stopped by the signal at least twice, finished
+# with exactly an uninterrupted run's results, and the tasks run over all links (the work)
+# within 10% of the items.
+check_chain() {
+  local out="$work/chain.out" deadline=$((SECONDS + 600))
+  until grep -qE "^mpipool chain: (finished|link [0-9]+ failed|.*giving up)" "$out" 2>/dev/null; do
+    ((SECONDS < deadline)) || break
+    sleep 1
+  done
+  local stops work links
+  stops="$(grep -c "stopped by SIGTERM; link" "$out" || true)"
+  links="$(grep -c "^mpipool chain: link [0-9]*, job" "$out" || true)"
+  work=0
+  for tasks in $(sed -n 's/^journal_job: \([0-9]*\) tasks run here$/\1/p' "$out"); do work=$((work + tasks)); done
+  echo "chain: $links links, stopped $stops times, $work tasks run for $chain_items items"
+  sed 's/^/    /' "$out"
+  if ! grep -qE "^journal: $chain_items items, [0-9]+ from the journal, [0-9]+ computed$" "$out" ||
+     ! grep -q "^mpipool chain: finished in link" "$out"; then
+    fail "chain: did not finish with an uninterrupted run's results"
+  elif ((stops < 2)); then
+    fail "chain: stopped $stops times, not at least twice"
+  elif ((work < chain_items || work * 10 > chain_items * 11)); then
+    fail "chain: $work tasks run for $chain_items items, not within 10%"
+  fi
+}
+
 sigterm_line="mpipool: SIGTERM during map of '[^']+': [0-9]+ of [0-9]+ items done"
 signal_cases="${MPIPOOL_SLURM_SIGNAL_CASES:-1}"
 
 # First, the slowest: a one-minute time limit ends on slurmctld's 30-s tick, 60 to 90 s in,
-# while the other cases run.
+# while the other cases run; and a chain of jobs (slurm/requeue.sbatch) whose journaled map
+# cannot finish inside one link's limit.
 if [ "$signal_cases" = 1 ]; then
   submit srun.time_limit one-node.sbatch --ntasks=2 --time=1 -- simulate 3000 100
+  start_chain
 fi
 
 # Every outcome under both launchers, a multi-node script on this one node, and an array.
@@ -142,6 +183,7 @@ if [ "$signal_cases" = 1 ]; then
     fi
   done
   expect srun.time_limit TIMEOUT 143:0 "$sigterm_line"
+  check_chain
 fi
 
 echo "slurm tests: $failures failed, in $((SECONDS - started)) s (signal cases: $([ "$signal_cases" = 1 ] && echo on || echo off))"
