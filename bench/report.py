@@ -22,10 +22,14 @@ ROWS = (  # (workload, variant, metric, label, format)
     [("W1", f"cs{c}", "items_per_s", f"W1 map x*x, chunksize {c} (items/s)", "rate") for c in CHUNKSIZES]
     + [
         ("W1", "default", "items_per_s", "W1 map x*x, default chunking (items/s)", "rate"),
+        ("W1", "cs1-isolated", "items_per_s", "W1 map x*x, chunksize 1, isolated (items/s)", "rate"),
+        ("W1", "default-isolated", "items_per_s", "W1 map x*x, default chunking, isolated (items/s)", "rate"),
         ("W2", "apply", "us_per_call", "W2 sequential apply round trip (µs)", "us"),
+        ("W2", "apply-isolated", "us_per_call", "W2 apply round trip, isolated (µs)", "us"),
         ("W3", "default", "efficiency", "W3 200 × 10 ms CPU tasks, efficiency vs serial (paired)", "ratio"),
         ("W4", "default", "makespan_over_ideal", "W4 2000 Pareto tasks, makespan / ideal, default chunking", "times"),
         ("W4", "cs1", "makespan_over_ideal", "W4 makespan / ideal, chunksize 1", "times"),
+        ("W4", "default-isolated", "makespan_over_ideal", "W4 makespan / ideal, default chunking, isolated", "times"),
         ("J1", "plain", "items_per_s", "W1 default chunking, beside the journaled runs (items/s)", "rate"),
         ("J1", "journal", "items_per_s", "W1 default chunking, journaled (items/s)", "rate"),
         ("J1", "resumed", "items_per_s", "W1 default chunking, every result from the journal (items/s)", "rate"),
@@ -200,8 +204,10 @@ this run rather than absolute figures across runs). Settings: `{args.settings}`.
   same for an idle mpipool pool over 3 s.
 
 mpipool and raw MPI run 3 ranks (master + 2 workers, oversubscribed on 2 cores, as mp.Pool(2)),
-and 2 ranks (1 worker) for W1 at chunksize 1 and W2. Systems are interleaved round-robin in
-every repetition; each cell is the median over the repetitions.
+and 2 ranks (1 worker) for W1 at chunksize 1 and W2. The rows marked "isolated" are mpipool
+with `pool_options::isolated` (each worker's tasks in a helper process), 3 ranks, a session of
+its own in the same round-robin. Systems are interleaved round-robin in every repetition; each
+cell is the median over the repetitions.
 
 ### Medians
 

@@ -3,7 +3,8 @@
 //
 //   mpirun -n 3 ./bench_workloads workloads=W1,W2,W3,W4,journal,W6,idle target_s=0.3 ...
 //
-// Prints RESULT lines (see bench_common.hpp).
+// Prints RESULT lines (see bench_common.hpp). With isolated=1 the pool runs its tasks in helper
+// processes (pool_options::isolated) and every variant is named "<variant>-isolated".
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -79,8 +80,9 @@ int body(mpipool::pool& pool, const bench::settings& s, const std::vector<long>&
   const long workers = static_cast<long>(pool.workers());
   const double target_s = s.number("target_s", 0.3);
   const long max_items = static_cast<long>(s.number("max_items", 4e6));
+  const std::string mode = s.number("isolated", 0) != 0 ? "-isolated" : "";
   auto report = [&](const std::string& w, const std::string& variant, const std::string& metric, double v) {
-    bench::report(system_name, workers, w, variant, metric, v);
+    bench::report(system_name, workers, w, variant + mode, metric, v);
   };
 
   if (s.has(workloads, "W1")) {
@@ -119,7 +121,8 @@ int body(mpipool::pool& pool, const bench::settings& s, const std::vector<long>&
     double start = bench::now_s();
     for (double d : durations) bench::spin(d);
     const double ideal = (bench::now_s() - start) / static_cast<double>(workers);
-    for (long chunksize : {0L, 1L}) {
+    for (const auto& c : s.list("w4_chunksizes", "0,1")) {  // 0: the default
+      const long chunksize = std::stol(c);
       start = bench::now_s();
       const std::vector<int> out =
           chunksize > 0 ? pool.map(spin_task, durations, chunksize) : pool.map(spin_task, durations);
@@ -191,7 +194,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   try {
     const bench::settings s(argc, argv);
-    rc = mpipool::run(MPI_COMM_WORLD, [&](mpipool::pool& pool) { return body(pool, s, pids); });
+    const mpipool::pool_options options{.isolated = s.number("isolated", 0) != 0};
+    rc = mpipool::run(MPI_COMM_WORLD, [&](mpipool::pool& pool) { return body(pool, s, pids); }, options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_workloads: %s\n", e.what());
     rc = 1;

@@ -34,7 +34,7 @@ function(mpipool_add_mpi_test)
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
       ENVIRONMENT "${environment}"
-      PROCESSORS 2)
+      PROCESSORS 1)
   endforeach()
 endfunction()
 
@@ -59,6 +59,6 @@ function(mpipool_add_failing_mpi_test)
     set_tests_properties(${test_name} PROPERTIES
       TIMEOUT ${T_TIMEOUT}
       ENVIRONMENT "${environment}"
-      PROCESSORS 2)
+      PROCESSORS 1)
   endforeach()
 endfunction()

@@ -67,6 +67,11 @@ session() {
   grep '^RESULT ' <<<"$lines" | tee -a "$results"
 }
 mpipool_3() { session mpipool-3 mpirun -n 3 "$bin/bench_workloads" "${settings[@]}"; }
+# Isolated workers (each worker's tasks in a helper process) on the workloads that show what
+# isolation costs: W1 at chunksize 1 and default chunking, W2 and W4.
+mpipool_3_isolated() {
+  session mpipool-3-isolated mpirun -n 3 "$bin/bench_workloads" "${settings[@]}" isolated=1 workloads=W1,W2,W4 chunksizes=1 w4_chunksizes=0
+}
 mpipool_2() { session mpipool-2 mpirun -n 2 "$bin/bench_workloads" "${settings[@]}" workloads=W1,W2 chunksizes=1 default_items=0; }
 raw_3() { session raw-3 mpirun -n 3 "$bin/bench_raw_mpi" "${settings[@]}"; }
 raw_2() { session raw-2 mpirun -n 2 "$bin/bench_raw_mpi" "${settings[@]}" workloads=W1,W2; }
@@ -86,7 +91,7 @@ w5_mp_pool() { session W5-mp.Pool "$python" bench/python_peers.py w5_mp_pool ite
 w5_ppe() { session W5-ProcessPoolExecutor "$python" bench/python_peers.py w5_ppe items="$w5_items"; }
 w5_mpi4py() { session W5-mpi4py mpirun -n 3 "$python" -m mpi4py.futures bench/python_peers.py w5_mpi4py items="$w5_items"; }
 
-systems=(mpipool_3 mp_pool raw_3 ppe mpipool_2 mpi4py raw_2 w5_mpipool w5_mp_pool)
+systems=(mpipool_3 mp_pool raw_3 mpipool_3_isolated ppe mpipool_2 mpi4py raw_2 w5_mpipool w5_mp_pool)
 for ((rep = 0; rep < repeats; ++rep)); do
   echo "== repetition $((rep + 1)) of $repeats"
   echo "REPEAT $((rep + 1))" >>"$results"

@@ -45,7 +45,9 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
   const std::size_t outcomes_start = results.size();
   const std::uint32_t count = chunk.header.items.count;
 
+  failed_whole_ = false;
   auto fail_all = [&](const item_error& error) {
+    failed_whole_ = true;
     results.resize(outcomes_start);
     outcome_writer out(results);
     for (std::uint32_t i = skip; i < count; ++i) out.failure(error);

@@ -4,13 +4,18 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 namespace mpipool::detail {
@@ -22,13 +27,24 @@ struct frame_header {
   std::uint64_t size;
 } __attribute__((packed));
 
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);  // a gone helper is no SIGPIPE
+// Sends all of `parts` with as few system calls as the socket allows: one, mostly.
+bool write_all(int fd, std::span<iovec> parts) {
+  while (!parts.empty()) {
+    msghdr message{};
+    message.msg_iov = parts.data();
+    message.msg_iovlen = std::min<std::size_t>(parts.size(), IOV_MAX);
+    const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);  // a gone helper is no SIGPIPE
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
-    data += n;
-    size -= static_cast<std::size_t>(n);
+    auto left = static_cast<std::size_t>(n);
+    while (!parts.empty() && left >= parts.front().iov_len) {
+      left -= parts.front().iov_len;
+      parts = parts.subspan(1);
+    }
+    if (left > 0) {
+      parts.front().iov_base = static_cast<char*>(parts.front().iov_base) + left;
+      parts.front().iov_len -= left;
+    }
   }
   return true;
 }
@@ -58,15 +74,19 @@ process_end wait_for(pid_t pid) {
 bool write_frame(int fd, frame_kind kind, std::initializer_list<std::span<const char>> parts) {
   frame_header header{kind, 0};
   for (auto part : parts) header.size += part.size();
-  if (!write_all(fd, reinterpret_cast<const char*>(&header), sizeof header)) return false;
+  constexpr std::size_t most_parts = 8;
+  if (parts.size() >= most_parts) throw std::logic_error("mpipool: a frame of too many parts");
+  std::array<iovec, most_parts> pieces{};
+  std::size_t count = 0;
+  pieces[count++] = {&header, sizeof header};
   for (auto part : parts)
-    if (!write_all(fd, part.data(), part.size())) return false;
-  return true;
+    if (!part.empty()) pieces[count++] = {const_cast<char*>(part.data()), part.size()};
+  return write_all(fd, std::span<iovec>(pieces.data(), count));
 }
 
 read_status read_frame(int fd, frame_kind& kind, byte_buffer& payload, int timeout_ms) {
   pollfd waiting{fd, POLLIN, 0};
-  for (;;) {
+  while (timeout_ms >= 0) {  // a read that may wait for ever blocks in read itself
     const int ready = ::poll(&waiting, 1, timeout_ms);
     if (ready > 0) break;
     if (ready == 0) return read_status::timed_out;
@@ -78,11 +98,6 @@ read_status read_frame(int fd, frame_kind& kind, byte_buffer& payload, int timeo
   payload.resize(header.size);
   if (!read_all(fd, payload.data(), payload.size())) return read_status::closed;
   return read_status::frame;
-}
-
-bool frame_waiting(int fd) {
-  pollfd waiting{fd, POLLIN, 0};
-  return ::poll(&waiting, 1, 0) > 0;
 }
 
 helper_process::helper_process(const std::function<void(int fd)>& main) {

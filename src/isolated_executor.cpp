@@ -20,8 +20,6 @@ namespace mpipool::detail {
 
 namespace {
 
-constexpr std::uint64_t every_job = ~std::uint64_t{0};
-
 template <class T>
 std::span<const char> bytes_of(const T& value) {
   return {reinterpret_cast<const char*>(&value), sizeof value};
@@ -31,23 +29,10 @@ std::size_t outcomes_offset(const byte_buffer& results) {
   return static_cast<std::size_t>(read_results(results).outcomes.data() - results.data());
 }
 
-// Whether the rank asked the helper to stop `job`'s chunk. A stop for another job came after
-// that job's chunk had ended: it is dropped.
-bool stop_requested(int fd, std::uint64_t job, byte_buffer& frame) {
-  while (frame_waiting(fd)) {
-    frame_kind kind{};
-    if (read_frame(fd, kind, frame, 0) != read_status::frame) std::_Exit(EXIT_SUCCESS);  // the rank is gone
-    if (kind != frame_kind::stop || frame.size() != sizeof(std::uint64_t)) continue;
-    std::uint64_t stopped = 0;
-    std::memcpy(&stopped, frame.data(), sizeof stopped);
-    if (stopped == job || stopped == every_job) return true;
-  }
-  return false;
-}
-
-// The helper's whole life: run the chunks the rank sends, reporting each item's outcome as
-// soon as it is done, until the rank closes the channel.
-void serve_in_helper(int fd, const std::string& host) {
+// The helper's whole life: run the chunks the rank sends, publishing each item's outcome in
+// the area as soon as it is done, until the rank closes the channel. With `timed`, it also
+// notes when each item starts, for the rank's task_timeout.
+void serve_in_helper(int fd, const std::string& host, outcome_area& area, bool timed) {
   crash_report_in_helper();
   // Ctrl-C or a time limit ends the helper with the job; the rank's own handlers are not for it.
   ::signal(SIGINT, SIG_DFL);
@@ -60,26 +45,37 @@ void serve_in_helper(int fd, const std::string& host) {
   for (;;) {
     frame_kind kind{};
     if (read_frame(fd, kind, request, -1) != read_status::frame) return;
-    if (kind != frame_kind::run || request.size() < sizeof(std::uint32_t)) continue;  // a late stop
+    if (kind != frame_kind::run || request.size() < sizeof(std::uint32_t)) continue;
     std::uint32_t skip = 0;
     std::memcpy(&skip, request.data(), sizeof skip);
     const std::span<const char> message = std::span<const char>(request).subspan(sizeof skip);
-    const std::uint64_t job = read_chunk(message).header.job;
-    std::size_t sent = 0;  // outcome bytes sent so far
-    bool stopped = false;
+    std::size_t start = 0;          // where the outcomes start in `results`, once known
+    std::size_t sent = 0;           // outcome bytes handed on so far
+    std::uint32_t finished = 0;     // items of this run done so far
+    if (timed) area.mark_running(0);
+    // Asked before each item but the first (and once before any): hands on the outcome of the
+    // item just done, with no system call unless the area is full.
     const std::function<bool(std::uint64_t)> after_item = [&](std::uint64_t) {
-      const std::size_t start = outcomes_offset(results);
-      if (results.size() - start > sent) {  // an item is done (every outcome has bytes)
-        if (!write_frame(fd, frame_kind::item, {std::span<const char>(results).subspan(start + sent)})) std::_Exit(EXIT_SUCCESS);
-        sent = results.size() - start;
+      if (start == 0) start = outcomes_offset(results);
+      const std::span<const char> fresh = std::span<const char>(results).subspan(start + sent);
+      if (!fresh.empty()) {  // an item is done (every outcome has bytes)
+        if (area.fits(fresh.size())) {
+          area.publish(fresh);
+        } else {
+          frame_kind answer{};
+          if (!write_frame(fd, frame_kind::drain, {fresh}) || read_frame(fd, answer, frame, -1) != read_status::frame ||
+              answer != frame_kind::drained)
+            std::_Exit(EXIT_SUCCESS);  // the rank is gone
+        }
+        sent += fresh.size();
+        if (timed) area.mark_running(++finished);
       }
-      if (!stopped) stopped = stop_requested(fd, job, frame);
-      return stopped;
+      return area.stop_requested();
     };
     executor.execute(message, results, after_item, skip);
     const results_view done = read_results(results);
     const std::uint32_t count = done.header.items.count;
-    const std::uint8_t reset = done.outcomes.size() < sent ? 1 : 0;  // rewritten: the chunk failed whole
+    const std::uint8_t reset = executor.last_chunk_failed_whole() ? 1 : 0;
     const std::span<const char> rest = reset ? done.outcomes : done.outcomes.subspan(sent);
     if (!write_frame(fd, frame_kind::done, {bytes_of(count), bytes_of(reset), rest})) return;
     std::fflush(nullptr);
@@ -126,8 +122,14 @@ isolated_executor::isolated_executor(std::string host, isolation_settings settin
 
 isolated_executor::~isolated_executor() = default;
 
-int isolated_executor::poll_timeout() const {
-  return settings_.task_timeout.count() > 0 ? static_cast<int>(settings_.task_timeout.count()) : -1;
+int isolated_executor::wait_ms(bool probing) const {
+  int wait = probing ? static_cast<int>(probe_interval.count()) : -1;
+  if (settings_.task_timeout.count() > 0) {
+    const auto left = settings_.task_timeout - area_.running().for_how_long;
+    const int left_ms = static_cast<int>(std::max<std::int64_t>(left.count(), 0));
+    wait = wait < 0 ? left_ms : std::min(wait, left_ms);
+  }
+  return wait;
 }
 
 void isolated_executor::execute(std::span<const char> message, byte_buffer& results,
@@ -161,30 +163,24 @@ void isolated_executor::execute(std::span<const char> message, byte_buffer& resu
 }
 
 std::optional<item_error> isolated_executor::start_helper() {
-  helper_.emplace([host = host_](int fd) { serve_in_helper(fd, host); });
+  const bool timed = settings_.task_timeout.count() > 0;
+  helper_.emplace([host = host_, area = &area_, timed](int fd) { serve_in_helper(fd, host, *area, timed); });
   helper_knows_.clear();
   forget_.clear();
   tasks_run_ = 0;
   if (setup_chunk_.empty()) return std::nullopt;
   // As Python runs the initializer in each new worker process.
+  byte_buffer outcome;
+  std::uint32_t ran = 0;
   const std::uint32_t skip = 0;
+  area_.reset_for_run();
   write_frame(helper_->fd(), frame_kind::run, {bytes_of(skip), std::span<const char>(setup_chunk_)});
-  frame_kind kind{};
+  const run_end end = collect_run(setup_job, nullptr, outcome, ran);
   std::optional<item_error> failure;
-  for (;;) {
-    const read_status status = read_frame(helper_->fd(), kind, frame_, poll_timeout());
-    if (status == read_status::frame && kind == frame_kind::item) continue;
-    if (status == read_status::frame && kind == frame_kind::done) {
-      const std::size_t header = sizeof(std::uint32_t) + sizeof(std::uint8_t);
-      if (frame_.size() > header)
-        decode_outcomes<void>(std::span<const char>(frame_).subspan(header), 1, [](std::uint32_t) {},
-                              [&](std::uint32_t, item_error error) { failure = std::move(error); });
-      break;
-    }
-    const process_end end = status == read_status::timed_out ? helper_->kill() : helper_->reap();
-    failure = status == read_status::timed_out ? timed_out(0, settings_.task_timeout) : crashed(end);
-    break;
-  }
+  if (end.how == run_end::timed_out) failure = timed_out(0, settings_.task_timeout);
+  else if (end.how == run_end::died) failure = crashed(end.process);
+  else if (!outcome.empty())
+    decode_outcomes<void>(outcome, 1, [](std::uint32_t) {}, [&](std::uint32_t, item_error error) { failure = std::move(error); });
   if (!failure) return std::nullopt;
   helper_.reset();
   return item_error{"mpipool::initializer_error",
@@ -207,14 +203,79 @@ bool isolated_executor::send_chunk(const chunk_view& chunk, std::uint32_t skip) 
               task ? std::span<const char>(task->state) : std::span<const char>(), forget_);
   forget_.clear();
   if (task) helper_knows_.insert(job);
+  area_.reset_for_run();
   return write_frame(helper_->fd(), frame_kind::run,
                      {bytes_of(skip), std::span<const char>(chunk_prefix_), chunk.items});
+}
+
+isolated_executor::run_end isolated_executor::collect_run(std::uint64_t job,
+                                                          const std::function<bool(std::uint64_t job)>* should_stop,
+                                                          byte_buffer& results, std::uint32_t& done) {
+  const std::size_t run_start = results.size();
+  std::uint32_t taken = 0;  // outcomes taken from the area at drains
+  // Appends what the area holds to the results; how many outcomes that was.
+  auto take_area = [&] {
+    const std::span<const char> held = area_.published();
+    results.insert(results.end(), held.begin(), held.end());
+    area_.clear();
+    return outcome_area::count_outcomes(held);
+  };
+  bool probing = should_stop != nullptr;  // wake now and then to ask, while a long item runs
+  for (;;) {
+    frame_kind kind{};
+    const read_status status = read_frame(helper_->fd(), kind, frame_, wait_ms(probing));
+    if (status == read_status::timed_out) {
+      if (probing && (*should_stop)(job)) {
+        probing = false;  // asked once: the helper ends the chunk after the item it runs
+        area_.request_stop();
+      }
+      if (settings_.task_timeout.count() == 0) continue;
+      const outcome_area::running_item running = area_.running();
+      if (running.for_how_long < settings_.task_timeout) continue;
+      // Done already, and the next not marked yet: not late.
+      if (running.index < taken + outcome_area::count_outcomes(area_.published())) continue;
+      helper_->kill();
+      helper_.reset();
+      take_area();
+      // It may have finished as it was killed: it is late all the same.
+      const std::span<const char> outcomes = std::span<const char>(results).subspan(run_start);
+      results.resize(run_start + outcome_area::outcomes_length(outcomes, running.index));
+      return {run_end::timed_out, running.index, {}};
+    }
+    if (status == read_status::frame && kind == frame_kind::drain) {
+      taken += take_area();
+      results.insert(results.end(), frame_.begin(), frame_.end());
+      ++taken;
+      write_frame(helper_->fd(), frame_kind::drained, {});
+      continue;
+    }
+    if (status == read_status::frame && kind == frame_kind::done) {
+      std::uint8_t reset = 0;
+      const std::size_t header = sizeof done + sizeof reset;
+      if (frame_.size() < header) throw std::runtime_error("mpipool: truncated message from a helper process");
+      std::memcpy(&done, frame_.data(), sizeof done);
+      std::memcpy(&reset, frame_.data() + sizeof done, sizeof reset);
+      if (reset) {
+        results.resize(run_start);
+        area_.clear();
+      } else {
+        take_area();
+      }
+      results.insert(results.end(), frame_.begin() + static_cast<std::ptrdiff_t>(header), frame_.end());
+      return {run_end::done, 0, {}};
+    }
+    // The helper died: exactly the outcomes it published are whole.
+    const process_end end = helper_->reap();
+    helper_.reset();
+    return {run_end::died, taken + take_area(), end};
+  }
 }
 
 std::uint32_t isolated_executor::run_items(const chunk_view& chunk, byte_buffer& results,
                                            const std::function<bool(std::uint64_t job)>& should_stop) {
   const std::uint64_t job = chunk.header.job;
   const std::uint32_t count = chunk.header.items.count;
+  const bool may_stop = job != setup_job;
   std::uint32_t position = 0;  // the first item without an outcome
   while (position < count) {
     if (!helper_) {
@@ -224,44 +285,18 @@ std::uint32_t isolated_executor::run_items(const chunk_view& chunk, byte_buffer&
         break;
       }
     }
-    send_chunk(chunk, position);  // if the helper is gone, reading says so
-    const std::uint32_t run_first = position;
-    const std::size_t run_start = results.size();
-    bool stop_sent = false;
-    for (;;) {
-      frame_kind kind{};
-      const read_status status = read_frame(helper_->fd(), kind, frame_, poll_timeout());
-      if (status == read_status::frame && kind == frame_kind::item) {
-        results.insert(results.end(), frame_.begin(), frame_.end());
-        ++position;
-        if (!stop_sent && job != setup_job && should_stop(job)) {
-          stop_sent = true;
-          write_frame(helper_->fd(), frame_kind::stop, {bytes_of(job)});
-        }
-        continue;
-      }
-      if (status == read_status::frame && kind == frame_kind::done) {
-        std::uint32_t done = 0;
-        std::uint8_t reset = 0;
-        const std::size_t header = sizeof done + sizeof reset;
-        if (frame_.size() < header) throw std::runtime_error("mpipool: truncated message from a helper process");
-        std::memcpy(&done, frame_.data(), sizeof done);
-        std::memcpy(&reset, frame_.data() + sizeof done, sizeof reset);
-        if (reset) results.resize(run_start);
-        results.insert(results.end(), frame_.begin() + static_cast<std::ptrdiff_t>(header), frame_.end());
-        // All of them, or fewer: the chunk was stopped (before its first item: `done` is 0).
-        return std::max(done, run_first);
-      }
-      // The helper died in item `position`, or ran out of time in it.
-      const bool late = status == read_status::timed_out;
-      const process_end end = late ? helper_->kill() : helper_->reap();
-      helper_.reset();
-      outcome_writer(results).failure(late ? timed_out(chunk.header.items.first + position, settings_.task_timeout)
-                                           : crashed(end));
-      ++position;
-      if (position < count && job != setup_job && should_stop(job)) return position;
-      break;  // on in a new helper
-    }
+    send_chunk(chunk, position);  // if the helper is gone, collecting says so
+    std::uint32_t done = 0;
+    const run_end end = collect_run(job, may_stop ? &should_stop : nullptr, results, done);
+    // All of them, or fewer: the chunk was stopped (before its first item: `done` is 0).
+    if (end.how == run_end::done) return std::max(done, position);
+    // The helper died in item `position`, or ran out of time in it.
+    position += end.complete;
+    outcome_writer(results).failure(end.how == run_end::timed_out
+                                        ? timed_out(chunk.header.items.first + position, settings_.task_timeout)
+                                        : crashed(end.process));
+    ++position;
+    if (position < count && may_stop && should_stop(job)) return position;
   }
   return position;
 }

@@ -237,6 +237,40 @@ TEST(isolation, starmap_decodes_the_items_after_a_crash) {
             0);
 }
 
+// Large outcomes: more than the helper's shared area holds between two drains, and one larger
+// than the whole area, then a crash in the same chunk.
+std::string big_or_die(int index, std::string dir) {
+  mark(dir + "/item-" + std::to_string(index));
+  if (index == 7) std::raise(SIGSEGV);
+  const std::size_t size = index == 4 ? std::size_t{3} << 20 : std::size_t{400} << 10;
+  return std::string(size, static_cast<char>('a' + index));
+}
+MPIPOOL_REGISTER(big_or_die);
+
+TEST(isolation, large_outcomes_and_a_crash_after_them) {
+  EXPECT_EQ(with_pool([](mpipool::pool& pool) {
+              const std::string dir = fresh_directory("large");
+              std::vector<std::tuple<int, std::string>> items;
+              for (int i = 0; i < 10; ++i) items.emplace_back(i, dir);
+              auto stream = pool.istarmap(big_or_die, items, 10);
+              int index = 0;
+              for (auto it = stream.begin(); it != stream.end(); ++it, ++index) {
+                if (index == 7) {
+                  EXPECT_THROW(*it, mpipool::worker_crashed);
+                  continue;
+                }
+                const std::string& value = *it;
+                EXPECT_EQ(value.size(), index == 4 ? std::size_t{3} << 20 : std::size_t{400} << 10) << "item " << index;
+                EXPECT_EQ(value.find_first_not_of(static_cast<char>('a' + index)), std::string::npos) << "item " << index;
+              }
+              EXPECT_EQ(index, 10);
+              expect_each_item_ran_once(dir, 10);
+              std::filesystem::remove_all(dir);
+              return 0;
+            }, isolated),
+            0);
+}
+
 int helper_pid(int) { return static_cast<int>(::getpid()); }
 MPIPOOL_REGISTER(helper_pid);
 

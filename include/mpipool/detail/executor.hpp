@@ -29,6 +29,9 @@ class task_executor {
   // Asks `should_stop` before every item, not only every so often (an isolated helper sends
   // each item's outcome from there).
   void ask_before_every_item() { every_item_ = true; }
+  // Whether the last chunk's outcomes were all rewritten as one failure after some items ran
+  // (a malformed chunk, or no memory for the results): outcomes handed on before are void.
+  bool last_chunk_failed_whole() const { return failed_whole_; }
 
  private:
   struct held_task {
@@ -41,6 +44,7 @@ class task_executor {
 
   std::string host_;
   bool every_item_ = false;
+  bool failed_whole_ = false;
   std::unordered_map<std::uint64_t, held_task> tasks_;
 };
 

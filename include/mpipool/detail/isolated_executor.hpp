@@ -19,6 +19,7 @@
 
 #include "mpipool/detail/archive.hpp"
 #include "mpipool/detail/helper_process.hpp"
+#include "mpipool/detail/outcome_area.hpp"
 #include "mpipool/detail/protocol.hpp"
 
 namespace mpipool {
@@ -50,8 +51,10 @@ class isolated_executor {
   isolated_executor(const isolated_executor&) = delete;
   isolated_executor& operator=(const isolated_executor&) = delete;
 
-  // As task_executor::execute. Waits (in poll, never spinning) for the helper's outcomes;
-  // `should_stop` is asked after each item.
+  // As task_executor::execute. Waits (in poll, never spinning) for the helper's outcomes,
+  // which come through shared memory, so that items cost no system call each; wakes every
+  // probe_interval to ask `should_stop` while the chunk runs, and when the item running
+  // reaches the task_timeout.
   void execute(std::span<const char> message, byte_buffer& results,
                const std::function<bool(std::uint64_t job)>& should_stop);
 
@@ -66,11 +69,30 @@ class isolated_executor {
                           const std::function<bool(std::uint64_t job)>& should_stop);
   // Forks a helper and runs the initializer in it, if there is one; why not, if it failed.
   std::optional<item_error> start_helper();
+  // Sends the chunk to the helper, to run from item `skip` on.
   bool send_chunk(const chunk_view& chunk, std::uint32_t skip);
-  int poll_timeout() const;
+
+  // How a run of items in the helper ended.
+  struct run_end {
+    enum { done, died, timed_out } how;
+    std::uint32_t complete;  // died, timed_out: the outcomes of this run kept in the results
+    process_end process;     // died: how the helper ended
+  };
+  // Waits for the run just sent, appending its outcomes to `results`; `done` is the count
+  // the helper's done message says. With `should_stop`, asks it now and then (never for
+  // the set-up job), and passes a yes on to the helper.
+  run_end collect_run(std::uint64_t job, const std::function<bool(std::uint64_t job)>* should_stop,
+                      byte_buffer& results, std::uint32_t& done);
+  // How long to wait for the helper's next message: until the item running reaches the
+  // task_timeout, and no longer than probe_interval while `probing`; -1: for ever.
+  int wait_ms(bool probing) const;
+
+  // Often enough to notice a cancel promptly, seldom enough to cost nothing while long items run.
+  static constexpr std::chrono::milliseconds probe_interval{20};
 
   std::string host_;
   isolation_settings settings_;
+  outcome_area area_;  // shared with every helper forked after it was made
   std::optional<helper_process> helper_;
   std::size_t tasks_run_ = 0;                       // by the current helper
   std::unordered_map<std::uint64_t, known_task> known_;  // every job's task, for new helpers
