@@ -74,9 +74,9 @@ expect() {
 }
 
 # The chain: a copy of slurm/requeue.sbatch with a one-minute limit and the warning signal 30 s
-# before it (which Slurm sends 0 to 30 s in), 4 workers, a map of chain_items items of 20 ms in
-# chunks of 5: about 70 s of work on two cores, so the warning stops it at least twice.
-chain_items=3500
+# before it (which Slurm sends 0 to 30 s in), 4 workers, a map of chain_items items of 20 ms (of
+# wall-clock time each) in chunks of 5: 80 s of work, so the warning stops it at least twice.
+chain_items=16000
 start_chain() {
   sed -e 's/^#SBATCH --time=.*/#SBATCH --time=1/' -e 's/^#SBATCH --signal=.*/#SBATCH --signal=TERM@30/' \
       -e 's/^#SBATCH --ntasks=.*/#SBATCH --ntasks=5/' -e "s|^#SBATCH --output=.*|#SBATCH --output=$work/chain.out|" \

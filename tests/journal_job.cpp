@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
         values = pool.map(task, input, chunksize, journal);
       }
     } catch (const mpipool::pool_interrupted& e) {
-      std::printf("journal: stopped by signal %d after %zu results, %llu of them from the journal\n", e.signal(),
-                  values.size(), static_cast<unsigned long long>(journal.restored()));
+      std::printf("journal: stopped by signal %d; %llu results were in the journal at the start\n", e.signal(),
+                  static_cast<unsigned long long>(journal.restored()));
       return 1;  // run returns 128 + the signal
     }
     const std::uint64_t restored = journal.restored();
