@@ -2,9 +2,13 @@
 # Builds mpipool and its tests with sanitizers, in a build folder of their own, and runs ctest:
 #   scripts/sanitize.sh [address|thread] [ctest arguments...]
 #   address (default): AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer over the
-#                      whole suite, except tests labelled `big` or `scale` (the many-ranks
-#                      program still runs, at the usual rank counts). Build folder: build-asan.
+#                      whole suite, except tests labelled `big`, `scale` or `soak` (the
+#                      many-ranks program still runs at the usual rank counts), the examples
+#                      (not built), the compile_fail cases, and the failure-point matrix in
+#                      isolated mode (test_isolation runs that code).
+#                      Build folder: build-asan.
 #   thread:            ThreadSanitizer over the thread-heavy suites. Build folder: build-tsan.
+# Both run every MPI test at 1, 2 and 5 ranks (the plain suite adds 3).
 # Any finding fails its test: UBSan halts (-fno-sanitize-recover), ASan and TSan exit non-zero.
 # The sanitizer flags reach the build through CMake cache variables only: CMakeLists.txt knows
 # nothing of them. With MPIPOOL_BUILD_DIR set, the folders are $MPIPOOL_BUILD_DIR-asan and -tsan.
@@ -26,7 +30,8 @@ case "$mode" in
     build="${MPIPOOL_BUILD_DIR:-$root/build}-asan"
     sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -O0"
     targets=()                                  # everything: the whole suite
-    ctest_selection=(-LE '^(big|scale)$')
+    ctest_selection=(-LE '^(big|scale|soak)$' -E '^(compile_fail|failure_points[.]isolated)[.]')
+    configure_extra=(-DMPIPOOL_BUILD_EXAMPLES=OFF)
     ;;
   thread)
     build="${MPIPOOL_BUILD_DIR:-$root/build}-tsan"
@@ -34,11 +39,15 @@ case "$mode" in
     # Not test_mpi_section_multiple: under MPI_THREAD_MULTIPLE two threads are ordered by Open
     # MPI's own (uninstrumented) request completion, which TSan cannot see.
     suites=(test_lifecycle test_callbacks test_streams test_pool test_async_result test_progress_failures
-            test_mpi_section test_journal test_trace)
+            test_mpi_section test_journal)
     targets=("${suites[@]}")
+    configure_extra=()
     ctest_selection=(-LE big -R "^($(IFS='|'; echo "${suites[*]}"))\\.[0-9]+ranks\$")
     ;;
 esac
+
+# The master alone, one worker, and several oversubscribed.
+sanitized_ranks="1;2;5"
 
 "$root/scripts/install-deps.sh"
 mkdir -p "$build"
@@ -49,6 +58,7 @@ if [ "$mode" = address ]; then
   link_extra="$build/keep_loaded.o -Wl,--export-dynamic-symbol=dlclose"
 fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="" \
+      -DMPIPOOL_TEST_RANKS="$sanitized_ranks" "${configure_extra[@]}" \
       -DCMAKE_CXX_FLAGS="$sanitize $common_flags" \
       -DCMAKE_EXE_LINKER_FLAGS="$sanitize $link_extra" \
       -DCMAKE_SHARED_LINKER_FLAGS="$sanitize" >/dev/null

@@ -132,6 +132,8 @@ for launcher in srun mpirun; do
   done
 done
 submit multi-node.succeed multi-node.sbatch --nodes=1 -- succeed 2000
+# Progress in a Slurm output file: a plain line a second, a last one, and the load balance.
+submit srun.progress one-node.sbatch --export=ALL,MPIPOOL_PROGRESS=1,MPIPOOL_PROGRESS_INTERVAL=1 -- simulate 60 100
 export SWEEP_VALUES="1000 2000 3000 4000"  # sbatch passes it on to the array's elements
 submit array array.sbatch --output="$work/array-%a.out" -- succeed
 unset SWEEP_VALUES
@@ -145,6 +147,10 @@ for launcher in srun mpirun; do
     "mpipool: rank [0-9]+ on host [^:]+: process killed by signal 11 [(]SIGSEGV[)] while running item 3 of task segfault_at_three" 10
 done
 expect multi-node.succeed COMPLETED 0:0 "sum of squares below 2000 = 2664667000 [(]correct[)] on 3 workers"
+expect srun.progress COMPLETED 0:0 "mpipool: rank 0: map '[^']+': [0-9]+/60 items [(][0-9.]+%[)], [0-9.]+k? items/s, [0-9.]+ s left"
+grep -qE "mpipool: rank 0: map '[^']+': 60/60 items [(]100.0%[)], .*all done in" "$work/srun.progress.out" &&
+  grep -q "mpipool:   master: busy" "$work/srun.progress.out" ||
+  fail "srun.progress: no last progress line or no load-balance summary"
 
 # Each array element: COMPLETED 0:0, and the sum for its own value.
 array_job="${job_of[array]}"
