@@ -4,8 +4,9 @@
 #   address (default): AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer over the
 #                      whole suite, except tests labelled `big`, `scale` or `soak` (the
 #                      many-ranks program still runs at the usual rank counts), the examples
-#                      (not built), the compile_fail cases, and the failure-point matrix in
-#                      isolated mode (test_isolation runs that code).
+#                      (not built), the compile_fail cases, and the failure-point matrix (its
+#                      cases run the code of the other suites: test_item_failures,
+#                      test_callbacks, crash_in_task, test_isolation).
 #                      Build folder: build-asan.
 #   thread:            ThreadSanitizer over the thread-heavy suites. Build folder: build-tsan.
 # Both run every MPI test at 1, 2 and 5 ranks (the plain suite adds 3).
@@ -30,7 +31,7 @@ case "$mode" in
     build="${MPIPOOL_BUILD_DIR:-$root/build}-asan"
     sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -O0"
     targets=()                                  # everything: the whole suite
-    ctest_selection=(-LE '^(big|scale|soak)$' -E '^(compile_fail|failure_points[.]isolated)[.]')
+    ctest_selection=(-LE '^(big|scale|soak)$' -E '^(compile_fail|failure_points)[.]')
     configure_extra=(-DMPIPOOL_BUILD_EXAMPLES=OFF)
     ;;
   thread)
@@ -38,8 +39,8 @@ case "$mode" in
     sanitize="-fsanitize=thread -O1"
     # Not test_mpi_section_multiple: under MPI_THREAD_MULTIPLE two threads are ordered by Open
     # MPI's own (uninstrumented) request completion, which TSan cannot see.
-    suites=(test_lifecycle test_callbacks test_streams test_pool test_async_result test_progress_failures
-            test_mpi_section test_journal)
+    suites=(test_lifecycle test_callbacks test_streams test_async_result test_progress_failures
+            test_mpi_section)
     targets=("${suites[@]}")
     configure_extra=()
     ctest_selection=(-LE big -R "^($(IFS='|'; echo "${suites[*]}"))\\.[0-9]+ranks\$")
