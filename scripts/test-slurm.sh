@@ -74,8 +74,9 @@ expect() {
 }
 
 # The chain: a copy of slurm/requeue.sbatch with a one-minute limit and the warning signal 30 s
-# before it (which Slurm sends 0 to 30 s in), 4 workers, a map of chain_items items of 20 ms (of
-# wall-clock time each) in chunks of 5: 80 s of work, so the warning stops it at least twice.
+# before it (which Slurm sends 0 to 30 s in), 4 workers, a map of chain_items items that each
+# sleep 20 ms, in chunks of 5: 80 s of work that leaves the cores to other work, so the
+# warning stops it at least twice.
 chain_items=16000
 start_chain() {
   sed -e 's/^#SBATCH --time=.*/#SBATCH --time=1/' -e 's/^#SBATCH --signal=.*/#SBATCH --signal=TERM@30/' \
@@ -83,7 +84,7 @@ start_chain() {
       "$root/slurm/requeue.sbatch" >"$work/requeue.sbatch"
   rm -f "$work/chain.journal" "$work/chain.out"
   (cd "$work" && sbatch --parsable --job-name=chain requeue.sbatch \
-     "$build/tests/journal_job" "$chain_items" 20000 "$work/chain.journal" --chunksize 5) >/dev/null
+     "$build/tests/journal_job" "$chain_items" 20000 "$work/chain.journal" --chunksize 5 --sleep) >/dev/null
 }
 
 # Waits for the chain's last link, then checks: stopped by the signal at least twice, finished

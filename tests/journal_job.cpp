@@ -2,9 +2,9 @@
 // that requeues itself runs.
 //
 //   journal_job <items> <task cost in µs> <journal file> [--stop-after K] [--expect-restored-at-least M]
-//               [--chunksize C]
+//               [--chunksize C] [--sleep]
 //
-// Each item spins for the task cost and gives a checksum of its index. At the end it prints
+// Each item spins (with --sleep: sleeps) for the task cost and gives a checksum of its index. At the end it prints
 //   journal: N items, M from the journal, K computed
 // and exits 0 when the results are exactly those an uninterrupted run gives (1 otherwise).
 // SIGTERM or SIGINT stops it with 128 + the signal, the results so far in the journal.
@@ -26,6 +26,7 @@
 #include <optional>
 #include <ranges>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <mpipool/mpipool.hpp>
@@ -40,8 +41,13 @@ std::uint64_t expected_value(std::uint64_t x) { return (x * 2654435761u) % 10000
 
 struct costly_item {
   std::int64_t cost_us = 0;
+  bool sleeps = false;  // a task that waits (for I/O, say) rather than computes
   std::uint64_t operator()(std::uint64_t x) const {
     tasks_run.fetch_add(1, std::memory_order_relaxed);
+    if (sleeps) {
+      std::this_thread::sleep_for(std::chrono::microseconds(cost_us));
+      return expected_value(x);
+    }
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(cost_us);
     while (std::chrono::steady_clock::now() < until) {
     }
@@ -49,13 +55,13 @@ struct costly_item {
   }
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & cost_us;
+    ar & cost_us & sleeps;
   }
 };
 
 int usage() {
   std::fputs("usage: journal_job <items> <task cost in us> <journal file> [--stop-after K] "
-             "[--expect-restored-at-least M] [--chunksize C]\n",
+             "[--expect-restored-at-least M] [--chunksize C] [--sleep]\n",
              stderr);
   return 2;
 }
@@ -65,15 +71,17 @@ int usage() {
 int main(int argc, char** argv) {
   if (argc < 4) return usage();
   const std::uint64_t items = std::strtoull(argv[1], nullptr, 10);
-  const costly_item task{std::strtoll(argv[2], nullptr, 10)};
+  costly_item task{std::strtoll(argv[2], nullptr, 10)};
   const std::string file = argv[3];
   std::optional<std::uint64_t> stop_after;
   std::uint64_t expect_restored = 0;
   std::optional<std::int64_t> chunksize;
-  for (int i = 4; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--stop-after") == 0) stop_after = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (std::strcmp(argv[i], "--expect-restored-at-least") == 0) expect_restored = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (std::strcmp(argv[i], "--chunksize") == 0) chunksize = std::strtoll(argv[i + 1], nullptr, 10);
+  for (int i = 4; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (std::strcmp(argv[i], "--sleep") == 0) task.sleeps = true;
+    else if (has_value && std::strcmp(argv[i], "--stop-after") == 0) stop_after = std::strtoull(argv[++i], nullptr, 10);
+    else if (has_value && std::strcmp(argv[i], "--expect-restored-at-least") == 0) expect_restored = std::strtoull(argv[++i], nullptr, 10);
+    else if (has_value && std::strcmp(argv[i], "--chunksize") == 0) chunksize = std::strtoll(argv[++i], nullptr, 10);
     else return usage();
   }
 
