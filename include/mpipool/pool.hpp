@@ -265,12 +265,8 @@ class pool {
   async_result<map_result_t<F, Range>> map_async(F&& f, Range&& items,
                                                  std::optional<std::int64_t> chunksize = {},
                                                  callbacks<map_result_t<F, Range>> cb = {}) {
-    require_running();
-    detail::validate_chunksize(chunksize);
-    auto callable = detail::make_callable(std::forward<F>(f));
-    return submit_items<false>(std::move(callable),
-                               read_all<detail::as_single_argument<detail::map_args_t<Range>>>(items),
-                               chunksize, std::move(cb), "map");
+    return collect_async<detail::as_single_argument<detail::map_args_t<Range>>>(
+        std::forward<F>(f), items, chunksize, std::move(cb), "map", nullptr);
   }
 
   /// @brief map_async with a journal (mpipool/journal.hpp), given before the callbacks.
@@ -281,12 +277,8 @@ class pool {
   template <class F, std::ranges::input_range Range>
   async_result<map_result_t<F, Range>> map_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize,
                                                  const journal& log, callbacks<map_result_t<F, Range>> cb = {}) {
-    require_running();
-    detail::validate_chunksize(chunksize);
-    auto callable = detail::make_callable(std::forward<F>(f));
-    return submit_items<false>(std::move(callable),
-                               read_all<detail::as_single_argument<detail::map_args_t<Range>>>(items),
-                               chunksize, std::move(cb), "map", &log);
+    return collect_async<detail::as_single_argument<detail::map_args_t<Range>>>(
+        std::forward<F>(f), items, chunksize, std::move(cb), "map", &log);
   }
 
   /// @brief map over several ranges zipped together, as `executor.map(f, xs, ys)`: calls
@@ -336,12 +328,8 @@ class pool {
   async_result<starmap_result_t<F, Range>> starmap_async(F&& f, Range&& items,
                                                          std::optional<std::int64_t> chunksize = {},
                                                          callbacks<starmap_result_t<F, Range>> cb = {}) {
-    require_running();
-    detail::validate_chunksize(chunksize);
-    auto callable = detail::make_callable(std::forward<F>(f));
-    return submit_items<false>(std::move(callable),
-                               read_all<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(items),
-                               chunksize, std::move(cb), "starmap");
+    return collect_async<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
+        std::forward<F>(f), items, chunksize, std::move(cb), "starmap", nullptr);
   }
 
   /// @brief starmap_async with a journal (mpipool/journal.hpp), given before the callbacks.
@@ -352,12 +340,8 @@ class pool {
   async_result<starmap_result_t<F, Range>> starmap_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize,
                                                          const journal& log,
                                                          callbacks<starmap_result_t<F, Range>> cb = {}) {
-    require_running();
-    detail::validate_chunksize(chunksize);
-    auto callable = detail::make_callable(std::forward<F>(f));
-    return submit_items<false>(std::move(callable),
-                               read_all<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(items),
-                               chunksize, std::move(cb), "starmap", &log);
+    return collect_async<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
+        std::forward<F>(f), items, chunksize, std::move(cb), "starmap", &log);
   }
 
   /// @brief Applies `f` to every item lazily, yielding results in input order as they are ready.
@@ -507,6 +491,17 @@ class pool {
     if constexpr (std::ranges::sized_range<Range>) args.reserve(std::ranges::size(items));
     for (auto&& item : items) args.push_back(MakeArgs{}(std::forward<decltype(item)>(item)));
     return args;
+  }
+
+  // map_async and starmap_async, with or without a journal: reads the whole input on the
+  // calling thread and submits it.
+  template <class MakeArgs, class F, class Range, class Result>
+  async_result<Result> collect_async(F&& f, Range& items, std::optional<std::int64_t> chunksize,
+                                     callbacks<Result> cb, const char* method, const journal* log) {
+    require_running();
+    detail::validate_chunksize(chunksize);
+    auto callable = detail::make_callable(std::forward<F>(f));
+    return submit_items<false>(std::move(callable), read_all<MakeArgs>(items), chunksize, std::move(cb), method, log);
   }
 
   template <bool Ordered, class MakeArgs, class F, class Range>
