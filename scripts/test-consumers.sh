@@ -56,11 +56,38 @@ install_into() {
   local from="$1" prefix="$2"
   cmake --install "$from" --prefix "$prefix" >"$prefix.install.log"
   local file
-  for file in include/mpipool/mpipool.hpp include/mpipool/version.hpp include/mpipool/detail/master.hpp \
+  for file in include/mpipool/mpipool.hpp include/mpipool/version.hpp \
               cmake/mpipool/mpipoolConfig.cmake cmake/mpipool/mpipoolConfigVersion.cmake \
               cmake/mpipool/mpipoolTargets.cmake pkgconfig/mpipool.pc 'libmpipool.*'; do
     [ -n "$(find "$prefix" -path "*/$file" -print -quit)" ] || fail "install into $prefix: no $file"
   done
+  check_installed_headers "$prefix/include"
+}
+
+# The installed headers must be exactly the public ones and the detail/ headers they include,
+# directly or not: no header private to the library's sources, and none missing.
+check_installed_headers() {
+  local include="$1"
+  local installed needed queue header next
+  installed="$(cd "$include" && find mpipool -type f | sort)"
+  queue="$(cd "$include" && find mpipool -maxdepth 1 -type f -name '*.hpp' | sort)"
+  needed=""
+  while [ -n "$queue" ]; do
+    header="${queue%%$'\n'*}"
+    [ "$header" = "$queue" ] && queue="" || queue="${queue#*$'\n'}"
+    case $'\n'"$needed"$'\n' in *$'\n'"$header"$'\n'*) continue ;; esac
+    needed+="${needed:+$'\n'}$header"
+    [ -f "$include/$header" ] || fail "installed headers: $header is included but not installed"
+    for next in $(sed -nE 's@^#include ["<](mpipool/[^">]+)[">].*@\1@p' "$include/$header"); do
+      queue+="${queue:+$'\n'}$next"
+    done
+  done
+  needed="$(sort <<<"$needed")"
+  [ "$installed" = "$needed" ] || {
+    diff <(echo "$needed") <(echo "$installed") >&2 || true
+    fail "installed headers differ from those the public headers need (< needed, > installed)"
+  }
+  echo "consumers: $(wc -l <<<"$installed") installed headers, each needed by a public header"
 }
 
 # The find_package and pkg-config consumers of an installed prefix.

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "mpipool/detail/master.hpp"
+#include "master/master.hpp"
 #include "mpipool/detail/mpi_section_state.hpp"
 
 namespace mpipool {

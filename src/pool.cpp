@@ -5,10 +5,10 @@
 
 #include <unistd.h>
 
-#include "mpipool/detail/local_worker.hpp"
-#include "mpipool/detail/master.hpp"
+#include "worker/local_worker.hpp"
+#include "master/master.hpp"
 #include "mpipool/detail/mpi_section_state.hpp"
-#include "mpipool/detail/stop_signals.hpp"
+#include "faults/stop_signals.hpp"
 
 namespace mpipool {
 

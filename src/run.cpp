@@ -11,12 +11,12 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 
-#include "mpipool/detail/crash_report.hpp"
-#include "mpipool/detail/doorbell.hpp"
-#include "mpipool/detail/isolated_executor.hpp"
-#include "mpipool/detail/master.hpp"
-#include "mpipool/detail/stop_signals.hpp"
-#include "mpipool/detail/worker.hpp"
+#include "faults/crash_report.hpp"
+#include "wire/doorbell.hpp"
+#include "worker/isolated_executor.hpp"
+#include "master/master.hpp"
+#include "faults/stop_signals.hpp"
+#include "worker/worker.hpp"
 
 namespace mpipool {
 

@@ -572,7 +572,7 @@ class pool {
   detail::master& master_;
   std::weak_ptr<detail::job_control> control_;
   std::size_t stream_window_;
-  // The pool's state is the master's (detail/lifecycle.hpp): it is kept once, there.
+  // The pool's state is the master's (src/master/lifecycle.hpp): it is kept once, there.
 };
 
 }  // namespace mpipool

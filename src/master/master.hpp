@@ -1,0 +1,200 @@
+#pragma once
+// The pool master: one progress thread that wires the pool's parts together. It takes callers'
+// commands, asks the dispatch policy which job's chunk goes to which worker, sends it through
+// the transport, and hands the results to the job. It is the only code on the master rank that
+// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough; the caller's own MPI calls
+// wait for it to park in an mpi_section.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/request.hpp>
+
+#include "wire/doorbell.hpp"
+#include "worker/isolated_executor.hpp"
+#include "mpipool/detail/job.hpp"
+#include "mpipool/detail/job_control.hpp"
+#include "master/lifecycle.hpp"
+#include "worker/local_worker.hpp"
+#include "master/policy.hpp"
+#include "observe/progress_display.hpp"
+#include "observe/trace_recorder.hpp"
+#include "wire/transport.hpp"
+#include "wire/wait.hpp"
+#include "master/worker_slot.hpp"
+#include "mpipool/errors.hpp"
+#include "mpipool/options.hpp"
+
+namespace mpipool::detail {
+
+class master final : public job_control, public std::enable_shared_from_this<master> {
+ public:
+  // With a communicator of one rank, the master runs the tasks itself, on a task thread. The
+  // master does not own `comm`: whoever made it frees it, on its own thread, after join(), so
+  // that no MPI call happens wherever the last owner of the master happens to let it go. The
+  // same holds for `bells`, which must outlive the progress thread. `isolation` is for the
+  // task thread of a one-rank pool.
+  master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation = {});
+  ~master();
+  master(const master&) = delete;
+  master& operator=(const master&) = delete;
+
+  // Starts the progress thread and waits until every worker ran the initializer.
+  // Throws initializer_error (after stopping) if one failed. The options' progress display and
+  // trace (or the environment's) are set up here.
+  void start(const pool_options& options);
+
+  // Processes that run tasks: the worker ranks, or the master itself when alone.
+  std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
+  std::thread::id progress_thread() const { return thread_id_; }
+  // The pool's state, as callers asked for it: close() and terminate() move it at once; the
+  // progress thread acts on it, then stops.
+  pool_state state() const { return lifecycle_.state(); }
+
+  // Returns the job's id.
+  std::uint64_t submit(std::unique_ptr<job> work);
+  void cancel(std::uint64_t job_id) override;
+  void poke() override;
+  void close();      // finish every submitted job, then stop
+  void terminate();  // fail unfinished jobs and cut running chunks short; returns once done so
+  // The body returned: terminate what it left unfinished, as Python's `with Pool()` does,
+  // without running its callbacks (they may refer to the body's locals, which are gone), and
+  // say so on stderr if there was any.
+  void end_of_body();
+  void join();       // waits until the progress thread has stopped
+  // After join: tells every worker to leave its serve loop and return `exit_code`.
+  void release_workers(int exit_code);
+
+  // The caller's own MPI code (mpi_section). Whether MPI grants MPI_THREAD_MULTIPLE, in which
+  // case the progress thread never has to step aside.
+  bool caller_mpi_is_free() const { return thread_multiple_; }
+  // Asks the progress thread to park outside any MPI call until every section has ended, and
+  // returns once it is parked: true. False (and nothing held) if the pool has stopped, so that
+  // its thread makes no MPI call any more.
+  bool enter_mpi_section();
+  void leave_mpi_section();
+
+ private:
+  struct pending_send {  // tested by complete_sends
+    pending_send(const boost::mpi::communicator& comm, int dest, int tag, byte_buffer&& bytes)
+        : rank(dest), message(comm, dest, tag, std::move(bytes)) {}
+    int rank;
+    outgoing_message message;
+  };
+
+  void progress();
+  void serve_until_stopped();
+  // Something failed that no single call can be blamed for: fail every pending call, report,
+  // and abort the job.
+  [[noreturn]] void fail_everything(const std::exception_ptr& error);
+  bool take_commands();
+  bool poll_messages();
+  bool take_local_results();
+  bool dispatch();
+  bool complete_sends();
+  bool should_stop() const;
+  void wait_for_event(event_wait& idle);
+  // Whether everything the progress thread now waits for rings its bell: no send in progress,
+  // and no busy worker without a bell.
+  bool every_event_rings() const;
+  void ring_progress_thread();  // mutex_ held
+  void ring_worker(int rank);
+  // While a caller's mpi_section is open: parked, no MPI call, commands queue.
+  void step_aside_while_asked();
+  bool has_command() const;  // mutex_ held
+
+  void send_setup(const bound_call& initializer);
+  // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over.
+  std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work);
+  void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
+  job_readiness readiness(std::uint64_t job_id);
+  void send_bytes(int rank, tag kind, byte_buffer&& bytes);
+  void handle_results(int rank, std::span<const char> message);
+  void finish_setup(int rank, const results_view& results);
+  void retire(std::uint64_t job_id);
+  // Takes a job out of the tables, tells the workers that hold its task to forget it, and cuts
+  // its running chunks short. Returns it, or nothing if it is gone already.
+  std::unique_ptr<job> detach(std::uint64_t job_id);
+  void drop(std::uint64_t job_id);  // detach a job whose result nobody wants
+  void send_cancel(int rank, std::uint64_t job_id);
+  // Fails every unfinished job with `why` (pool_terminated by default); returns how many there were.
+  std::size_t abandon_all(bool run_callbacks, std::exception_ptr why = nullptr);
+  // SIGTERM or SIGINT reached this process: say what it interrupted, fail every unfinished
+  // call with pool_interrupted, cut running chunks short and refuse new calls.
+  void stop_on_signal(int signal, bool run_callbacks);
+  // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
+  void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
+  byte_buffer take_buffer();
+  // With progress or tracing on: one turn of the loop ended (busy if `progressed`).
+  void observe_turn(bool progressed);
+  // The pool stopped: the trace is written and the summary printed.
+  void report_run();
+
+  boost::mpi::communicator comm_;  // attached, not owned
+  const int size_;  // cached: callers' threads must not call MPI
+  const bool local_;
+  const std::string host_;
+  // The progress thread waits on this bell for everything: worker results, callers' commands
+  // and the task thread's results. One in the node's shared page, or, without one, its own:
+  // then only callers and the task thread ring it, and busy workers are polled.
+  doorbell own_bell_;
+  doorbell* const bell_;
+  const std::vector<doorbell*> worker_bells_;  // indexed by rank; null for a rank without one
+  const bool thread_multiple_;  // queried before the progress thread starts
+
+  // Shared with callers, under mutex_.
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;  // callers wait here
+  std::condition_variable resume_;   // the progress thread, parked for an mpi_section, waits here
+  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> incoming_;
+  std::vector<std::uint64_t> cancels_;
+  std::uint64_t next_job_id_ = setup_job + 1;
+  std::uint64_t cancels_done_ = 0;  // cancel requests handled so far
+  std::uint64_t cancels_asked_ = 0;
+  bool poked_ = false;
+  bool local_results_ready_ = false;
+  std::size_t mpi_sections_ = 0;  // open mpi_sections, over every caller thread
+  bool parked_ = false;           // the progress thread stepped aside for them
+  lifecycle lifecycle_;  // moved under mutex_, so that submit() sees it atomically with its enqueue
+  // How far the progress thread has acted on lifecycle_: closing once it stopped holding back
+  // streams, terminating once it failed every unfinished job. Written under mutex_.
+  pool_state acted_on_ = pool_state::running;
+  bool body_ended_ = false;  // the terminate request comes from end_of_body()
+  bool setup_done_ = false;
+  std::optional<remote_failure> setup_failure_;
+
+  std::atomic<bool> started_{false};
+  std::mutex join_mutex_;  // guards thread_ once started: join() and the destructor may race
+  std::thread thread_;
+  std::thread::id thread_id_;
+
+  // Owned by the progress thread.
+  std::vector<worker_slot> workers_;  // indexed by rank
+  dispatch_policy policy_;
+  std::size_t ready_ = 0;
+  std::optional<remote_failure> first_setup_failure_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
+  bool closing_ = false;      // acted_on_ >= closing, for the progress thread's own reads
+  bool terminating_ = false;  // acted_on_ >= terminating, likewise
+  int stopped_by_signal_ = 0;  // the stop signal acted on, or 0
+  std::list<pending_send> sends_;
+  std::vector<byte_buffer> spare_buffers_;
+  byte_buffer inbox_;
+  std::unique_ptr<local_worker> local_worker_;  // with one rank only
+  // Both null unless asked for: then the loop costs one branch per turn and per chunk.
+  std::unique_ptr<trace_recorder> trace_;
+  std::unique_ptr<progress_display> display_;
+};
+
+}  // namespace mpipool::detail

@@ -1,0 +1,304 @@
+#include "worker/isolated_executor.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+
+#include "faults/crash_report.hpp"
+#include "worker/executor.hpp"
+#include "mpipool/detail/outcomes.hpp"
+#include "mpipool/options.hpp"
+
+namespace mpipool::detail {
+
+namespace {
+
+template <class T>
+std::span<const char> bytes_of(const T& value) {
+  return {reinterpret_cast<const char*>(&value), sizeof value};
+}
+
+std::size_t outcomes_offset(const byte_buffer& results) {
+  return static_cast<std::size_t>(read_results(results).outcomes.data() - results.data());
+}
+
+// The helper's whole life: run the chunks the rank sends, publishing each item's outcome in
+// the area as soon as it is done, until the rank closes the channel. With `timed`, it also
+// notes when each item starts, for the rank's task_timeout.
+void serve_in_helper(int fd, const std::string& host, outcome_area& area, bool timed) {
+  crash_report_in_helper();
+  // Ctrl-C or a time limit ends the helper with the job; the rank's own handlers are not for it.
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  task_executor executor(host);
+  executor.ask_before_every_item();
+  byte_buffer request;
+  byte_buffer results;
+  byte_buffer frame;
+  for (;;) {
+    frame_kind kind{};
+    if (read_frame(fd, kind, request, -1) != read_status::frame) return;
+    if (kind != frame_kind::run || request.size() < sizeof(std::uint32_t)) continue;
+    std::uint32_t skip = 0;
+    std::memcpy(&skip, request.data(), sizeof skip);
+    const std::span<const char> message = std::span<const char>(request).subspan(sizeof skip);
+    std::size_t start = 0;          // where the outcomes start in `results`, once known
+    std::size_t sent = 0;           // outcome bytes handed on so far
+    std::uint32_t finished = 0;     // items of this run done so far
+    if (timed) area.mark_running(0);
+    // Asked before each item but the first (and once before any): hands on the outcome of the
+    // item just done, with no system call unless the area is full.
+    const std::function<bool(std::uint64_t)> after_item = [&](std::uint64_t) {
+      if (start == 0) start = outcomes_offset(results);
+      const std::span<const char> fresh = std::span<const char>(results).subspan(start + sent);
+      if (!fresh.empty()) {  // an item is done (every outcome has bytes)
+        if (area.fits(fresh.size())) {
+          area.publish(fresh);
+        } else {
+          frame_kind answer{};
+          if (!write_frame(fd, frame_kind::drain, {fresh}) || read_frame(fd, answer, frame, -1) != read_status::frame ||
+              answer != frame_kind::drained)
+            std::_Exit(EXIT_SUCCESS);  // the rank is gone
+        }
+        sent += fresh.size();
+        if (timed) area.mark_running(++finished);
+      }
+      return area.stop_requested();
+    };
+    executor.execute(message, results, after_item, skip);
+    const results_view done = read_results(results);
+    const std::uint32_t count = done.header.items.count;
+    const std::uint8_t reset = executor.last_chunk_failed_whole() ? 1 : 0;
+    const std::span<const char> rest = reset ? done.outcomes : done.outcomes.subspan(sent);
+    if (!write_frame(fd, frame_kind::done, {bytes_of(count), bytes_of(reset), rest})) return;
+    std::fflush(nullptr);
+  }
+}
+
+std::string signal_text(int signal) {
+  const char* abbreviation = ::sigabbrev_np(signal);
+  return std::to_string(signal) + (abbreviation ? std::string(" (SIG") + abbreviation + ")" : std::string());
+}
+
+item_error crashed(const process_end& end) {
+  std::string message = end.signal != 0 ? "the task's process was killed by signal " + signal_text(end.signal)
+                                        : "the task's process exited with status " + std::to_string(end.exit_status);
+  return {crashed_type_name, std::move(message), crash_code(end)};
+}
+
+item_error timed_out(std::uint64_t index, std::chrono::milliseconds limit) {
+  return {timeout_type_name,
+          "item " + std::to_string(index) + " ran longer than the task_timeout of " + std::to_string(limit.count()) +
+              " ms; its process was killed",
+          limit.count()};
+}
+
+}  // namespace
+
+isolation_settings isolation_from(const pool_options& options) {
+  isolation_settings settings{options.isolated, options.max_tasks_per_child, options.task_timeout};
+  const char* env = std::getenv("MPIPOOL_ISOLATED");
+  if (env != nullptr && std::string_view(env) == "1") settings.isolated = true;
+  if (settings.max_tasks_per_child > 0 || settings.task_timeout.count() > 0) settings.isolated = true;
+  return settings;
+}
+
+std::int64_t crash_code(const process_end& end) { return end.signal != 0 ? end.signal : -1 - std::int64_t{end.exit_status}; }
+
+process_end decode_crash(std::int64_t code) {
+  if (code > 0) return {static_cast<int>(code), -1};
+  return {0, static_cast<int>(-1 - code)};
+}
+
+isolated_executor::isolated_executor(std::string host, isolation_settings settings)
+    : host_(std::move(host)), settings_(settings) {}
+
+isolated_executor::~isolated_executor() = default;
+
+int isolated_executor::wait_ms(bool probing) const {
+  int wait = probing ? static_cast<int>(probe_interval.count()) : -1;
+  if (settings_.task_timeout.count() > 0) {
+    const auto left = settings_.task_timeout - area_.running().for_how_long;
+    const int left_ms = static_cast<int>(std::max<std::int64_t>(left.count(), 0));
+    wait = wait < 0 ? left_ms : std::min(wait, left_ms);
+  }
+  return wait;
+}
+
+void isolated_executor::execute(std::span<const char> message, byte_buffer& results,
+                                const std::function<bool(std::uint64_t job)>& should_stop) {
+  // The chunk's time as the worker rank saw it, helper restarts included (see executor.cpp).
+  const auto began = std::chrono::steady_clock::now();
+  const chunk_view chunk = read_chunk(message);
+  for (std::uint64_t job : chunk.forget) {
+    known_.erase(job);
+    if (helper_knows_.erase(job) > 0) forget_.push_back(job);
+  }
+  const std::uint64_t job = chunk.header.job;
+  if (!chunk.key.empty()) known_[job] = {std::string(chunk.key), byte_buffer(chunk.state.begin(), chunk.state.end())};
+  const bool setup = job == setup_job;
+  begin_results(results, {job, {chunk.header.items.first, 0}, setup ? std::uint32_t(host_.size()) : 0u},
+                setup ? std::string_view(host_) : std::string_view());
+  const std::uint32_t count = chunk.header.items.count;
+  std::uint32_t done = 0;
+  // A chunk cancelled before it started (it waited behind another) is cut short at once.
+  if (count > 0 && (setup || !should_stop(job))) done = run_items(chunk, results, should_stop);
+  set_results_count(results, done);
+  const auto ran = std::chrono::steady_clock::now() - began;
+  set_results_run_time(results, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count()));
+  if (setup) {
+    known_.erase(setup_job);
+    helper_knows_.erase(setup_job);  // a helper drops the set-up task once it ran
+    if (count > 0) setup_chunk_.assign(message.begin(), message.end());
+  } else if (count > 0 && settings_.max_tasks_per_child > 0 && ++tasks_run_ >= settings_.max_tasks_per_child) {
+    helper_.reset();  // the next chunk gets a fresh helper
+  }
+}
+
+std::optional<item_error> isolated_executor::start_helper() {
+  const bool timed = settings_.task_timeout.count() > 0;
+  helper_.emplace([host = host_, area = &area_, timed](int fd) { serve_in_helper(fd, host, *area, timed); });
+  helper_knows_.clear();
+  forget_.clear();
+  tasks_run_ = 0;
+  if (setup_chunk_.empty()) return std::nullopt;
+  // As Python runs the initializer in each new worker process.
+  byte_buffer outcome;
+  std::uint32_t ran = 0;
+  const std::uint32_t skip = 0;
+  area_.reset_for_run();
+  write_frame(helper_->fd(), frame_kind::run, {bytes_of(skip), std::span<const char>(setup_chunk_)});
+  const run_end end = collect_run(setup_job, nullptr, outcome, ran);
+  std::optional<item_error> failure;
+  if (end.how == run_end::timed_out) failure = timed_out(0, settings_.task_timeout);
+  else if (end.how == run_end::died) failure = crashed(end.process);
+  else if (!outcome.empty())
+    decode_outcomes<void>(outcome, 1, [](std::uint32_t) {}, [&](std::uint32_t, item_error error) { failure = std::move(error); });
+  if (!failure) return std::nullopt;
+  helper_.reset();
+  return item_error{"mpipool::initializer_error",
+                    "the initializer failed in a new process for the tasks, so this item did not run: " +
+                        failure->type_name + ": " + failure->message};
+}
+
+bool isolated_executor::send_chunk(const chunk_view& chunk, std::uint32_t skip) {
+  const std::uint64_t job = chunk.header.job;
+  chunk_header header = chunk.header;
+  const known_task* task = nullptr;
+  if (!helper_knows_.contains(job)) {
+    auto it = known_.find(job);
+    if (it != known_.end()) task = &it->second;
+  }
+  header.key_size = task ? static_cast<std::uint32_t>(task->key.size()) : 0;
+  header.state_size = task ? static_cast<std::uint32_t>(task->state.size()) : 0;
+  header.forget_count = static_cast<std::uint32_t>(forget_.size());
+  begin_chunk(chunk_prefix_, header, task ? std::string_view(task->key) : std::string_view(),
+              task ? std::span<const char>(task->state) : std::span<const char>(), forget_);
+  forget_.clear();
+  if (task) helper_knows_.insert(job);
+  area_.reset_for_run();
+  return write_frame(helper_->fd(), frame_kind::run,
+                     {bytes_of(skip), std::span<const char>(chunk_prefix_), chunk.items});
+}
+
+isolated_executor::run_end isolated_executor::collect_run(std::uint64_t job,
+                                                          const std::function<bool(std::uint64_t job)>* should_stop,
+                                                          byte_buffer& results, std::uint32_t& done) {
+  const std::size_t run_start = results.size();
+  std::uint32_t taken = 0;  // outcomes taken from the area at drains
+  // Appends what the area holds to the results; how many outcomes that was.
+  auto take_area = [&] {
+    const std::span<const char> held = area_.published();
+    results.insert(results.end(), held.begin(), held.end());
+    area_.clear();
+    return outcome_area::count_outcomes(held);
+  };
+  bool probing = should_stop != nullptr;  // wake now and then to ask, while a long item runs
+  for (;;) {
+    frame_kind kind{};
+    const read_status status = read_frame(helper_->fd(), kind, frame_, wait_ms(probing));
+    if (status == read_status::timed_out) {
+      if (probing && (*should_stop)(job)) {
+        probing = false;  // asked once: the helper ends the chunk after the item it runs
+        area_.request_stop();
+      }
+      if (settings_.task_timeout.count() == 0) continue;
+      const outcome_area::running_item running = area_.running();
+      if (running.for_how_long < settings_.task_timeout) continue;
+      // Done already, and the next not marked yet: not late.
+      if (running.index < taken + outcome_area::count_outcomes(area_.published())) continue;
+      helper_->kill();
+      helper_.reset();
+      take_area();
+      // It may have finished as it was killed: it is late all the same.
+      const std::span<const char> outcomes = std::span<const char>(results).subspan(run_start);
+      results.resize(run_start + outcome_area::outcomes_length(outcomes, running.index));
+      return {run_end::timed_out, running.index, {}};
+    }
+    if (status == read_status::frame && kind == frame_kind::drain) {
+      taken += take_area();
+      results.insert(results.end(), frame_.begin(), frame_.end());
+      ++taken;
+      write_frame(helper_->fd(), frame_kind::drained, {});
+      continue;
+    }
+    if (status == read_status::frame && kind == frame_kind::done) {
+      std::uint8_t reset = 0;
+      const std::size_t header = sizeof done + sizeof reset;
+      if (frame_.size() < header) throw std::runtime_error("mpipool: truncated message from a helper process");
+      std::memcpy(&done, frame_.data(), sizeof done);
+      std::memcpy(&reset, frame_.data() + sizeof done, sizeof reset);
+      if (reset) {
+        results.resize(run_start);
+        area_.clear();
+      } else {
+        take_area();
+      }
+      results.insert(results.end(), frame_.begin() + static_cast<std::ptrdiff_t>(header), frame_.end());
+      return {run_end::done, 0, {}};
+    }
+    // The helper died: exactly the outcomes it published are whole.
+    const process_end end = helper_->reap();
+    helper_.reset();
+    return {run_end::died, taken + take_area(), end};
+  }
+}
+
+std::uint32_t isolated_executor::run_items(const chunk_view& chunk, byte_buffer& results,
+                                           const std::function<bool(std::uint64_t job)>& should_stop) {
+  const std::uint64_t job = chunk.header.job;
+  const std::uint32_t count = chunk.header.items.count;
+  const bool may_stop = job != setup_job;
+  std::uint32_t position = 0;  // the first item without an outcome
+  while (position < count) {
+    if (!helper_) {
+      if (std::optional<item_error> unstartable = start_helper()) {
+        outcome_writer out(results);
+        for (; position < count; ++position) out.failure(*unstartable);
+        break;
+      }
+    }
+    send_chunk(chunk, position);  // if the helper is gone, collecting says so
+    std::uint32_t done = 0;
+    const run_end end = collect_run(job, may_stop ? &should_stop : nullptr, results, done);
+    // All of them, or fewer: the chunk was stopped (before its first item: `done` is 0).
+    if (end.how == run_end::done) return std::max(done, position);
+    // The helper died in item `position`, or ran out of time in it.
+    position += end.complete;
+    outcome_writer(results).failure(end.how == run_end::timed_out
+                                        ? timed_out(chunk.header.items.first + position, settings_.task_timeout)
+                                        : crashed(end.process));
+    ++position;
+    if (position < count && may_stop && should_stop(job)) return position;
+  }
+  return position;
+}
+
+}  // namespace mpipool::detail

@@ -1,0 +1,106 @@
+#pragma once
+// Isolated workers: the worker's side of a task, run in a helper process that the worker
+// forks, so that a task that crashes, calls exit() or runs past its time limit fails its own
+// item only. The rank keeps every item's outcome as the helper reports it; when the helper
+// dies at item k of a chunk, item k fails (worker_crashed or task_timeout), a new helper is
+// forked (it runs the initializer again, as Python runs it in each new worker process), and
+// it goes on from item k + 1. The master sees one results message per chunk, as ever.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "mpipool/detail/archive.hpp"
+#include "worker/helper_process.hpp"
+#include "worker/outcome_area.hpp"
+#include "mpipool/detail/protocol.hpp"
+
+namespace mpipool {
+struct pool_options;
+}
+
+namespace mpipool::detail {
+
+struct isolation_settings {
+  bool isolated = false;
+  std::size_t max_tasks_per_child = 0;  // 0: never replaced
+  std::chrono::milliseconds task_timeout{0};  // 0: none
+};
+
+// What a run uses: isolated when the options ask for it, when they set max_tasks_per_child or
+// task_timeout, or when the environment says MPIPOOL_ISOLATED=1.
+isolation_settings isolation_from(const pool_options& options);
+
+// The type names of an isolated item's process failures, and what their item_error's code says.
+inline constexpr const char* crashed_type_name = "mpipool::worker_crashed";
+inline constexpr const char* timeout_type_name = "mpipool::task_timeout";
+std::int64_t crash_code(const process_end& end);  // the signal, or -1 - the exit status
+process_end decode_crash(std::int64_t code);
+
+class isolated_executor {
+ public:
+  isolated_executor(std::string host, isolation_settings settings);
+  ~isolated_executor();
+  isolated_executor(const isolated_executor&) = delete;
+  isolated_executor& operator=(const isolated_executor&) = delete;
+
+  // As task_executor::execute. Waits (in poll, never spinning) for the helper's outcomes,
+  // which come through shared memory, so that items cost no system call each; wakes every
+  // probe_interval to ask `should_stop` while the chunk runs, and when the item running
+  // reaches the task_timeout.
+  void execute(std::span<const char> message, byte_buffer& results,
+               const std::function<bool(std::uint64_t job)>& should_stop);
+
+ private:
+  struct known_task {
+    std::string key;
+    byte_buffer state;
+  };
+  // Runs the chunk's items in helpers, from the first on, appending their outcomes; returns
+  // how many items have one (fewer than the chunk's when it was stopped).
+  std::uint32_t run_items(const chunk_view& chunk, byte_buffer& results,
+                          const std::function<bool(std::uint64_t job)>& should_stop);
+  // Forks a helper and runs the initializer in it, if there is one; why not, if it failed.
+  std::optional<item_error> start_helper();
+  // Sends the chunk to the helper, to run from item `skip` on.
+  bool send_chunk(const chunk_view& chunk, std::uint32_t skip);
+
+  // How a run of items in the helper ended.
+  struct run_end {
+    enum { done, died, timed_out } how;
+    std::uint32_t complete;  // died, timed_out: the outcomes of this run kept in the results
+    process_end process;     // died: how the helper ended
+  };
+  // Waits for the run just sent, appending its outcomes to `results`; `done` is the count
+  // the helper's done message says. With `should_stop`, asks it now and then (never for
+  // the set-up job), and passes a yes on to the helper.
+  run_end collect_run(std::uint64_t job, const std::function<bool(std::uint64_t job)>* should_stop,
+                      byte_buffer& results, std::uint32_t& done);
+  // How long to wait for the helper's next message: until the item running reaches the
+  // task_timeout, and no longer than probe_interval while `probing`; -1: for ever.
+  int wait_ms(bool probing) const;
+
+  // Often enough to notice a cancel promptly, seldom enough to cost nothing while long items run.
+  static constexpr std::chrono::milliseconds probe_interval{20};
+
+  std::string host_;
+  isolation_settings settings_;
+  outcome_area area_;  // shared with every helper forked after it was made
+  std::optional<helper_process> helper_;
+  std::size_t tasks_run_ = 0;                       // by the current helper
+  std::unordered_map<std::uint64_t, known_task> known_;  // every job's task, for new helpers
+  std::unordered_set<std::uint64_t> helper_knows_;  // jobs whose task the helper holds
+  std::vector<std::uint64_t> forget_;               // jobs the helper may drop
+  byte_buffer setup_chunk_;                         // the initializer, for each new helper
+  byte_buffer frame_;
+  byte_buffer chunk_prefix_;
+};
+
+}  // namespace mpipool::detail

@@ -1,0 +1,88 @@
+#include "worker/outcome_area.hpp"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+
+namespace mpipool::detail {
+
+namespace {
+
+constexpr std::size_t outcome_prefix = 1 + sizeof(std::uint64_t);  // status | size
+
+// The size of the outcome at the start of `bytes`, or 0 when it is not whole there.
+std::size_t outcome_size(std::span<const char> bytes) {
+  if (bytes.size() < outcome_prefix) return 0;
+  std::uint64_t payload = 0;
+  std::memcpy(&payload, bytes.data() + 1, sizeof payload);
+  if (payload > bytes.size() - outcome_prefix) return 0;
+  return outcome_prefix + payload;
+}
+
+}  // namespace
+
+outcome_area::outcome_area(std::size_t capacity) : capacity_(capacity) {
+  const std::size_t header_room = 64;  // one cache line, so that the data starts aligned
+  static_assert(sizeof(header) <= header_room);
+  mapped_ = header_room + capacity;
+  void* at = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (at == MAP_FAILED)
+    throw std::system_error(errno, std::generic_category(), "mpipool: shared memory for a helper process");
+  header_ = new (at) header{};
+  data_ = static_cast<char*>(at) + header_room;
+}
+
+outcome_area::~outcome_area() { ::munmap(header_, mapped_); }
+
+void outcome_area::publish(std::span<const char> bytes) {
+  const std::uint64_t at = header_->bytes.load(std::memory_order_relaxed);  // only the helper writes it meanwhile
+  std::memcpy(data_ + at, bytes.data(), bytes.size());
+  header_->bytes.store(at + bytes.size(), std::memory_order_release);
+}
+
+std::uint32_t outcome_area::now_ms() {
+  const auto since_epoch = std::chrono::steady_clock::now().time_since_epoch();
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count());
+}
+
+void outcome_area::mark_running(std::uint32_t index) {
+  header_->running.store(std::uint64_t{index} << 32 | now_ms(), std::memory_order_relaxed);
+}
+
+void outcome_area::reset_for_run() {
+  clear();
+  header_->stop.store(false, std::memory_order_relaxed);
+  mark_running(0);
+}
+
+outcome_area::running_item outcome_area::running() const {
+  const std::uint64_t word = header_->running.load(std::memory_order_relaxed);
+  const auto began = static_cast<std::uint32_t>(word);
+  const std::uint32_t elapsed = now_ms() - began;  // modulo 2^32: right for 49 days
+  return {static_cast<std::uint32_t>(word >> 32), std::chrono::milliseconds(elapsed)};
+}
+
+std::uint32_t outcome_area::count_outcomes(std::span<const char> bytes) {
+  std::uint32_t count = 0;
+  while (const std::size_t size = outcome_size(bytes)) {
+    bytes = bytes.subspan(size);
+    ++count;
+  }
+  return count;
+}
+
+std::size_t outcome_area::outcomes_length(std::span<const char> bytes, std::uint32_t count) {
+  std::size_t length = 0;
+  for (; count > 0; --count) {
+    const std::size_t size = outcome_size(bytes.subspan(length));
+    if (size == 0) break;
+    length += size;
+  }
+  return length;
+}
+
+}  // namespace mpipool::detail

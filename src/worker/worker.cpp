@@ -1,0 +1,125 @@
+#include "worker/worker.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <boost/mpi/environment.hpp>
+#include <boost/mpi/request.hpp>
+#include <boost/mpi/status.hpp>
+
+#include "wire/doorbell.hpp"
+#include "worker/executor.hpp"
+#include "worker/isolated_executor.hpp"
+#include "mpipool/detail/protocol.hpp"
+#include "wire/transport.hpp"
+#include "wire/wait.hpp"
+
+namespace mpipool::detail {
+
+namespace {
+
+constexpr int master_rank = 0;
+
+// Looks for a cancel of the running job between items, at most once a millisecond, so that
+// tiny tasks do not pay for a probe each. The master may have sent more chunks of a cancelled
+// job before the cancel (it keeps the next chunk in the worker's queue): the watch remembers
+// cancelled jobs, so that such a chunk ends before its first item, until the master says the
+// job is forgotten (it then sends no more of it).
+class cancel_watch {
+ public:
+  explicit cancel_watch(const boost::mpi::communicator& comm) : comm_(comm) {}
+
+  bool operator()(std::uint64_t job) {
+    if (!cancelled_.empty() && std::ranges::find(cancelled_, job) != cancelled_.end()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_look_ < std::chrono::milliseconds(1)) return false;
+    last_look_ = now;
+    // Open MPI's first probe may only pull pending messages in: probe twice before saying no.
+    const int cancel = static_cast<int>(tag::cancel);
+    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel)) receive_cancel();
+    return std::ranges::find(cancelled_, job) != cancelled_.end();
+  }
+
+  void receive_cancel() {
+    std::uint64_t job = 0;
+    comm_.recv(master_rank, static_cast<int>(tag::cancel), reinterpret_cast<char*>(&job), sizeof job);
+    if (std::ranges::find(cancelled_, job) == cancelled_.end()) cancelled_.push_back(job);
+  }
+
+  // Before running a chunk: the jobs it says to forget will send no more chunks.
+  void before_chunk(std::span<const char> chunk) {
+    if (cancelled_.empty()) return;
+    for (std::uint64_t job : read_chunk(chunk).forget) std::erase(cancelled_, job);
+  }
+
+ private:
+  const boost::mpi::communicator& comm_;
+  std::chrono::steady_clock::time_point last_look_{};
+  std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
+};
+
+// Sends `bytes`, rings the master, and gives them back once they have gone.
+void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, byte_buffer& bytes) {
+  outgoing_message sending(comm, master_rank, static_cast<int>(tag::results), std::move(bytes));
+  if (master_bell) master_bell->ring();
+  // A large message goes only as the master receives it: poll, the master rings no one for it.
+  backoff waiting;
+  while (!sending.test()) waiting.pause();
+  bytes = sending.release();
+}
+
+// The serve loop, with the executor that runs the chunks: in this process, or in a helper.
+template <class Executor>
+int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
+  cancel_watch watch(comm);
+  const std::function<bool(std::uint64_t)> should_stop = [&watch](std::uint64_t job) { return watch(job); };
+  byte_buffer inbox;
+  byte_buffer results;
+  // The master rings this rank's bell after every message it sends here.
+  event_wait idle(bells.of(comm.rank()));
+  doorbell* const master_bell = bells.of(master_rank);
+  for (;;) {
+    idle.arm();
+    auto status = comm.iprobe(master_rank, boost::mpi::any_tag);
+    if (!status) {
+      idle.pause();
+      continue;
+    }
+    idle.reset();
+    switch (static_cast<tag>(status->tag())) {
+      case tag::exit: {
+        int exit_code = 0;
+        comm.recv(master_rank, status->tag(), exit_code);
+        return exit_code;
+      }
+      case tag::cancel:  // for a chunk that has finished, or is still to come
+        watch.receive_cancel();
+        break;
+      default: {
+        receive_message(comm, *status, inbox);
+        watch.before_chunk(inbox);
+        executor.execute(inbox, results, should_stop);
+        trim_message_buffer(inbox);
+        send_and_wait(comm, master_bell, results);
+        trim_message_buffer(results);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation) {
+  use_fine_timer_slack();
+  if (isolation.isolated) {
+    isolated_executor executor(boost::mpi::environment::processor_name(), isolation);
+    return serve_with(comm, bells, executor);
+  }
+  task_executor executor(boost::mpi::environment::processor_name());
+  return serve_with(comm, bells, executor);
+}
+
+}  // namespace mpipool::detail

@@ -1,0 +1,116 @@
+// The doorbells of the ranks on the master's node, over MPI: who has one, that a ring after a
+// message wakes its receiver, and that a pool without them (MPIPOOL_DOORBELL=off) still works.
+#include <cstdlib>
+#include <ranges>
+#include <vector>
+
+#include <boost/mpi/communicator.hpp>
+#include <gtest/gtest.h>
+
+#include "wire/doorbell.hpp"
+#include "wire/wait.hpp"
+#include "support.hpp"
+
+using mpipool::detail::doorbell;
+using mpipool::detail::event_wait;
+using mpipool::detail::node_doorbells;
+
+namespace {
+
+int triple(int x) { return 3 * x; }
+MPIPOOL_REGISTER(triple);
+
+// Sets an environment variable on this rank for as long as it lives.
+class environment_setting {
+ public:
+  environment_setting(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~environment_setting() { unsetenv(name_); }
+  environment_setting(const environment_setting&) = delete;
+  environment_setting& operator=(const environment_setting&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// Waits on `bell` until a message from `source` with `tag` is there, then receives it.
+int receive_when_rung(const boost::mpi::communicator& comm, doorbell* bell, int source, int tag) {
+  event_wait waiting(bell);
+  for (;;) {
+    waiting.arm();
+    if (comm.iprobe(source, tag)) break;
+    waiting.pause();
+  }
+  int value = 0;
+  comm.recv(source, tag, value);
+  return value;
+}
+
+}  // namespace
+
+// Every test's ranks run on one host (mpirun on this machine): all share the master's node.
+// (The whole suite may run with MPIPOOL_DOORBELL=off, for the polling path.)
+TEST(node_doorbells, every_rank_on_the_masters_node_has_a_bell_when_there_is_someone_to_ring_it) {
+  boost::mpi::communicator comm(MPI_COMM_WORLD, boost::mpi::comm_duplicate);
+  const node_doorbells bells(comm);
+  const bool expected = comm.size() > 1 && !node_doorbells::disabled_by_environment();
+  EXPECT_EQ(bells.any(), expected);
+  for (int rank = 0; rank < comm.size(); ++rank) EXPECT_EQ(bells.of(rank) != nullptr, expected) << "rank " << rank;
+  EXPECT_EQ(bells.of(comm.size()), nullptr);
+  if (expected) {
+    EXPECT_NE(bells.of(0), bells.of(comm.size() - 1));
+  }
+}
+
+TEST(node_doorbells, a_ring_after_a_message_wakes_its_receiver) {
+  boost::mpi::communicator comm(MPI_COMM_WORLD, boost::mpi::comm_duplicate);
+  const node_doorbells bells(comm);
+  constexpr int ping = 1;
+  constexpr int pong = 2;
+  // Without bells the waits poll: the exchange works alike, only slower to wake.
+  if (comm.rank() == 0) {
+    for (int rank = 1; rank < comm.size(); ++rank) {
+      comm.send(rank, ping, 100 + rank);
+      if (doorbell* bell = bells.of(rank)) bell->ring();
+    }
+    std::vector<int> replies;
+    for (int rank = 1; rank < comm.size(); ++rank) replies.push_back(receive_when_rung(comm, bells.of(0), rank, pong));
+    for (int rank = 1; rank < comm.size(); ++rank) EXPECT_EQ(replies[static_cast<std::size_t>(rank - 1)], 200 + rank);
+  } else {
+    const int got = receive_when_rung(comm, bells.of(comm.rank()), 0, ping);
+    EXPECT_EQ(got, 100 + comm.rank());
+    comm.send(0, pong, got + 100);
+    if (doorbell* bell = bells.of(0)) bell->ring();
+  }
+}
+
+TEST(node_doorbells, none_when_the_environment_says_off) {
+  const environment_setting off("MPIPOOL_DOORBELL", "off");
+  boost::mpi::communicator comm(MPI_COMM_WORLD, boost::mpi::comm_duplicate);
+  const node_doorbells bells(comm);
+  EXPECT_FALSE(bells.any());
+  for (int rank = 0; rank < comm.size(); ++rank) EXPECT_EQ(bells.of(rank), nullptr);
+}
+
+TEST(node_doorbells, a_pool_without_them_polls_and_gets_every_result) {
+  const environment_setting off("MPIPOOL_DOORBELL", "off");
+  const int code = mpipool_test::with_pool([](mpipool::pool& pool) {
+    EXPECT_EQ(pool.apply(triple, 14), 42);
+    const std::vector<int> tripled = pool.map(triple, std::views::iota(0, 200), 1);
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(tripled[static_cast<std::size_t>(i)], 3 * i);
+    int next = 0;
+    for (int value : pool.imap(triple, std::views::iota(0, 50))) EXPECT_EQ(value, 3 * next++);
+    EXPECT_EQ(next, 50);
+    return 0;
+  });
+  EXPECT_EQ(code, 0);
+}
+
+TEST(node_doorbells, a_pool_with_them_gets_every_result) {
+  const int code = mpipool_test::with_pool([](mpipool::pool& pool) {
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(pool.apply(triple, i), 3 * i);  // back to back
+    const std::vector<int> tripled = pool.map(triple, std::views::iota(0, 200), 1);
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(tripled[static_cast<std::size_t>(i)], 3 * i);
+    return 0;
+  });
+  EXPECT_EQ(code, 0);
+}

@@ -1,0 +1,233 @@
+// The dispatch policy and the pool's lifecycle, without MPI: which job gives the next chunk,
+// which worker gets it, and when a second chunk goes to a busy worker.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "master/lifecycle.hpp"
+#include "master/policy.hpp"
+#include "mpipool/detail/scheduler.hpp"
+#include "master/worker_slot.hpp"
+
+using mpipool::detail::chunk_plan;
+using mpipool::detail::dispatch_policy;
+using mpipool::detail::job_readiness;
+using mpipool::detail::lifecycle;
+using mpipool::detail::pool_state;
+using mpipool::detail::worker_slot;
+
+namespace {
+
+constexpr double short_chunk = 20e-6;
+constexpr double long_chunk = 50e-3;
+
+// A policy for `workers` worker ranks (1..workers) that have all finished their set-up.
+dispatch_policy ready_policy(std::size_t workers, std::size_t depth) {
+  dispatch_policy policy(workers + 1, depth);
+  for (std::size_t rank = 1; rank <= workers; ++rank) {
+    policy.chunk_sent(static_cast<int>(rank));
+    policy.chunk_returned(static_cast<int>(rank));
+  }
+  return policy;
+}
+
+}  // namespace
+
+TEST(dispatch_policy, serves_the_oldest_ready_job_and_drops_exhausted_ones) {
+  dispatch_policy policy = ready_policy(2, 1);
+  policy.add_job(1, false);
+  policy.add_job(2, false);
+  policy.add_job(3, false);
+  std::map<std::uint64_t, job_readiness> state{
+      {1, job_readiness::exhausted}, {2, job_readiness::waiting}, {3, job_readiness::ready}};
+  auto ask = [&](std::uint64_t id) { return state.at(id); };
+  EXPECT_EQ(policy.next_job(ask), std::optional<std::uint64_t>(3));
+  EXPECT_EQ(policy.queued_jobs(), 2u);  // job 1 left the queue
+  state[2] = job_readiness::ready;
+  EXPECT_EQ(policy.next_job(ask), std::optional<std::uint64_t>(2));
+  policy.chunk_taken(2);  // not a stream: keeps its place
+  EXPECT_EQ(policy.next_job(ask), std::optional<std::uint64_t>(2));
+  state[2] = job_readiness::exhausted;
+  state[3] = job_readiness::exhausted;
+  EXPECT_EQ(policy.next_job(ask), std::nullopt);
+  EXPECT_EQ(policy.queued_jobs(), 0u);
+}
+
+TEST(dispatch_policy, lets_streams_take_turns_with_later_jobs) {
+  dispatch_policy policy = ready_policy(1, 1);
+  policy.add_job(1, true);
+  policy.add_job(2, true);
+  policy.add_job(3, false);
+  auto ready = [](std::uint64_t) { return job_readiness::ready; };
+  std::vector<std::uint64_t> order;
+  for (int i = 0; i < 5; ++i) {
+    const std::uint64_t id = *policy.next_job(ready);
+    order.push_back(id);
+    policy.chunk_taken(id);
+  }
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{1, 2, 3, 3, 3}));
+  policy.remove_job(3);
+  EXPECT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(1));
+}
+
+TEST(dispatch_policy, gives_work_to_the_most_recently_idle_worker) {
+  dispatch_policy policy = ready_policy(3, 1);
+  policy.add_job(1, false);
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(3));
+  policy.chunk_sent(3);
+  policy.chunk_sent(2);
+  policy.chunk_sent(1);
+  EXPECT_EQ(policy.total_in_flight(), 3u);
+  EXPECT_FALSE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(1, 100), std::nullopt);
+  policy.chunk_returned(2);
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  EXPECT_EQ(policy.in_flight(2), 0u);
+  EXPECT_EQ(policy.in_flight(3), 1u);
+}
+
+TEST(dispatch_policy, without_prefetch_a_busy_worker_never_gets_a_second_chunk) {
+  dispatch_policy policy = ready_policy(1, 1);
+  policy.add_job(1, false);
+  policy.record_chunk_time(1, short_chunk);
+  policy.chunk_sent(1);
+  EXPECT_FALSE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+}
+
+TEST(dispatch_policy, prefetches_short_chunks_of_a_long_job_up_to_the_depth) {
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  policy.chunk_sent(2);
+  policy.chunk_sent(1);
+  // Nothing is known of the job's chunks yet: the busy workers wait for their results.
+  EXPECT_TRUE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+  policy.record_chunk_time(1, short_chunk);
+  // The worker that started its chunk last gets the second chunk.
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
+  policy.chunk_sent(1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  policy.chunk_sent(2);
+  EXPECT_EQ(policy.in_flight(1), 2u);
+  EXPECT_FALSE(policy.any_worker_free());  // both at the depth
+  policy.end_round();
+  policy.chunk_returned(2);  // its queued chunk starts now: room for the next one
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  policy.chunk_returned(2);  // idle again: an idle worker comes first
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+}
+
+TEST(dispatch_policy, commits_no_chunk_behind_one_that_has_run_since_an_earlier_round) {
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  policy.chunk_sent(1);  // worker 1 may be on a long task from here on
+  policy.end_round();
+  policy.record_chunk_time(1, short_chunk);
+  policy.chunk_sent(2);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  policy.chunk_sent(2);
+  EXPECT_FALSE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+  policy.end_round();
+  policy.chunk_returned(2);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));  // never worker 1
+}
+
+TEST(dispatch_policy, does_not_prefetch_long_chunks) {
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  policy.chunk_sent(2);
+  policy.chunk_sent(1);
+  policy.record_chunk_time(1, long_chunk);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+  // Chunks that turn short make it pay again.
+  for (int i = 0; i < 20; ++i) policy.record_chunk_time(1, short_chunk);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
+}
+
+TEST(dispatch_policy, stops_prefetching_near_the_end_of_a_job) {
+  EXPECT_TRUE(dispatch_policy::prefetch_pays(1000, 2, short_chunk));
+  EXPECT_TRUE(dispatch_policy::prefetch_pays(5, 2, short_chunk));
+  // The last chunks go to whichever worker frees first.
+  EXPECT_FALSE(dispatch_policy::prefetch_pays(4, 2, short_chunk));
+  EXPECT_FALSE(dispatch_policy::prefetch_pays(1, 2, short_chunk));
+  EXPECT_FALSE(dispatch_policy::prefetch_pays(1000, 2, std::nullopt));
+  EXPECT_FALSE(dispatch_policy::prefetch_pays(1000, 2, long_chunk));
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  EXPECT_EQ(policy.chunks_worth_knowing(), 5u);
+}
+
+TEST(dispatch_policy, does_not_prefetch_the_tail_of_an_adaptive_plan) {
+  // 2000 items on 2 workers, as W4: chunks shrink to single items, and the last ones are not
+  // committed ahead.
+  chunk_plan plan = chunk_plan::adaptive(2000, 2);
+  std::vector<bool> prefetched;
+  while (!plan.exhausted()) {
+    prefetched.push_back(dispatch_policy::prefetch_pays(plan.chunks_left(5), 2, short_chunk));
+    plan.take();
+  }
+  ASSERT_GT(prefetched.size(), 4u);
+  EXPECT_TRUE(prefetched.front());
+  EXPECT_EQ(std::vector<bool>(prefetched.end() - 4, prefetched.end()), std::vector<bool>(4, false));
+}
+
+TEST(dispatch_policy, forgets_the_timings_of_a_removed_job) {
+  dispatch_policy policy = ready_policy(1, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  policy.record_chunk_time(1, short_chunk);
+  EXPECT_EQ(policy.typical_chunk_seconds(1), std::optional<double>(short_chunk));
+  policy.remove_job(1);
+  policy.record_chunk_time(1, short_chunk);  // results of a dropped job: ignored
+  EXPECT_EQ(policy.typical_chunk_seconds(1), std::nullopt);
+}
+
+TEST(chunk_plan, counts_the_chunks_left_up_to_a_cap) {
+  chunk_plan fixed(100, 30);
+  EXPECT_EQ(fixed.chunks_left(10), 4u);
+  EXPECT_EQ(fixed.chunks_left(2), 2u);
+  fixed.take();
+  EXPECT_EQ(fixed.chunks_left(10), 3u);
+  chunk_plan adaptive = chunk_plan::adaptive(2000, 2);
+  EXPECT_EQ(adaptive.chunks_left(1000), adaptive.chunk_count());
+  EXPECT_EQ(adaptive.chunks_left(3), 3u);
+}
+
+TEST(worker_slot, returns_chunks_in_the_order_they_went_and_times_them) {
+  using clock = worker_slot::clock;
+  worker_slot worker;
+  const clock::time_point t0 = clock::now();
+  worker.sent(7, t0);
+  worker.sent(8, t0);
+  EXPECT_TRUE(worker.has_chunk_of(8));
+  EXPECT_EQ(worker.jobs_in_flight(), (std::vector<std::uint64_t>{7, 8}));
+  const auto first = worker.returned(t0 + std::chrono::milliseconds(3));
+  EXPECT_EQ(first.job, 7u);
+  EXPECT_DOUBLE_EQ(first.seconds, 3e-3);
+  // The second waited behind the first: its time runs from the first's results.
+  const auto second = worker.returned(t0 + std::chrono::milliseconds(4));
+  EXPECT_EQ(second.job, 8u);
+  EXPECT_DOUBLE_EQ(second.seconds, 1e-3);
+  EXPECT_TRUE(worker.idle());
+  EXPECT_THROW(worker.returned(t0), std::logic_error);
+}
+
+TEST(lifecycle, only_moves_forward) {
+  lifecycle state;
+  EXPECT_TRUE(state.running());
+  EXPECT_TRUE(state.advance_to(pool_state::closing));
+  EXPECT_FALSE(state.advance_to(pool_state::closing));
+  EXPECT_TRUE(state.advance_to(pool_state::terminating));
+  EXPECT_FALSE(state.advance_to(pool_state::closing));
+  EXPECT_EQ(state.state(), pool_state::terminating);
+  EXPECT_TRUE(state.advance_to(pool_state::stopped));
+  EXPECT_TRUE(state.stopped());
+  lifecycle skipped;
+  EXPECT_TRUE(skipped.advance_to(pool_state::terminating));  // terminate without close
+  EXPECT_FALSE(skipped.running());
+}
