@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the failure-point matrix (tests/failure_points.cpp, every failure mode in
+# Runs the failure-point matrix (tests/programs/failure_points.cpp, every failure mode in
 # MPIPOOL_FAILURE_MODES, at 1, 2 and 5 ranks) through ctest, and prints one line per test:
 # the failure point, the mode, the ranks, its outcome and ctest's seconds. Extra arguments go
 # to ctest, e.g. scripts/failure-points.sh -R isolated. Exits non-zero when any test failed.

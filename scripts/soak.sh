@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The soak: 10^6 cheap tasks on 64 oversubscribed ranks through a mix of methods, every result
-# checked to come back exactly once (tests/soak.cpp). --ci: 10^5 tasks on 16 ranks.
+# checked to come back exactly once (tests/programs/soak.cpp). --ci: 10^5 tasks on 16 ranks.
 #   scripts/soak.sh [--ci] [--mode default|isolated|both] [--ranks N] [--tasks N]
 # isolated runs with MPIPOOL_ISOLATED=1, where 1 task in 10^4 crashes its worker's helper.
 # Exits non-zero when any mode lost, duplicated or mismatched a result.
