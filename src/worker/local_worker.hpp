@@ -38,6 +38,11 @@ class local_worker {
   void cancel(std::uint64_t job);
   // Cuts every chunk short after its current item, from now on.
   void stop_all() { stop_all_.store(true); }
+  // As stop_all, and an isolated item running is killed (terminate()).
+  void kill_running() {
+    stop_all();
+    kill_running_.store(true);
+  }
 
  private:
   void serve();
@@ -53,6 +58,7 @@ class local_worker {
   bool shutting_down_ = false;
   std::atomic<std::uint64_t> cancelled_job_{0};  // 0 is the set-up job, never cancelled
   std::atomic<bool> stop_all_{false};
+  std::atomic<bool> kill_running_{false};
   std::thread thread_;
 };
 
