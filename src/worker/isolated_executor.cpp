@@ -203,6 +203,7 @@ std::optional<item_error> isolated_executor::start_helper() {
   area_.reset_for_run();
   write_frame(helper_->fd(), frame_kind::run, {bytes_of(skip), bytes_of(unreadable), std::span<const char>(setup_chunk_)});
   const run_end end = collect_run(setup_job, nullptr, settings_.initializer_timeout, outcome, ran);
+  if (end.how == run_end::killed) return std::nullopt;  // terminated: no helper now, and no failure
   std::optional<item_error> failure;
   if (end.how == run_end::timed_out) failure = initializer_timed_out(settings_.initializer_timeout);
   else if (end.how == run_end::died) failure = crashed(end.process, false);
@@ -253,7 +254,8 @@ isolated_executor::run_end isolated_executor::collect_run(std::uint64_t job,
     return outcome_area::count_outcomes(held);
   };
   bool probing = should_stop != nullptr;  // wake now and then to ask, while a long item runs
-  const bool watching_for_kill = should_stop != nullptr && kill_asked_;
+  // The initializer of a replacement helper too: it runs for the chunk.
+  const bool watching_for_kill = static_cast<bool>(kill_asked_);
   for (;;) {
     frame_kind kind{};
     const read_status status =
@@ -326,6 +328,7 @@ std::uint32_t isolated_executor::run_items(const chunk_view& chunk, byte_buffer&
         for (; position < count; ++position) out.failure(*unstartable);
         break;
       }
+      if (!helper_) return position;  // terminated while the initializer ran
     }
     send_chunk(chunk, position);  // if the helper is gone, collecting says so
     run_skip_ = position;

@@ -81,7 +81,8 @@ class isolated_executor {
   // how many items have one (fewer than the chunk's when it was stopped).
   std::uint32_t run_items(const chunk_view& chunk, byte_buffer& results,
                           const std::function<bool(std::uint64_t job)>& should_stop);
-  // Forks a helper and runs the initializer in it, if there is one; why not, if it failed.
+  // Starts a helper and runs the initializer in it, if there is one; why not, if it failed.
+  // No helper and no failure: terminated meanwhile.
   std::optional<item_error> start_helper();
   // Sends the chunk to the helper, to run from item `skip` on.
   bool send_chunk(const chunk_view& chunk, std::uint32_t skip);
@@ -96,7 +97,7 @@ class isolated_executor {
   // Waits for the run just sent, appending its outcomes to `results`; `done` is the count
   // the helper's done message says. An item running longer than `limit` (if not 0) is killed.
   // With `should_stop`, asks it now and then (never for the set-up job), and passes a yes on to
-  // the helper; and asks kill_asked_ as often.
+  // the helper; asks kill_asked_ as often, for every run (a replacement's initializer too).
   run_end collect_run(std::uint64_t job, const std::function<bool(std::uint64_t job)>* should_stop,
                       std::chrono::milliseconds limit, byte_buffer& results, std::uint32_t& done);
   // How long to wait for the helper's next message: until the item running reaches `limit`

@@ -586,6 +586,37 @@ TEST(isolation, terminate_kills_the_item_running) {
             0);
 }
 
+// Slow only once `dir`/slow exists, and says when it starts being slow.
+void slow_once_asked(std::string dir) {
+  if (!std::filesystem::exists(dir + "/slow")) return;
+  mark(dir + "/slow-started");
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+}
+MPIPOOL_REGISTER(slow_once_asked);
+
+// terminate() kills a replacement helper's initializer too: it runs for the call terminated.
+TEST(isolation, terminate_kills_a_replacement_helpers_initializer) {
+  const std::string dir = fresh_directory("terminate-init");  // the master's is the one its calls name
+  const mpipool::pool_options options{.initializer = mpipool::call(slow_once_asked, dir), .max_tasks_per_child = 1};
+  EXPECT_EQ(with_pool([&dir](mpipool::pool& pool) {
+              EXPECT_EQ(pool.apply(times_ten, 1), 10);  // its helper is replaced after it
+              mark(dir + "/slow");
+              // Every helper is replaced after one chunk: some chunk waits for a slow initializer.
+              const int chunks = 4 * std::max(mpipool_test::world_size() - 1, 1);
+              auto waiting = pool.map_async(times_ten, std::views::iota(0, chunks), 1);
+              wait_for_files(dir, "slow-started", 1);
+              const auto asked = clock_type::now();
+              pool.terminate();
+              pool.join();
+              const double took = seconds_since(asked);
+              EXPECT_LT(took, 1.0) << "terminate() and join() waited for the initializer";
+              EXPECT_THROW(waiting.get(), mpipool::pool_terminated);
+              return 0;
+            }, options),
+            0);
+  std::filesystem::remove_all(dir);
+}
+
 void sleepy_initializer(int milliseconds) { std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds)); }
 MPIPOOL_REGISTER(sleepy_initializer);
 
