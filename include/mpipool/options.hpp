@@ -106,10 +106,12 @@ struct pool_options {
   /// read. Bounds the master's memory for a stream; more lets workers run further ahead.
   std::size_t stream_window = 4;
 
-  /// Isolated workers: each worker runs its tasks in a helper process of its own (forked from
-  /// its rank; with one rank, from the master), so that a task that crashes or calls exit()
-  /// fails its item with mpipool::worker_crashed instead of ending the whole job. Costs a
-  /// fork per helper and a local round trip per item. The environment variable
+  /// Isolated workers: each worker runs its tasks in a helper process of its own (with one
+  /// rank, the master does), so that a task that crashes or calls exit() fails its item with
+  /// mpipool::worker_crashed instead of ending the whole job. Helpers are forked from a process
+  /// each rank forks as run() starts, so they hold nothing the body opened, locked or buffered
+  /// since. A stop signal ends each chunk after its item; terminate() kills the items running.
+  /// Costs a fork per helper and a local round trip per chunk. The environment variable
   /// `MPIPOOL_ISOLATED=1` turns it on for a run without recompiling.
   bool isolated = false;
   /// Python's maxtasksperchild: a helper process is replaced by a fresh one after this many

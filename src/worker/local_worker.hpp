@@ -23,7 +23,8 @@ namespace mpipool::detail {
 class local_worker {
  public:
   // `results_ready` is called on the task thread each time a chunk's results are waiting.
-  // With `isolation` on, the task thread runs the tasks in a helper process it forks.
+  // With `isolation` on, the task thread runs the tasks in a helper process (from the fork
+  // server the isolation settings name).
   local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready);
   ~local_worker();
   local_worker(const local_worker&) = delete;
