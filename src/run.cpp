@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,7 @@
 
 #include "faults/crash_report.hpp"
 #include "wire/doorbell.hpp"
+#include "worker/fork_server.hpp"
 #include "worker/isolated_executor.hpp"
 #include "master/master.hpp"
 #include "faults/stop_signals.hpp"
@@ -78,6 +80,13 @@ void report(int rank, const std::string& what) {
 int run_pool(const boost::mpi::communicator& parent, const body_function& body, const pool_options& options) {
   boost::mpi::communicator comm(parent, boost::mpi::comm_duplicate);
   const crash_report reporting(comm.rank(), boost::mpi::environment::processor_name());
+  // Before the pool's threads and the body: helpers start from a copy of this moment (see
+  // fork_server.hpp), with the crash report's handlers and not yet the stop signals'. Only
+  // where tasks run: on workers, or on the master when it is the only rank.
+  isolation_settings isolation = isolation_from(options);
+  std::optional<fork_server> helper_starter;
+  if (isolation.isolated && (comm.rank() != 0 || comm.size() == 1))
+    isolation.server = &helper_starter.emplace(run_helper_process);
   const stop_signal_handlers stopping;
   // Made before the pool starts and freed as this returns, on every rank: after the master's
   // progress thread joined and the workers were released, so no one rings a freed bell. (Not
@@ -85,14 +94,14 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   const node_doorbells bells(comm);
   if (comm.rank() != 0) {
     try {
-      return serve(comm, bells, isolation_from(options));
+      return serve(comm, bells, isolation);
     } catch (...) {  // the master would wait for this worker for ever: end the job instead
       const item_error error = describe(std::current_exception());
       report(comm.rank(), "worker failed: " + error.type_name + ": " + error.message);
       comm.abort(EXIT_FAILURE);
     }
   }
-  auto m = std::make_shared<master>(comm, bells, isolation_from(options));
+  auto m = std::make_shared<master>(comm, bells, isolation);
   return run_pool_as_master(*m, body, options);
 }
 

@@ -106,10 +106,12 @@ struct pool_options {
   /// read. Bounds the master's memory for a stream; more lets workers run further ahead.
   std::size_t stream_window = 4;
 
-  /// Isolated workers: each worker runs its tasks in a helper process of its own (forked from
-  /// its rank; with one rank, from the master), so that a task that crashes or calls exit()
-  /// fails its item with mpipool::worker_crashed instead of ending the whole job. Costs a
-  /// fork per helper and a local round trip per item. The environment variable
+  /// Isolated workers: each worker runs its tasks in a helper process of its own (with one
+  /// rank, the master does), so that a task that crashes or calls exit() fails its item with
+  /// mpipool::worker_crashed instead of ending the whole job. Helpers are forked from a process
+  /// each rank forks as run() starts, so they hold nothing the body opened, locked or buffered
+  /// since. A stop signal ends each chunk after its item; terminate() kills the items running.
+  /// Costs a fork per helper and a local round trip per chunk. The environment variable
   /// `MPIPOOL_ISOLATED=1` turns it on for a run without recompiling.
   bool isolated = false;
   /// Python's maxtasksperchild: a helper process is replaced by a fresh one after this many
@@ -117,8 +119,18 @@ struct pool_options {
   std::size_t max_tasks_per_child = 0;
   /// The longest one item may run (0: no limit). An item that runs longer has its helper
   /// process killed and fails with mpipool::task_timeout; the next items run in a new one.
-  /// Turns isolation on.
+  /// Turns isolation on. The initializer has a limit of its own, initializer_timeout.
   std::chrono::milliseconds task_timeout{0};
+  /// The longest the initializer may run in a helper process (0: no limit). One that runs
+  /// longer has its helper killed: at the start the pool does not start (mpipool::initializer_error,
+  /// whose type_name() is "mpipool::task_timeout"); in a replacement helper the chunk's items
+  /// fail with an error that says so. Turns isolation on.
+  /// @code
+  /// mpipool::run(argc, argv, body, {.initializer = mpipool::call(load_table, path),
+  ///                                 .task_timeout = std::chrono::seconds(10),
+  ///                                 .initializer_timeout = std::chrono::minutes(5)});
+  /// @endcode
+  std::chrono::milliseconds initializer_timeout{0};
   /// Shows each running call's progress on stderr: a bar redrawn in place on a terminal, a
   /// plain line every `MPIPOOL_PROGRESS_INTERVAL` seconds (default 30) otherwise. The
   /// environment variable `MPIPOOL_PROGRESS=1` turns it on too (`=bar` or `=lines` also chooses

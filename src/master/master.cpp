@@ -357,6 +357,7 @@ bool master::take_commands() {
   if (terminate_now) {
     terminating_ = true;
     const std::size_t unfinished = abandon_all(!body_ended);
+    kill_running_items();
     if (body_ended && unfinished > 0)
       std::fprintf(stderr,
                    "mpipool: rank 0 on host %s: the body returned with %zu call%s unfinished; %s terminated "
@@ -420,6 +421,15 @@ std::size_t master::abandon_all(bool run_callbacks, std::exception_ptr why) {
     }
   }
   return unfinished.size();
+}
+
+void master::kill_running_items() {
+  if (local_) {
+    local_worker_->kill_running();
+    return;
+  }
+  for (std::size_t rank = 1; rank < workers_.size(); ++rank)
+    if (!workers_[rank].idle()) send_cancel(static_cast<int>(rank), every_job);
 }
 
 void master::send_cancel(int rank, std::uint64_t job_id) {

@@ -128,6 +128,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::unique_ptr<job> detach(std::uint64_t job_id);
   void drop(std::uint64_t job_id);  // detach a job whose result nobody wants
   void send_cancel(int rank, std::uint64_t job_id);
+  // At terminate(): isolated workers kill the items they run (the others finish them).
+  void kill_running_items();
   // Fails every unfinished job with `why` (pool_terminated by default); returns how many there were.
   std::size_t abandon_all(bool run_callbacks, std::exception_ptr why = nullptr);
   // SIGTERM or SIGINT reached this process: say what it interrupted, fail every unfinished

@@ -27,7 +27,8 @@ task_executor::held_task task_executor::load(std::string_view key, std::span<con
 }
 
 void task_executor::execute(std::span<const char> message, byte_buffer& results,
-                            const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip) {
+                            const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip,
+                            std::span<const std::uint32_t> unreadable) {
   // Measured here, so that it covers every way a chunk is run (a worker rank, the master's task
   // thread). Two clock reads per chunk: next to nothing beside a message.
   const auto began = std::chrono::steady_clock::now();
@@ -66,7 +67,7 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
     running.active.store(true);
     try {
       done = task.vtable->run(task.callable.get(),
-                              {chunk.header.items.first, count, chunk.items, results, stop, skip});
+                              {chunk.header.items.first, count, chunk.items, results, stop, skip, unreadable, decoded_});
     } catch (...) {
       // Items fail alone; this is a malformed chunk, or no memory for the results.
       done = fail_all(describe(std::current_exception()));

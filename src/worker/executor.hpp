@@ -2,6 +2,7 @@
 // Turns a chunk message into a results message: the worker's side of a task, used by worker
 // ranks and, with a single rank, by the master itself.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,13 +23,17 @@ class task_executor {
 
   // Runs the chunk in `message` and writes the results message to `results`. `should_stop` is
   // polled between items with the chunk's job id; when it says yes the chunk ends early. The
-  // first `skip` items are decoded only (see chunk_work::skip); the count in the results
-  // counts them, though they have no outcome.
+  // first `skip` items are decoded only, but for those in `unreadable`, which are passed over
+  // (see chunk_work::skip); the count in the results counts them, though they have no outcome.
   void execute(std::span<const char> message, byte_buffer& results,
-               const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip = 0);
+               const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip = 0,
+               std::span<const std::uint32_t> unreadable = {});
   // Asks `should_stop` before every item, not only every so often (an isolated helper sends
   // each item's outcome from there).
   void ask_before_every_item() { every_item_ = true; }
+  // Counts in `counter` the items of each chunk whose arguments are decoded (an isolated
+  // helper's, in memory the rank reads).
+  void count_decoded_in(std::atomic<std::uint32_t>* counter) { decoded_ = counter; }
   // Whether the last chunk's outcomes were all rewritten as one failure after some items ran
   // (a malformed chunk, or no memory for the results): outcomes handed on before are void.
   bool last_chunk_failed_whole() const { return failed_whole_; }
@@ -45,6 +50,7 @@ class task_executor {
   std::string host_;
   bool every_item_ = false;
   bool failed_whole_ = false;
+  std::atomic<std::uint32_t>* decoded_ = nullptr;
   std::unordered_map<std::uint64_t, held_task> tasks_;
 };
 

@@ -2,10 +2,8 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,8 +47,29 @@ bool write_all(int fd, std::span<iovec> parts) {
   return true;
 }
 
-bool read_all(int fd, char* data, std::size_t size) {
+enum class readiness { readable, ended, timed_out };
+// Waits at most `timeout_ms` (negative: for ever) until `fd` has bytes to read, or, with a
+// `watched` pidfd, until that process has ended and `fd` has nothing left.
+readiness wait_readable(int fd, int watched, int timeout_ms) {
+  std::array<pollfd, 2> waiting{pollfd{fd, POLLIN, 0}, pollfd{watched, POLLIN, 0}};
+  const nfds_t count = watched >= 0 ? 2 : 1;
+  for (;;) {
+    const int ready = ::poll(waiting.data(), count, timeout_ms);
+    if (ready == 0) return readiness::timed_out;
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return readiness::ended;
+    }
+    if (waiting[0].revents != 0) return readiness::readable;  // bytes, or the end of the socket
+    return readiness::ended;
+  }
+}
+
+bool read_all(int fd, char* data, std::size_t size, int watched) {
   while (size > 0) {
+    // A frame the helper did not finish before it died would otherwise be waited for as long
+    // as a child of its task keeps the socket open.
+    if (watched >= 0 && wait_readable(fd, watched, -1) != readiness::readable) return false;
     const ssize_t n = ::read(fd, data, size);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
@@ -60,13 +79,10 @@ bool read_all(int fd, char* data, std::size_t size) {
   return true;
 }
 
-process_end wait_for(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return {};
+void wait_until_ended(int pidfd) {
+  pollfd ended{pidfd, POLLIN, 0};
+  while (::poll(&ended, 1, -1) < 0 && errno == EINTR) {
   }
-  if (WIFSIGNALED(status)) return {WTERMSIG(status), -1};
-  return {0, WEXITSTATUS(status)};
 }
 
 }  // namespace
@@ -84,46 +100,33 @@ bool write_frame(int fd, frame_kind kind, std::initializer_list<std::span<const 
   return write_all(fd, std::span<iovec>(pieces.data(), count));
 }
 
-read_status read_frame(int fd, frame_kind& kind, byte_buffer& payload, int timeout_ms) {
-  pollfd waiting{fd, POLLIN, 0};
-  while (timeout_ms >= 0) {  // a read that may wait for ever blocks in read itself
-    const int ready = ::poll(&waiting, 1, timeout_ms);
-    if (ready > 0) break;
-    if (ready == 0) return read_status::timed_out;
-    if (errno != EINTR) return read_status::closed;
+read_status read_frame(int fd, frame_kind& kind, byte_buffer& payload, int timeout_ms, int watched) {
+  // A read that may wait for ever, with nothing to watch, blocks in read itself.
+  if (timeout_ms >= 0 || watched >= 0) {
+    const readiness ready = wait_readable(fd, watched, timeout_ms);
+    if (ready == readiness::timed_out) return read_status::timed_out;
+    if (ready == readiness::ended) return read_status::closed;
   }
   frame_header header{};
-  if (!read_all(fd, reinterpret_cast<char*>(&header), sizeof header)) return read_status::closed;
+  if (!read_all(fd, reinterpret_cast<char*>(&header), sizeof header, watched)) return read_status::closed;
   kind = header.kind;
   payload.resize(header.size);
-  if (!read_all(fd, payload.data(), payload.size())) return read_status::closed;
+  if (!read_all(fd, payload.data(), payload.size(), watched)) return read_status::closed;
   return read_status::frame;
 }
 
-helper_process::helper_process(const std::function<void(int fd)>& main) {
+helper_process::helper_process(fork_server& server, int shared_memory, std::uint32_t flags) : server_(server) {
   int ends[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
     throw std::system_error(errno, std::generic_category(), "mpipool: socketpair for a helper process");
-  const pid_t parent = ::getpid();
-  std::fflush(nullptr);  // or what the rank's stdio holds would be written twice
-  pid_ = ::fork();
-  if (pid_ < 0) {
-    const int error = errno;
+  try {
+    const fork_server::started_helper started = server.start(ends[1], shared_memory, flags);
+    pid_ = started.pid;
+    pidfd_ = started.pidfd;
+  } catch (...) {
     ::close(ends[0]);
     ::close(ends[1]);
-    throw std::system_error(error, std::generic_category(), "mpipool: fork of a helper process");
-  }
-  if (pid_ == 0) {
-    ::close(ends[0]);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) std::_Exit(EXIT_FAILURE);  // the rank died before the line above
-    try {
-      main(ends[1]);
-    } catch (...) {
-      std::_Exit(EXIT_FAILURE);
-    }
-    std::fflush(nullptr);
-    std::_Exit(EXIT_SUCCESS);
+    throw;
   }
   ::close(ends[1]);
   fd_ = ends[0];
@@ -131,17 +134,23 @@ helper_process::helper_process(const std::function<void(int fd)>& main) {
 
 helper_process::~helper_process() {
   if (fd_ >= 0) ::close(fd_);
-  if (pid_ > 0) wait_for(pid_);
+  if (pidfd_ >= 0) {
+    try {
+      reap();
+    } catch (...) {  // the server is gone: so is the helper
+    }
+  }
 }
 
 process_end helper_process::reap() {
-  const process_end end = wait_for(pid_);
-  pid_ = -1;
-  return end;
+  wait_until_ended(pidfd_);
+  ::close(pidfd_);
+  pidfd_ = -1;
+  return server_.wait_end(pid_);
 }
 
 process_end helper_process::kill() {
-  ::kill(pid_, SIGKILL);
+  signal_pidfd(pidfd_, SIGKILL);
   return reap();
 }
 

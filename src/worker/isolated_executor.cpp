@@ -29,26 +29,35 @@ std::size_t outcomes_offset(const byte_buffer& results) {
   return static_cast<std::size_t>(read_results(results).outcomes.data() - results.data());
 }
 
+// The flags a helper is started with.
+constexpr std::uint32_t timed_flag = 1;  // note when each item starts, for a time limit
+
 // The helper's whole life: run the chunks the rank sends, publishing each item's outcome in
 // the area as soon as it is done, until the rank closes the channel. With `timed`, it also
-// notes when each item starts, for the rank's task_timeout.
-void serve_in_helper(int fd, const std::string& host, outcome_area& area, bool timed) {
+// notes when each item starts, for the rank's time limits. (SIGINT and SIGTERM do nothing to
+// it: see fork_server.cpp.)
+void serve_in_helper(int fd, outcome_area& area, bool timed) {
   crash_report_in_helper();
-  // Ctrl-C or a time limit ends the helper with the job; the rank's own handlers are not for it.
-  ::signal(SIGINT, SIG_DFL);
-  ::signal(SIGTERM, SIG_DFL);
-  task_executor executor(host);
+  task_executor executor({});  // the host it would name is the rank's to say
   executor.ask_before_every_item();
+  executor.count_decoded_in(area.decoded_counter());
   byte_buffer request;
   byte_buffer results;
   byte_buffer frame;
   for (;;) {
     frame_kind kind{};
     if (read_frame(fd, kind, request, -1) != read_status::frame) return;
-    if (kind != frame_kind::run || request.size() < sizeof(std::uint32_t)) continue;
     std::uint32_t skip = 0;
+    std::uint32_t unreadable_count = 0;
+    if (kind != frame_kind::run || request.size() < sizeof skip + sizeof unreadable_count) continue;
     std::memcpy(&skip, request.data(), sizeof skip);
-    const std::span<const char> message = std::span<const char>(request).subspan(sizeof skip);
+    std::memcpy(&unreadable_count, request.data() + sizeof skip, sizeof unreadable_count);
+    const std::size_t unreadable_end = sizeof skip + sizeof unreadable_count + unreadable_count * sizeof(std::uint32_t);
+    if (request.size() < unreadable_end) continue;
+    std::vector<std::uint32_t> unreadable(unreadable_count);
+    std::memcpy(unreadable.data(), request.data() + sizeof skip + sizeof unreadable_count,
+                unreadable_count * sizeof(std::uint32_t));
+    const std::span<const char> message = std::span<const char>(request).subspan(unreadable_end);
     std::size_t start = 0;          // where the outcomes start in `results`, once known
     std::size_t sent = 0;           // outcome bytes handed on so far
     std::uint32_t finished = 0;     // items of this run done so far
@@ -72,7 +81,7 @@ void serve_in_helper(int fd, const std::string& host, outcome_area& area, bool t
       }
       return area.stop_requested();
     };
-    executor.execute(message, results, after_item, skip);
+    executor.execute(message, results, after_item, skip, unreadable);
     const results_view done = read_results(results);
     const std::uint32_t count = done.header.items.count;
     const std::uint8_t reset = executor.last_chunk_failed_whole() ? 1 : 0;
@@ -87,9 +96,10 @@ std::string signal_text(int signal) {
   return std::to_string(signal) + (abbreviation ? std::string(" (SIG") + abbreviation + ")" : std::string());
 }
 
-item_error crashed(const process_end& end) {
+item_error crashed(const process_end& end, bool decoding) {
   std::string message = end.signal != 0 ? "the task's process was killed by signal " + signal_text(end.signal)
                                         : "the task's process exited with status " + std::to_string(end.exit_status);
+  if (decoding) message += " as it decoded the item's arguments";
   return {crashed_type_name, std::move(message), crash_code(end)};
 }
 
@@ -100,14 +110,28 @@ item_error timed_out(std::uint64_t index, std::chrono::milliseconds limit) {
           limit.count()};
 }
 
+item_error initializer_timed_out(std::chrono::milliseconds limit) {
+  return {timeout_type_name,
+          "the initializer ran longer than the initializer_timeout of " + std::to_string(limit.count()) +
+              " ms; its process was killed",
+          limit.count()};
+}
+
 }  // namespace
 
 isolation_settings isolation_from(const pool_options& options) {
-  isolation_settings settings{options.isolated, options.max_tasks_per_child, options.task_timeout};
+  isolation_settings settings{options.isolated, options.max_tasks_per_child, options.task_timeout,
+                              options.initializer_timeout};
   const char* env = std::getenv("MPIPOOL_ISOLATED");
   if (env != nullptr && std::string_view(env) == "1") settings.isolated = true;
-  if (settings.max_tasks_per_child > 0 || settings.task_timeout.count() > 0) settings.isolated = true;
+  if (settings.max_tasks_per_child > 0 || settings.task_timeout.count() > 0 || settings.initializer_timeout.count() > 0)
+    settings.isolated = true;
   return settings;
+}
+
+void run_helper_process(int channel, int shared_memory, std::uint32_t flags) {
+  outcome_area area(outcome_area::attach{shared_memory});
+  serve_in_helper(channel, area, (flags & timed_flag) != 0);
 }
 
 std::int64_t crash_code(const process_end& end) { return end.signal != 0 ? end.signal : -1 - std::int64_t{end.exit_status}; }
@@ -122,10 +146,10 @@ isolated_executor::isolated_executor(std::string host, isolation_settings settin
 
 isolated_executor::~isolated_executor() = default;
 
-int isolated_executor::wait_ms(bool probing) const {
+int isolated_executor::wait_ms(bool probing, std::chrono::milliseconds limit) const {
   int wait = probing ? static_cast<int>(probe_interval.count()) : -1;
-  if (settings_.task_timeout.count() > 0) {
-    const auto left = settings_.task_timeout - area_.running().for_how_long;
+  if (limit.count() > 0) {
+    const auto left = limit - area_.running().for_how_long;
     const int left_ms = static_cast<int>(std::max<std::int64_t>(left.count(), 0));
     wait = wait < 0 ? left_ms : std::min(wait, left_ms);
   }
@@ -143,6 +167,7 @@ void isolated_executor::execute(std::span<const char> message, byte_buffer& resu
   }
   const std::uint64_t job = chunk.header.job;
   if (!chunk.key.empty()) known_[job] = {std::string(chunk.key), byte_buffer(chunk.state.begin(), chunk.state.end())};
+  unreadable_.clear();
   const bool setup = job == setup_job;
   begin_results(results, {job, {chunk.header.items.first, 0}, setup ? std::uint32_t(host_.size()) : 0u},
                 setup ? std::string_view(host_) : std::string_view());
@@ -163,8 +188,9 @@ void isolated_executor::execute(std::span<const char> message, byte_buffer& resu
 }
 
 std::optional<item_error> isolated_executor::start_helper() {
-  const bool timed = settings_.task_timeout.count() > 0;
-  helper_.emplace([host = host_, area = &area_, timed](int fd) { serve_in_helper(fd, host, *area, timed); });
+  if (settings_.server == nullptr) throw std::logic_error("mpipool: isolated workers without a fork server");
+  const bool timed = settings_.task_timeout.count() > 0 || settings_.initializer_timeout.count() > 0;
+  helper_.emplace(*settings_.server, area_.fd(), timed ? timed_flag : 0);
   helper_knows_.clear();
   forget_.clear();
   tasks_run_ = 0;
@@ -173,12 +199,14 @@ std::optional<item_error> isolated_executor::start_helper() {
   byte_buffer outcome;
   std::uint32_t ran = 0;
   const std::uint32_t skip = 0;
+  const std::uint32_t unreadable = 0;
   area_.reset_for_run();
-  write_frame(helper_->fd(), frame_kind::run, {bytes_of(skip), std::span<const char>(setup_chunk_)});
-  const run_end end = collect_run(setup_job, nullptr, outcome, ran);
+  write_frame(helper_->fd(), frame_kind::run, {bytes_of(skip), bytes_of(unreadable), std::span<const char>(setup_chunk_)});
+  const run_end end = collect_run(setup_job, nullptr, settings_.initializer_timeout, outcome, ran);
+  if (end.how == run_end::killed) return std::nullopt;  // terminated: no helper now, and no failure
   std::optional<item_error> failure;
-  if (end.how == run_end::timed_out) failure = timed_out(0, settings_.task_timeout);
-  else if (end.how == run_end::died) failure = crashed(end.process);
+  if (end.how == run_end::timed_out) failure = initializer_timed_out(settings_.initializer_timeout);
+  else if (end.how == run_end::died) failure = crashed(end.process, false);
   else if (!outcome.empty())
     decode_outcomes<void>(outcome, 1, [](std::uint32_t) {}, [&](std::uint32_t, item_error error) { failure = std::move(error); });
   if (!failure) return std::nullopt;
@@ -204,13 +232,18 @@ bool isolated_executor::send_chunk(const chunk_view& chunk, std::uint32_t skip) 
   forget_.clear();
   if (task) helper_knows_.insert(job);
   area_.reset_for_run();
+  const auto unreadable_count = static_cast<std::uint32_t>(unreadable_.size());
+  const std::span<const char> unreadable(reinterpret_cast<const char*>(unreadable_.data()),
+                                         unreadable_.size() * sizeof(std::uint32_t));
   return write_frame(helper_->fd(), frame_kind::run,
-                     {bytes_of(skip), std::span<const char>(chunk_prefix_), chunk.items});
+                     {bytes_of(skip), bytes_of(unreadable_count), unreadable, std::span<const char>(chunk_prefix_),
+                      chunk.items});
 }
 
 isolated_executor::run_end isolated_executor::collect_run(std::uint64_t job,
                                                           const std::function<bool(std::uint64_t job)>* should_stop,
-                                                          byte_buffer& results, std::uint32_t& done) {
+                                                          std::chrono::milliseconds limit, byte_buffer& results,
+                                                          std::uint32_t& done) {
   const std::size_t run_start = results.size();
   std::uint32_t taken = 0;  // outcomes taken from the area at drains
   // Appends what the area holds to the results; how many outcomes that was.
@@ -221,17 +254,26 @@ isolated_executor::run_end isolated_executor::collect_run(std::uint64_t job,
     return outcome_area::count_outcomes(held);
   };
   bool probing = should_stop != nullptr;  // wake now and then to ask, while a long item runs
+  // The initializer of a replacement helper too: it runs for the chunk.
+  const bool watching_for_kill = static_cast<bool>(kill_asked_);
   for (;;) {
     frame_kind kind{};
-    const read_status status = read_frame(helper_->fd(), kind, frame_, wait_ms(probing));
+    const read_status status =
+        read_frame(helper_->fd(), kind, frame_, wait_ms(probing || watching_for_kill, limit), helper_->pidfd());
     if (status == read_status::timed_out) {
+      if (watching_for_kill && kill_asked_()) {
+        // Terminated: the item running has no outcome, and no helper is started for the rest.
+        helper_->kill();
+        helper_.reset();
+        return {run_end::killed, taken + take_area(), {}};
+      }
       if (probing && (*should_stop)(job)) {
         probing = false;  // asked once: the helper ends the chunk after the item it runs
         area_.request_stop();
       }
-      if (settings_.task_timeout.count() == 0) continue;
+      if (limit.count() == 0) continue;
       const outcome_area::running_item running = area_.running();
-      if (running.for_how_long < settings_.task_timeout) continue;
+      if (running.for_how_long < limit) continue;
       // Done already, and the next not marked yet: not late.
       if (running.index < taken + outcome_area::count_outcomes(area_.published())) continue;
       helper_->kill();
@@ -264,10 +306,12 @@ isolated_executor::run_end isolated_executor::collect_run(std::uint64_t job,
       results.insert(results.end(), frame_.begin() + static_cast<std::ptrdiff_t>(header), frame_.end());
       return {run_end::done, 0, {}};
     }
-    // The helper died: exactly the outcomes it published are whole.
+    // The helper died: exactly the outcomes it published are whole. The next item's arguments
+    // were being decoded if the helper had not counted them decoded.
     const process_end end = helper_->reap();
     helper_.reset();
-    return {run_end::died, taken + take_area(), end};
+    const std::uint32_t complete = taken + take_area();
+    return {run_end::died, complete, end, area_.decoded() <= run_skip_ + complete};
   }
 }
 
@@ -284,17 +328,23 @@ std::uint32_t isolated_executor::run_items(const chunk_view& chunk, byte_buffer&
         for (; position < count; ++position) out.failure(*unstartable);
         break;
       }
+      if (!helper_) return position;  // terminated while the initializer ran
     }
     send_chunk(chunk, position);  // if the helper is gone, collecting says so
+    run_skip_ = position;
     std::uint32_t done = 0;
-    const run_end end = collect_run(job, may_stop ? &should_stop : nullptr, results, done);
+    const run_end end = collect_run(job, may_stop ? &should_stop : nullptr, limit_of(job), results, done);
     // All of them, or fewer: the chunk was stopped (before its first item: `done` is 0).
     if (end.how == run_end::done) return std::max(done, position);
+    // Terminated: cut short after the items done.
+    if (end.how == run_end::killed) return position + end.complete;
     // The helper died in item `position`, or ran out of time in it.
     position += end.complete;
-    outcome_writer(results).failure(end.how == run_end::timed_out
-                                        ? timed_out(chunk.header.items.first + position, settings_.task_timeout)
-                                        : crashed(end.process));
+    const bool unreadable = end.how == run_end::died && end.decoding;
+    if (unreadable) unreadable_.push_back(position);  // a new helper must not decode it again
+    if (end.how != run_end::timed_out) outcome_writer(results).failure(crashed(end.process, unreadable));
+    else if (job == setup_job) outcome_writer(results).failure(initializer_timed_out(settings_.initializer_timeout));
+    else outcome_writer(results).failure(timed_out(chunk.header.items.first + position, settings_.task_timeout));
     ++position;
     if (position < count && may_stop && should_stop(job)) return position;
   }

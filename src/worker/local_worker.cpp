@@ -13,8 +13,10 @@ bool on_task_thread() { return task_thread; }
 local_worker::local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready)
     : executor_(host),
       isolated_(isolation.isolated ? std::make_unique<isolated_executor>(host, isolation) : nullptr),
-      results_ready_(std::move(results_ready)),
-      thread_([this] { serve(); }) {}
+      results_ready_(std::move(results_ready)) {
+  if (isolated_) isolated_->kill_items_when([this] { return kill_running_.load(); });
+  thread_ = std::thread([this] { serve(); });
+}
 
 local_worker::~local_worker() {
   stop_all();

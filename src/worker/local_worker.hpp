@@ -23,7 +23,8 @@ namespace mpipool::detail {
 class local_worker {
  public:
   // `results_ready` is called on the task thread each time a chunk's results are waiting.
-  // With `isolation` on, the task thread runs the tasks in a helper process it forks.
+  // With `isolation` on, the task thread runs the tasks in a helper process (from the fork
+  // server the isolation settings name).
   local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready);
   ~local_worker();
   local_worker(const local_worker&) = delete;
@@ -38,6 +39,11 @@ class local_worker {
   void cancel(std::uint64_t job);
   // Cuts every chunk short after its current item, from now on.
   void stop_all() { stop_all_.store(true); }
+  // As stop_all, and an isolated item running is killed (terminate()).
+  void kill_running() {
+    stop_all();
+    kill_running_.store(true);
+  }
 
  private:
   void serve();
@@ -53,6 +59,7 @@ class local_worker {
   bool shutting_down_ = false;
   std::atomic<std::uint64_t> cancelled_job_{0};  // 0 is the set-up job, never cancelled
   std::atomic<bool> stop_all_{false};
+  std::atomic<bool> kill_running_{false};
   std::thread thread_;
 };
 

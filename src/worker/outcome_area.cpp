@@ -1,6 +1,8 @@
 #include "worker/outcome_area.hpp"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -13,6 +15,7 @@ namespace mpipool::detail {
 namespace {
 
 constexpr std::size_t outcome_prefix = 1 + sizeof(std::uint64_t);  // status | size
+constexpr std::size_t header_room = 64;  // one cache line, so that the data starts aligned
 
 // The size of the outcome at the start of `bytes`, or 0 when it is not whole there.
 std::size_t outcome_size(std::span<const char> bytes) {
@@ -26,17 +29,42 @@ std::size_t outcome_size(std::span<const char> bytes) {
 }  // namespace
 
 outcome_area::outcome_area(std::size_t capacity) : capacity_(capacity) {
-  const std::size_t header_room = 64;  // one cache line, so that the data starts aligned
   static_assert(sizeof(header) <= header_room);
-  mapped_ = header_room + capacity;
-  void* at = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (at == MAP_FAILED)
-    throw std::system_error(errno, std::generic_category(), "mpipool: shared memory for a helper process");
-  header_ = new (at) header{};
+  fd_ = ::memfd_create("mpipool-outcomes", MFD_CLOEXEC);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "mpipool: shared memory for a helper process");
+  if (::ftruncate(fd_, static_cast<off_t>(header_room + capacity)) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    throw std::system_error(error, std::generic_category(), "mpipool: shared memory for a helper process");
+  }
+  map(true);
+}
+
+outcome_area::outcome_area(attach existing) : capacity_(0), fd_(existing.shared_memory) {
+  struct stat size {};
+  if (::fstat(fd_, &size) != 0 || static_cast<std::size_t>(size.st_size) <= header_room)
+    throw std::runtime_error("mpipool: a helper process got no shared memory from its rank");
+  capacity_ = static_cast<std::size_t>(size.st_size) - header_room;
+  map(false);
+}
+
+void outcome_area::map(bool fresh) {
+  mapped_ = header_room + capacity_;
+  void* at = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+  if (at == MAP_FAILED) {
+    const int error = errno;
+    ::close(fd_);
+    throw std::system_error(error, std::generic_category(), "mpipool: shared memory for a helper process");
+  }
+  // The rank makes the header; the helper finds it made (a memfd starts zeroed either way).
+  header_ = fresh ? new (at) header{} : static_cast<header*>(at);
   data_ = static_cast<char*>(at) + header_room;
 }
 
-outcome_area::~outcome_area() { ::munmap(header_, mapped_); }
+outcome_area::~outcome_area() {
+  ::munmap(header_, mapped_);
+  ::close(fd_);
+}
 
 void outcome_area::publish(std::span<const char> bytes) {
   const std::uint64_t at = header_->bytes.load(std::memory_order_relaxed);  // only the helper writes it meanwhile
@@ -56,6 +84,7 @@ void outcome_area::mark_running(std::uint32_t index) {
 void outcome_area::reset_for_run() {
   clear();
   header_->stop.store(false, std::memory_order_relaxed);
+  header_->decoded.store(0, std::memory_order_relaxed);
   mark_running(0);
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include <boost/mpi/environment.hpp>
@@ -27,26 +28,29 @@ constexpr int master_rank = 0;
 // tiny tasks do not pay for a probe each. The master may have sent more chunks of a cancelled
 // job before the cancel (it keeps the next chunk in the worker's queue): the watch remembers
 // cancelled jobs, so that such a chunk ends before its first item, until the master says the
-// job is forgotten (it then sends no more of it).
+// job is forgotten (it then sends no more of it). A cancel of every_job (terminate()) covers
+// every job from then on.
 class cancel_watch {
  public:
   explicit cancel_watch(const boost::mpi::communicator& comm) : comm_(comm) {}
 
   bool operator()(std::uint64_t job) {
-    if (!cancelled_.empty() && std::ranges::find(cancelled_, job) != cancelled_.end()) return true;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_look_ < std::chrono::milliseconds(1)) return false;
-    last_look_ = now;
-    // Open MPI's first probe may only pull pending messages in: probe twice before saying no.
-    const int cancel = static_cast<int>(tag::cancel);
-    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel)) receive_cancel();
-    return std::ranges::find(cancelled_, job) != cancelled_.end();
+    if (terminated_ || (!cancelled_.empty() && std::ranges::find(cancelled_, job) != cancelled_.end())) return true;
+    look();
+    return terminated_ || std::ranges::find(cancelled_, job) != cancelled_.end();
+  }
+
+  // Whether the pool is being terminated: an isolated item running is then killed.
+  bool terminated() {
+    if (!terminated_) look();
+    return terminated_;
   }
 
   void receive_cancel() {
     std::uint64_t job = 0;
     comm_.recv(master_rank, static_cast<int>(tag::cancel), reinterpret_cast<char*>(&job), sizeof job);
-    if (std::ranges::find(cancelled_, job) == cancelled_.end()) cancelled_.push_back(job);
+    if (job == every_job) terminated_ = true;
+    else if (std::ranges::find(cancelled_, job) == cancelled_.end()) cancelled_.push_back(job);
   }
 
   // Before running a chunk: the jobs it says to forget will send no more chunks.
@@ -56,9 +60,20 @@ class cancel_watch {
   }
 
  private:
+  // Receives the cancels that have come, at most once a millisecond.
+  void look() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_look_ < std::chrono::milliseconds(1)) return;
+    last_look_ = now;
+    // Open MPI's first probe may only pull pending messages in: probe twice before saying no.
+    const int cancel = static_cast<int>(tag::cancel);
+    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel)) receive_cancel();
+  }
+
   const boost::mpi::communicator& comm_;
   std::chrono::steady_clock::time_point last_look_{};
   std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
+  bool terminated_ = false;
 };
 
 // Sends `bytes`, rings the master, and gives them back once they have gone.
@@ -76,6 +91,7 @@ template <class Executor>
 int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
   cancel_watch watch(comm);
   const std::function<bool(std::uint64_t)> should_stop = [&watch](std::uint64_t job) { return watch(job); };
+  if constexpr (std::is_same_v<Executor, isolated_executor>) executor.kill_items_when([&watch] { return watch.terminated(); });
   byte_buffer inbox;
   byte_buffer results;
   // The master rings this rank's bell after every message it sends here.

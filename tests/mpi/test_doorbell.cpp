@@ -1,7 +1,9 @@
 // The doorbells of the ranks on the master's node, over MPI: who has one, that a ring after a
 // message wakes its receiver, and that a pool without them (MPIPOOL_DOORBELL=off) still works.
+#include <chrono>
 #include <cstdlib>
 #include <ranges>
+#include <thread>
 #include <vector>
 
 #include <boost/mpi/communicator.hpp>
@@ -61,25 +63,46 @@ TEST(node_doorbells, every_rank_on_the_masters_node_has_a_bell_when_there_is_som
   }
 }
 
+// Rounds of ping and pong between the master and each worker. A worker says when it starts to
+// wait, and its ping comes well after the spin that comes before blocking, so its ring finds the
+// worker blocked: a lost ring would leave it blocked until the safety timeout, so the rounds
+// must take less than half of it each, on average. (Without bells the waits poll, with sleeps
+// far shorter than that.)
 TEST(node_doorbells, a_ring_after_a_message_wakes_its_receiver) {
   boost::mpi::communicator comm(MPI_COMM_WORLD, boost::mpi::comm_duplicate);
   const node_doorbells bells(comm);
   constexpr int ping = 1;
   constexpr int pong = 2;
-  // Without bells the waits poll: the exchange works alike, only slower to wake.
+  constexpr int waiting_tag = 3;
+  constexpr int rounds = 4;
+  constexpr auto well_past_the_spin = std::chrono::milliseconds(5);
   if (comm.rank() == 0) {
-    for (int rank = 1; rank < comm.size(); ++rank) {
-      comm.send(rank, ping, 100 + rank);
-      if (doorbell* bell = bells.of(rank)) bell->ring();
+    const auto start = std::chrono::steady_clock::now();
+    for (int round = 0; round < rounds; ++round) {
+      for (int rank = 1; rank < comm.size(); ++rank) {
+        int waiting = 0;
+        comm.recv(rank, waiting_tag, waiting);
+        std::this_thread::sleep_for(well_past_the_spin);  // where the ring lands, not a synchronisation
+        comm.send(rank, ping, 100 * round + rank);
+        if (doorbell* bell = bells.of(rank)) bell->ring();
+        EXPECT_EQ(receive_when_rung(comm, bells.of(0), rank, pong), 100 * round + rank + 1000);
+      }
     }
-    std::vector<int> replies;
-    for (int rank = 1; rank < comm.size(); ++rank) replies.push_back(receive_when_rung(comm, bells.of(0), rank, pong));
-    for (int rank = 1; rank < comm.size(); ++rank) EXPECT_EQ(replies[static_cast<std::size_t>(rank - 1)], 200 + rank);
+    const auto took = std::chrono::steady_clock::now() - start;
+    const int exchanges = rounds * (comm.size() - 1);
+    if (exchanges > 0) {
+      EXPECT_LT(took, exchanges * event_wait::safety_timeout / 2)
+          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms for " << exchanges
+          << " exchanges";
+    }
   } else {
-    const int got = receive_when_rung(comm, bells.of(comm.rank()), 0, ping);
-    EXPECT_EQ(got, 100 + comm.rank());
-    comm.send(0, pong, got + 100);
-    if (doorbell* bell = bells.of(0)) bell->ring();
+    for (int round = 0; round < rounds; ++round) {
+      comm.send(0, waiting_tag, 1);
+      const int got = receive_when_rung(comm, bells.of(comm.rank()), 0, ping);
+      EXPECT_EQ(got, 100 * round + comm.rank());
+      comm.send(0, pong, got + 1000);
+      if (doorbell* bell = bells.of(0)) bell->ring();
+    }
   }
 }
 

@@ -127,23 +127,40 @@ TEST(doorbell, rings_from_many_threads_each_count) {
   EXPECT_EQ(bell.rings(), static_cast<std::uint32_t>(ringers * rings_each));
 }
 
+// Each round the waiter says when it starts to pause, and the sender rings well after the spin
+// that comes before blocking, so the ring finds the waiter blocked. A lost ring would end that
+// pause only at the safety timeout: the rounds must take less than half of it each, on average.
+// (On a machine too busy to block the waiter in time, the ring is caught in the spin instead,
+// and the round passes either way.)
 TEST(event_wait, a_pause_past_the_spin_ends_when_rung) {
   doorbell bell;
   event_wait waiting(&bell);
-  std::atomic<bool> event{false};
+  constexpr int rounds = 5;
+  constexpr auto well_past_the_spin = 5ms;
+  std::atomic<int> happened{0};  // the last round whose event has happened
+  std::atomic<int> pausing{0};   // the last round whose waiter has started to pause
   std::thread sender([&] {
-    event.store(true);
-    bell.ring();  // after the event, as a sender rings after its message
+    for (int round = 1; round <= rounds; ++round) {
+      while (pausing.load() < round) std::this_thread::yield();
+      std::this_thread::sleep_for(well_past_the_spin);  // where the ring lands, not a synchronisation
+      happened.store(round);
+      bell.ring();  // after the event, as a sender rings after its message
+    }
   });
-  // Without the ring the blocking pauses would last the safety timeout each; with it the
-  // loop sees the event within the looks that follow the wake-up.
-  for (;;) {
-    waiting.arm();
-    if (event.load()) break;
-    waiting.pause();
+  const auto start = backoff::clock::now();
+  for (int round = 1; round <= rounds; ++round) {
+    waiting.reset();
+    for (;;) {
+      waiting.arm();
+      if (happened.load() >= round) break;
+      pausing.store(round);
+      waiting.pause();
+    }
   }
+  const auto took = backoff::clock::now() - start;
   sender.join();
-  EXPECT_TRUE(event.load());
+  EXPECT_LT(took, rounds * event_wait::safety_timeout / 2)
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms for " << rounds << " rounds";
 }
 
 TEST(event_wait, without_a_bell_it_polls_with_the_backoff) {

@@ -122,6 +122,8 @@ class argument_reader {
     }
     return std::nullopt;
   }
+  // Moves on to the next item without decoding this one.
+  void pass() { frames_.take_bytes(frames_.take<std::uint64_t>()); }
 
  private:
   std::span<const char> items_;

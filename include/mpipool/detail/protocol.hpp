@@ -8,7 +8,8 @@
 //
 //   chunk   (master -> worker): chunk_header | task key | task state | forget list | items
 //   results (worker -> master): results_header | host | outcomes
-//   cancel  (master -> worker): job id; stop the chunk of that job early
+//   cancel  (master -> worker): job id; stop the chunk of that job early. every_job, at
+//                               terminate(): stop every chunk, and kill an isolated item running
 //   exit    (master -> worker): exit code; leave the serve loop
 //
 // Job 0 is the set-up job: its single item (if any) is the per-worker initializer, and its
@@ -29,6 +30,7 @@ namespace mpipool::detail {
 enum class tag : int { chunk = 101, results = 102, cancel = 103, exit = 104 };
 
 inline constexpr std::uint64_t setup_job = 0;
+inline constexpr std::uint64_t every_job = ~std::uint64_t{0};  // in a cancel: see above
 
 struct item_range {
   std::uint64_t first = 0;

@@ -27,6 +27,10 @@ struct chunk_work {
   // Items to decode but not run, and give no outcome: they ran before, in a process that
   // died (their arguments may share one archive with the next ones).
   std::uint32_t skip = 0;
+  // Of those, the items not even to decode (sorted): decoding their arguments killed a process.
+  std::span<const std::uint32_t> unreadable{};
+  // Where an isolated helper counts the items whose arguments are decoded (null: nowhere).
+  std::atomic<std::uint32_t>* decoded = nullptr;
 };
 
 // How a worker builds and runs one kind of task. One per task_model instantiation.

@@ -113,16 +113,25 @@ struct task_model {
     outcome_writer out(work.outcomes);
     auto& running = current_task();
     std::uint32_t done = 0;
+    std::span<const std::uint32_t> unreadable = work.unreadable;
     for (; done < work.skip && done < work.count; ++done) {
-      Args args;
-      (void)in.next(args);
+      if (!unreadable.empty() && unreadable.front() == done) {
+        unreadable = unreadable.subspan(1);
+        in.pass();
+      } else {
+        Args args;
+        (void)in.next(args);
+      }
+      if (work.decoded) work.decoded->store(done + 1, std::memory_order_release);
     }
     for (; done < work.count; ++done) {
       if (done > work.skip && work.should_stop()) break;
       running.item.store(work.first + done, std::memory_order_relaxed);
       Args args;
-      if (auto unreadable = in.next(args)) {
-        out.failure(*unreadable);
+      std::optional<item_error> undecoded = in.next(args);
+      if (work.decoded) work.decoded->store(done + 1, std::memory_order_release);
+      if (undecoded) {
+        out.failure(*undecoded);
         continue;
       }
       // A result that fails to serialize fails its own item, in out.success.
