@@ -21,6 +21,9 @@ started=$SECONDS
 export MPIPOOL_SLURM_DIR="${MPIPOOL_SLURM_TEST_DIR:-${TMPDIR:-/tmp}/mpipool-slurm-test}"
 export MPIPOOL_SLURM_PORT="${MPIPOOL_SLURM_TEST_PORT:-16827}"
 export MPIPOOL_SLURM_CPUS=12
+# Slurm's own default, and many sites': an srun without --mpi starts no PMIx, and Open MPI fails
+# in MPI_Init. Every script must ask for PMIx itself.
+export MPIPOOL_SLURM_MPI_DEFAULT=none
 slurm_local="$root/scripts/slurm-local.sh"
 eval "$("$slurm_local" env)"
 
