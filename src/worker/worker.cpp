@@ -13,6 +13,7 @@
 #include "wire/doorbell.hpp"
 #include "worker/executor.hpp"
 #include "worker/isolated_executor.hpp"
+#include "worker/items_done_publisher.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "wire/transport.hpp"
 #include "wire/wait.hpp"
@@ -75,7 +76,11 @@ void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, 
 template <class Executor>
 int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
   cancel_watch watch(comm);
-  const std::function<bool(std::uint64_t)> should_stop = [&watch](std::uint64_t job) { return watch(job); };
+  items_done_publisher items_done(bells.items_done_of(comm.rank()));
+  const std::function<bool(std::uint64_t)> should_stop = [&watch, &items_done](std::uint64_t job) {
+    items_done.between_items();  // asked between items: a moment to tell the master how far it came
+    return watch(job);
+  };
   byte_buffer inbox;
   byte_buffer results;
   // The master rings this rank's bell after every message it sends here.
@@ -101,7 +106,9 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
       default: {
         receive_message(comm, *status, inbox);
         watch.before_chunk(inbox);
+        items_done.chunk_starts(inbox);
         executor.execute(inbox, results, should_stop);
+        items_done.chunk_ended(results);
         trim_message_buffer(inbox);
         send_and_wait(comm, master_bell, results);
         trim_message_buffer(results);

@@ -1,0 +1,34 @@
+#pragma once
+// The worker's side of items_done_counter: keeps the count of items this worker finished up to
+// date, from the item loop's own record of the item it runs (current_task()), so that the item
+// loop itself does nothing more. It is told of each chunk as it starts and ends, and asked
+// between items, when the chunk's stop poll asks whether to stop: before every item when items
+// are slow, about every half millisecond when they are fast.
+
+#include <cstdint>
+#include <span>
+
+#include "wire/items_done.hpp"
+
+namespace mpipool::detail {
+
+class items_done_publisher {
+ public:
+  // Without a counter (a worker off the master's node) it does nothing.
+  explicit items_done_publisher(items_done_counter* counter) : counter_(counter) {}
+
+  // `chunk`: the chunk message about to run.
+  void chunk_starts(std::span<const char> chunk);
+  // Between two items of the running chunk: those before the one now running are done.
+  void between_items();
+  // `results`: the chunk's results message; its count is what the master will count.
+  void chunk_ended(std::span<const char> results);
+
+ private:
+  items_done_counter* counter_;
+  std::uint64_t finished_ = 0;  // in chunks that ended
+  std::uint64_t first_ = 0;     // the running chunk's first item
+  bool counting_ = false;       // a chunk of a call runs (not the set-up)
+};
+
+}  // namespace mpipool::detail
