@@ -140,7 +140,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void report_stopped_calls_when_due();
   // The items that workers have finished in chunks whose results are still out, by job: for
   // the progress display and the stop line only.
-  using items_by_job = std::unordered_map<std::uint64_t, std::uint64_t>;
+  using items_by_job = progress_display::items_by_job;
   items_by_job items_in_flight() const;
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
