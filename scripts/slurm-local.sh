@@ -158,7 +158,7 @@ start() {
     scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true
     poll 10 node_idle || die "node $node is '$(node_state)': $(tail -5 "$dir/log/slurmd.log")"
   fi
-  say "up: $(sinfo -h -o '%D node, %c CPUs, partition %P'); SLURM_CONF=$conf"
+  say "up: $(sinfo -h -o '%D node, %c CPUs' | head -1), partitions $(sinfo -h -o %P | paste -sd ' '); SLURM_CONF=$conf"
 }
 
 # SIGTERM to each daemon, SIGKILL to one still there after 10 s.
