@@ -666,6 +666,9 @@ void master::handle_results(int rank, std::span<const char> message) {
     results = read_results(message);
   } catch (...) {  // a garbled message: the call that worker was running fails with it
     if (running == setup_job) throw;
+    // How many items it brought is unknown: as many as went, so that the worker's own count
+    // of finished items (items_in_flight) never runs ahead of its chunks.
+    worker.items_returned(done.items);
     fail_job(running, std::current_exception());
     return;
   }

@@ -22,6 +22,7 @@ class worker_slot {
     std::uint64_t job = 0;
     double seconds = 0;  // how long it kept the worker busy
     std::uint64_t bytes = 0;  // the size of its chunk message
+    std::uint32_t items = 0;  // the items it was sent with
   };
 
   std::string host;
@@ -73,7 +74,7 @@ class worker_slot {
     in_flight_.pop_front();
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
-    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes};
+    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
   }
 
  private:

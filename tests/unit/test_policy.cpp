@@ -240,7 +240,7 @@ TEST(worker_slot, splits_the_items_a_worker_finished_among_its_chunks_in_flight_
   EXPECT_EQ(items_in_flight(worker, 13), (by_job{{7, 10}, {8, 3}}));
   // More than the chunks hold (a count from a chunk whose results were lost): each at most its size.
   EXPECT_EQ(items_in_flight(worker, 25), (by_job{{7, 10}, {8, 10}}));
-  worker.returned(t0);
+  EXPECT_EQ(worker.returned(t0).items, 10u);  // as it was sent
   worker.items_returned(10);
   EXPECT_EQ(items_in_flight(worker, 13), (by_job{{8, 3}}));
   // A count read before the worker's latest store reached this core: nothing, not less.
