@@ -9,6 +9,8 @@
 # a one-minute time limit under srun (it adds 60 to 90 s; MPIPOOL_SLURM_SIGNAL_CASES=0 leaves
 # them out). The pool has to stop promptly and say how far its map came. Under mpirun, which exits
 # 1 itself when it gets SIGTERM, the job script turns that into 143 (slurm/README.md).
+# Slurm runs with MpiDefault=none, as on many sites, and a chain of requeue.sbatch submitted with
+# options on sbatch's command line must keep them in its second link (a few seconds, always run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_BUILD_DIR:-$root/build}"
