@@ -49,6 +49,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
+  items_done_sent_.resize(static_cast<std::size_t>(size_));
   if (local_) {
     local_worker_ = std::make_unique<local_worker>(host_, isolation, local_items_done_, [this] {
       std::lock_guard lock(mutex_);
@@ -219,6 +220,8 @@ void master::step_aside_while_asked() {
 void master::progress() {
   try {
     serve_until_stopped();
+    // Every chunk is back, so no more will come: none is left for a later pool on this communicator.
+    if (display_ && !local_) take_items_done_messages();
     report_run();
     ring_on_stop_signal(nullptr);  // no one waits on the bell any more
     std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
@@ -258,7 +261,24 @@ void master::serve_until_stopped() {
 void master::observe_turn(bool progressed) {
   const auto now = trace_recorder::clock::now();
   trace_->master_turn(progressed, now);
-  if (display_) display_->show(jobs_, now, [this] { return items_in_flight(); });
+  if (!display_) return;
+  // Workers send items_done messages only while progress is shown: taken a few times a
+  // second, not at every turn, to keep the loop's cost.
+  if (!local_ && now - items_done_taken_ >= take_items_done_every) {
+    items_done_taken_ = now;
+    take_items_done_messages();
+  }
+  display_->show(jobs_, now, [this] { return items_in_flight(); });
+}
+
+void master::take_items_done_messages() {
+  const int items_done = static_cast<int>(tag::items_done);
+  while (auto status = comm_.iprobe(boost::mpi::any_source, items_done)) {
+    std::uint64_t finished = 0;
+    comm_.recv(status->source(), items_done, finished);
+    auto& latest = items_done_sent_[static_cast<std::size_t>(status->source())];
+    latest = std::max(latest, finished);
+  }
 }
 
 void master::report_run() {
@@ -435,8 +455,9 @@ master::items_by_job master::items_in_flight() const {
   items_by_job found;
   for (std::size_t rank = 0; rank < workers_.size(); ++rank) {
     const items_done_counter* counter = worker_items_done_[rank];
-    if (counter == nullptr) continue;
-    workers_[rank].split_items_in_flight(counter->items.load(std::memory_order_relaxed),
+    const std::uint64_t finished =
+        counter != nullptr ? counter->items.load(std::memory_order_relaxed) : items_done_sent_[rank];
+    workers_[rank].split_items_in_flight(finished,
                                          [&](std::uint64_t job_id, std::uint64_t items) { found[job_id] += items; });
   }
   return found;
@@ -566,7 +587,7 @@ void master::send_setup(const bound_call& initializer) {
   const std::string_view key = init ? std::string_view(init->task.key) : std::string_view();
   const std::span<const char> state = init ? std::span<const char>(init->task.state) : std::span<const char>();
   begin_chunk(bytes, {setup_job, {0, init ? 1u : 0u}, static_cast<std::uint32_t>(key.size()),
-                      static_cast<std::uint32_t>(state.size()), 0},
+                      static_cast<std::uint32_t>(state.size()), 0, display_ ? 1u : 0u},
               key, state, {});
   if (init) bytes.insert(bytes.end(), init->args.begin(), init->args.end());
   const auto now = worker_slot::clock::now();
@@ -592,7 +613,7 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
   byte_buffer bytes = take_buffer();
   begin_chunk(bytes, {job_id, {}, static_cast<std::uint32_t>(key.size()),
                       static_cast<std::uint32_t>(state.size()),
-                      static_cast<std::uint32_t>(worker.forget.size())},
+                      static_cast<std::uint32_t>(worker.forget.size()), 0},
               key, state, worker.forget);
   item_range items;
   try {

@@ -142,6 +142,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // the progress display and the stop line only.
   using items_by_job = progress_display::items_by_job;
   items_by_job items_in_flight() const;
+  // Receives the items_done messages of workers whose count is not in the node's page.
+  void take_items_done_messages();
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
   byte_buffer take_buffer();
@@ -164,6 +166,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   items_done_counter local_items_done_;
   // Each worker's own count of items done (items_done.hpp), indexed by rank; null where none.
   const std::vector<items_done_counter*> worker_items_done_;
+  // Where there is none, the count from its latest items_done message (progress shown only).
+  std::vector<std::uint64_t> items_done_sent_;
+  std::chrono::steady_clock::time_point items_done_taken_{};
+  static constexpr std::chrono::milliseconds take_items_done_every{100};
   const bool thread_multiple_;  // queried before the progress thread starts
 
   // Shared with callers, under mutex_.

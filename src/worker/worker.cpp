@@ -76,7 +76,10 @@ void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, 
 template <class Executor>
 int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
   cancel_watch watch(comm);
-  items_done_publisher items_done(bells.items_done_of(comm.rank()));
+  // Off the master's node, the count goes as a message; eight bytes go at once (eagerly).
+  items_done_publisher items_done(bells.items_done_of(comm.rank()), [&comm](std::uint64_t finished) {
+    comm.send(master_rank, static_cast<int>(tag::items_done), finished);
+  });
   const std::function<bool(std::uint64_t)> should_stop = [&watch, &items_done](std::uint64_t job) {
     items_done.between_items();  // asked between items: a moment to tell the master how far it came
     return watch(job);

@@ -114,12 +114,6 @@ std::vector<std::tuple<int, std::string, std::string>> gated_items(const mpipool
   return items;
 }
 
-// Ranks off the master's node (here: all of them, as scripts/test-tcp.sh has it) share no page
-// with the master, and their items count only as their chunks' results arrive.
-bool workers_share_a_page_with_the_master() {
-  const char* doorbells = std::getenv("MPIPOOL_DOORBELL");
-  return world_size() == 1 || doorbells == nullptr || std::string(doorbells) != "off";
-}
 
 // The largest count of items done in the progress lines of `text` that match `line` (its first
 // group is the count).
@@ -278,7 +272,7 @@ TEST(progress, an_unbounded_stream_counts_without_a_total) {
 }
 
 TEST(progress, counts_items_done_before_their_chunk_completes) {
-  if (!workers_share_a_page_with_the_master()) GTEST_SKIP() << "no shared page: items count as their chunks end";
+  // Under scripts/test-tcp.sh (no shared page), the workers send their counts as messages.
   const scoped_env progress("MPIPOOL_PROGRESS", "lines");
   const scoped_env interval("MPIPOOL_PROGRESS_INTERVAL", "0.01");
   const mpipool_test::gate gate("progress-in-chunk");
