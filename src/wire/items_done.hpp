@@ -5,8 +5,8 @@
 // between items and at the end of each chunk; the master reads it only to show progress or to
 // say how far a stopped call came, never to dispatch. A worker on the master's node has one in
 // the node's shared page (node_doorbells), the task thread of a one-rank pool one in the
-// master's own memory; a worker on another node has none, and its items count as their
-// results arrive.
+// master's own memory; a worker on another node has none, and sends its count in a message
+// instead while progress is shown (tag::items_done).
 
 #include <atomic>
 #include <cstdint>
