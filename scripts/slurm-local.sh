@@ -18,6 +18,8 @@
 #                       allowed, for jobs of more tasks than cores
 #   MPIPOOL_SLURM_PORT  slurmctld's port; slurmd takes the next one [16817: not a real Slurm's]
 #   MPIPOOL_SLURM_KILL_WAIT  seconds from SIGTERM to SIGKILL at a time limit or scancel [10]
+#   MPIPOOL_SLURM_MPI_DEFAULT  the MPI plugin of an srun without --mpi [pmix]; Slurm's own
+#                       default, and many sites', is none, under which Open MPI fails in MPI_Init
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +28,7 @@ conf="$dir/slurm.conf"
 socket="$dir/munge/munge.socket"
 port="${MPIPOOL_SLURM_PORT:-16817}"
 kill_wait="${MPIPOOL_SLURM_KILL_WAIT:-10}"
+mpi_default="${MPIPOOL_SLURM_MPI_DEFAULT:-pmix}"
 node=localhost  # the name slurmd registers as (-N), whatever the host is called
 export SLURM_CONF="$conf"
 
@@ -103,8 +106,8 @@ SelectTypeParameters=CR_CPU
 SchedulerParameters=batch_sched_delay=0
 # The node may advertise more CPUs than it has.
 SlurmdParameters=config_overrides
-# Open MPI 4.1 starts under srun through PMIx only.
-MpiDefault=pmix
+# Open MPI 4.1 starts under srun through PMIx only: a plain srun works with pmix here.
+MpiDefault=$mpi_default
 ReturnToService=2
 KillWait=$kill_wait
 InactiveLimit=0
@@ -114,6 +117,8 @@ MinJobAge=300
 EnforcePartLimits=ALL
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+# Another partition on the same node: a job submitted to it must stay there.
+PartitionName=second Nodes=$node MaxTime=INFINITE State=UP
 EOF
 }
 
@@ -153,7 +158,7 @@ start() {
     scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true
     poll 10 node_idle || die "node $node is '$(node_state)': $(tail -5 "$dir/log/slurmd.log")"
   fi
-  say "up: $(sinfo -h -o '%D node, %c CPUs, partition %P'); SLURM_CONF=$conf"
+  say "up: $(sinfo -h -o '%D node, %c CPUs' | head -1), partitions $(sinfo -h -o %P | paste -sd ' '); SLURM_CONF=$conf"
 }
 
 # SIGTERM to each daemon, SIGKILL to one still there after 10 s.

@@ -9,6 +9,8 @@
 # a one-minute time limit under srun (it adds 60 to 90 s; MPIPOOL_SLURM_SIGNAL_CASES=0 leaves
 # them out). The pool has to stop promptly and say how far its map came. Under mpirun, which exits
 # 1 itself when it gets SIGTERM, the job script turns that into 143 (slurm/README.md).
+# Slurm runs with MpiDefault=none, as on many sites, and a chain of requeue.sbatch submitted with
+# options on sbatch's command line must keep them in its second link (a few seconds, always run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_BUILD_DIR:-$root/build}"
@@ -21,6 +23,9 @@ started=$SECONDS
 export MPIPOOL_SLURM_DIR="${MPIPOOL_SLURM_TEST_DIR:-${TMPDIR:-/tmp}/mpipool-slurm-test}"
 export MPIPOOL_SLURM_PORT="${MPIPOOL_SLURM_TEST_PORT:-16827}"
 export MPIPOOL_SLURM_CPUS=12
+# Slurm's own default, and many sites': an srun without --mpi starts no PMIx, and Open MPI fails
+# in MPI_Init. Every script must ask for PMIx itself.
+export MPIPOOL_SLURM_MPI_DEFAULT=none
 slurm_local="$root/scripts/slurm-local.sh"
 eval "$("$slurm_local" env)"
 
@@ -113,6 +118,52 @@ check_chain() {
   fi
 }
 
+# A chain submitted with options on sbatch's command line, which override requeue.sbatch's
+# #SBATCH lines: 2 ranks, not 4, and another time limit, name, output file, partition and
+# account. Link 1 is stopped as soon as its map has begun, by a SIGTERM to its step alone (as
+# --signal sends it), and link 2 must run with the same options and finish the map.
+chain_options=(--job-name=chain.options --output="$work/chain.options.out" --time=7 --ntasks=2
+               --partition=second --account=mpipool-test --mem=300M)
+start_chain_with_options() {
+  rm -f "$work/chain.options.journal" "$work/chain.options.out"
+  job_of[chain.options]="$(cd "$work" && sbatch --parsable "${chain_options[@]}" "$root/slurm/requeue.sbatch" \
+     "$build/tests/journal_job" 300 20000 "$work/chain.options.journal" --chunksize 5 --sleep)"
+}
+
+# Once results are in the journal (more than its header), the pool runs: SIGTERM to link 1's
+# step alone, and the batch shell goes on. Link 1 may have failed already, which ends the chain.
+stop_first_link_with_options() {
+  local job="${job_of[chain.options]}" deadline=$((SECONDS + 300))
+  until (($(stat -c %s "$work/chain.options.journal" 2>/dev/null || echo 0) > 200)); do
+    if [ -z "$(squeue -h -j "$job" -t PD,R 2>/dev/null)" ] || ((SECONDS > deadline)); then break; fi
+    sleep 0.2
+  done
+  scancel --signal=TERM "$job" 2>/dev/null || true
+}
+
+# Link 1 submits link 2, which must have the options given for link 1 and finish the map.
+check_chain_with_options() {
+  local out="$work/chain.options.out" job="${job_of[chain.options]}" next field expected got
+  "$slurm_local" wait "$job" 120 >/dev/null
+  next="$(sed -n 's/^mpipool chain: link 1 stopped by SIGTERM; link 2 is job \([0-9]*\)$/\1/p' "$out")"
+  echo "chain.options: link 1 job $job, link 2 job ${next:-none}"
+  if [ -z "$next" ]; then
+    fail "chain.options: link 1 submitted no link 2"
+    sed 's/^/    /' "$out" >&2 || true
+    return 0
+  fi
+  for field in JobName=chain.options NumTasks=2 TimeLimit=00:07:00 Partition=second Account=mpipool-test \
+               MinMemoryNode=300M StdOut="$out"; do
+    expected="${field#*=}"
+    got="$(scontrol show job "$next" | grep -oE "(^| )${field%%=*}=[^ ]*" | head -1 | cut -d= -f2)"
+    [ "$got" = "$expected" ] || fail "chain.options: link 2 has ${field%%=*}=$got, not $expected as link 1"
+  done
+  "$slurm_local" wait "$next" 120 >/dev/null
+  grep -q "^mpipool chain: finished in link 2$" "$out" &&
+    grep -qE "^journal: 300 items, [0-9]+ from the journal, [0-9]+ computed$" "$out" ||
+    { fail "chain.options: link 2 did not finish the map"; sed 's/^/    /' "$out" >&2 || true; }
+}
+
 sigterm_line="mpipool: SIGTERM during map of '[^']+': [0-9]+ of [0-9]+ items done"
 signal_cases="${MPIPOOL_SLURM_SIGNAL_CASES:-1}"
 
@@ -138,6 +189,8 @@ submit srun.progress one-node.sbatch --export=ALL,MPIPOOL_PROGRESS=1,MPIPOOL_PRO
 export SWEEP_VALUES="1000 2000 3000 4000"  # sbatch passes it on to the array's elements
 submit array array.sbatch --output="$work/array-%a.out" -- succeed
 unset SWEEP_VALUES
+start_chain_with_options
+stop_first_link_with_options
 
 for launcher in srun mpirun; do
   expect "$launcher.succeed" COMPLETED 0:0 "sum of squares below 1000 = 332833500 [(]correct[)] on 3 workers"
@@ -166,6 +219,8 @@ for index in 0 1 2 3; do
     grep -qE "sum of squares below $n = $(((n - 1) * n * (2 * n - 1) / 6)) [(]correct[)] on 1 workers" "$out" ||
     { fail "array element $index: wrong output"; sed 's/^/    /' "$out" >&2 || true; }
 done
+
+check_chain_with_options
 
 if [ "$signal_cases" = 1 ]; then
   # scancel in the middle of a map, under both launchers: SIGTERM to every step and the batch

@@ -27,6 +27,14 @@ std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, int size) {
   return by_rank;
 }
 
+// The workers' items-done counts, by rank: in the node's page, or the task thread's `local`.
+std::vector<items_done_counter*> items_done_by_rank(const node_doorbells& bells, int size, items_done_counter& local) {
+  if (size == 1) return {&local};
+  std::vector<items_done_counter*> by_rank(static_cast<std::size_t>(size), nullptr);
+  for (int rank = 1; rank < size; ++rank) by_rank[static_cast<std::size_t>(rank)] = bells.items_done_of(rank);
+  return by_rank;
+}
+
 }  // namespace
 
 master::master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation)
@@ -36,12 +44,14 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       host_(boost::mpi::environment::processor_name()),
       bell_(bells.of(0) ? bells.of(0) : &own_bell_),
       worker_bells_(bells_by_rank(bells, size_)),
+      worker_items_done_(items_done_by_rank(bells, size_, local_items_done_)),
       thread_multiple_(mpi_grants_thread_multiple()),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
+  items_done_sent_.resize(static_cast<std::size_t>(size_));
   if (local_) {
-    local_worker_ = std::make_unique<local_worker>(host_, isolation, [this] {
+    local_worker_ = std::make_unique<local_worker>(host_, isolation, local_items_done_, [this] {
       std::lock_guard lock(mutex_);
       local_results_ready_ = true;
       ring_progress_thread();
@@ -210,6 +220,8 @@ void master::step_aside_while_asked() {
 void master::progress() {
   try {
     serve_until_stopped();
+    // Every chunk is back, so no more will come: none is left for a later pool on this communicator.
+    if (display_ && !local_) take_items_done_messages();
     report_run();
     ring_on_stop_signal(nullptr);  // no one waits on the bell any more
     std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
@@ -238,6 +250,7 @@ void master::serve_until_stopped() {
     progressed |= poll_messages();
     progressed |= dispatch();
     progressed |= complete_sends();
+    if (!stopped_calls_.empty()) report_stopped_calls_when_due();
     if (should_stop()) break;
     if (progressed) idle.reset();
     else wait_for_event(idle);
@@ -248,7 +261,24 @@ void master::serve_until_stopped() {
 void master::observe_turn(bool progressed) {
   const auto now = trace_recorder::clock::now();
   trace_->master_turn(progressed, now);
-  if (display_) display_->show(jobs_, now);
+  if (!display_) return;
+  // Workers send items_done messages only while progress is shown: taken a few times a
+  // second, not at every turn, to keep the loop's cost.
+  if (!local_ && now - items_done_taken_ >= take_items_done_every) {
+    items_done_taken_ = now;
+    take_items_done_messages();
+  }
+  display_->show(jobs_, now, [this] { return items_in_flight(); });
+}
+
+void master::take_items_done_messages() {
+  const int items_done = static_cast<int>(tag::items_done);
+  while (auto status = comm_.iprobe(boost::mpi::any_source, items_done)) {
+    std::uint64_t finished = 0;
+    comm_.recv(status->source(), items_done, finished);
+    auto& latest = items_done_sent_[static_cast<std::size_t>(status->source())];
+    latest = std::max(latest, finished);
+  }
 }
 
 void master::report_run() {
@@ -379,22 +409,17 @@ void master::stop_on_signal(int signal, bool run_callbacks) {
     lifecycle_.advance_to(pool_state::terminating);  // new calls are refused from now on
   }
   const char* name = stop_signal_name(signal);
-  std::vector<std::uint64_t> unfinished;
-  for (const auto& [id, work] : jobs_) unfinished.push_back(id);
-  std::ranges::sort(unfinished);  // in the order they were called
-  for (std::uint64_t id : unfinished) {
-    const job& work = *jobs_.at(id);
-    const job::progress_report done = work.progress();
-    if (done.total)
-      std::fprintf(stderr, "mpipool: %s during %s of '%s': %llu of %llu items done\n", name, work.method(),
-                   work.task().name.c_str(), static_cast<unsigned long long>(done.done),
-                   static_cast<unsigned long long>(*done.total));
-    else
-      std::fprintf(stderr, "mpipool: %s during %s of '%s': %llu items done, of an input of unknown length\n", name,
-                   work.method(), work.task().name.c_str(), static_cast<unsigned long long>(done.done));
+  // How far each call came is said once its chunks in flight are back (report_stopped_calls_when_due).
+  for (const auto& [id, work] : jobs_) {
+    const job::progress_report done = work->progress();
+    stopped_calls_.push_back({id, work->method(), work->task().name, done.done, done.total});
   }
-  if (unfinished.empty()) std::fprintf(stderr, "mpipool: %s while no call was running\n", name);
-  std::fflush(stderr);
+  std::ranges::sort(stopped_calls_, {}, &stopped_call::id);  // in the order they were called
+  stopped_calls_due_ = std::chrono::steady_clock::now() + stopped_calls_wait;
+  if (stopped_calls_.empty()) {
+    std::fprintf(stderr, "mpipool: %s while no call was running\n", name);
+    std::fflush(stderr);
+  }
   abandon_all(run_callbacks, std::make_exception_ptr(pool_interrupted(
                                  std::string("mpipool: the pool was stopped by ") + name + " before this result was ready",
                                  signal)));
@@ -403,6 +428,40 @@ void master::stop_on_signal(int signal, bool run_callbacks) {
   std::lock_guard lock(mutex_);
   acted_on_ = pool_state::terminating;
   changed_.notify_all();
+}
+
+void master::report_stopped_calls_when_due() {
+  // Cut short after their current item, the chunks come back within an item's time; an item
+  // may take longer than the SIGKILL that follows a time limit leaves, so the line waits no
+  // more than stopped_calls_wait.
+  const bool back = policy_.total_in_flight() == 0;
+  if (!back && std::chrono::steady_clock::now() < stopped_calls_due_) return;
+  const items_by_job still_running = back ? items_by_job() : items_in_flight();
+  const char* name = stop_signal_name(stopped_by_signal_);
+  for (const stopped_call& call : stopped_calls_) {
+    const auto running = still_running.find(call.id);
+    const std::uint64_t done = call.done + (running == still_running.end() ? 0 : running->second);
+    if (call.total)
+      std::fprintf(stderr, "mpipool: %s during %s of '%s': %llu of %llu items done\n", name, call.method,
+                   call.task.c_str(), static_cast<unsigned long long>(done), static_cast<unsigned long long>(*call.total));
+    else
+      std::fprintf(stderr, "mpipool: %s during %s of '%s': %llu items done, of an input of unknown length\n", name,
+                   call.method, call.task.c_str(), static_cast<unsigned long long>(done));
+  }
+  std::fflush(stderr);
+  stopped_calls_.clear();
+}
+
+master::items_by_job master::items_in_flight() const {
+  items_by_job found;
+  for (std::size_t rank = 0; rank < workers_.size(); ++rank) {
+    const items_done_counter* counter = worker_items_done_[rank];
+    const std::uint64_t finished =
+        counter != nullptr ? counter->items.load(std::memory_order_relaxed) : items_done_sent_[rank];
+    workers_[rank].split_items_in_flight(finished,
+                                         [&](std::uint64_t job_id, std::uint64_t items) { found[job_id] += items; });
+  }
+  return found;
 }
 
 std::size_t master::abandon_all(bool run_callbacks, std::exception_ptr why) {
@@ -538,7 +597,7 @@ void master::send_setup(const bound_call& initializer) {
   const std::string_view key = init ? std::string_view(init->task.key) : std::string_view();
   const std::span<const char> state = init ? std::span<const char>(init->task.state) : std::span<const char>();
   begin_chunk(bytes, {setup_job, {0, init ? 1u : 0u}, static_cast<std::uint32_t>(key.size()),
-                      static_cast<std::uint32_t>(state.size()), 0},
+                      static_cast<std::uint32_t>(state.size()), 0, display_ ? 1u : 0u},
               key, state, {});
   if (init) bytes.insert(bytes.end(), init->args.begin(), init->args.end());
   const auto now = worker_slot::clock::now();
@@ -564,7 +623,7 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
   byte_buffer bytes = take_buffer();
   begin_chunk(bytes, {job_id, {}, static_cast<std::uint32_t>(key.size()),
                       static_cast<std::uint32_t>(state.size()),
-                      static_cast<std::uint32_t>(worker.forget.size())},
+                      static_cast<std::uint32_t>(worker.forget.size()), 0},
               key, state, worker.forget);
   item_range items;
   try {
@@ -585,11 +644,12 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
 void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) {
   raise_injected_fault(fault_point::chunk_send);
   const std::uint64_t size = bytes.size();
+  const std::uint32_t items = frame_cursor(bytes).take<chunk_header>().items.count;
   if (local_) local_worker_->run(std::move(bytes));
   else send_bytes(rank, tag::chunk, std::move(bytes));
   // Only once it is on its way.
   policy_.chunk_sent(rank);
-  workers_[static_cast<std::size_t>(rank)].sent(job_id, worker_slot::clock::now(), size);
+  workers_[static_cast<std::size_t>(rank)].sent(job_id, worker_slot::clock::now(), size, items);
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
@@ -637,6 +697,9 @@ void master::handle_results(int rank, std::span<const char> message) {
     results = read_results(message);
   } catch (...) {  // a garbled message: the call that worker was running fails with it
     if (running == setup_job) throw;
+    // How many items it brought is unknown: as many as went, so that the worker's own count
+    // of finished items (items_in_flight) never runs ahead of its chunks.
+    worker.items_returned(done.items);
     fail_job(running, std::current_exception());
     return;
   }
@@ -644,11 +707,16 @@ void master::handle_results(int rank, std::span<const char> message) {
     finish_setup(rank, results);
     return;
   }
+  worker.items_returned(results.header.items.count);
   if (trace_)
     trace_->chunk_done(rank, results.header.job, results.header.items, done.bytes, message.size(),
                        results.header.run_ns, received);
   auto it = jobs_.find(results.header.job);
-  if (it == jobs_.end()) return;  // abandoned: its results are no longer wanted
+  if (it == jobs_.end()) {  // abandoned: its results are no longer wanted, only counted if it was stopped
+    for (stopped_call& call : stopped_calls_)
+      if (call.id == results.header.job) call.done += results.header.items.count;
+    return;
+  }
   try {
     it->second->accept(results.header.items, results.outcomes, {rank, worker.host});
   } catch (...) {  // a result that cannot be deserialized, or no memory for it

@@ -6,6 +6,7 @@
 // wait for it to park in an mpi_section.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -22,6 +24,7 @@
 #include <boost/mpi/request.hpp>
 
 #include "wire/doorbell.hpp"
+#include "wire/items_done.hpp"
 #include "worker/isolated_executor.hpp"
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
@@ -132,9 +135,17 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void kill_running_items();
   // Fails every unfinished job with `why` (pool_terminated by default); returns how many there were.
   std::size_t abandon_all(bool run_callbacks, std::exception_ptr why = nullptr);
-  // SIGTERM or SIGINT reached this process: say what it interrupted, fail every unfinished
-  // call with pool_interrupted, cut running chunks short and refuse new calls.
+  // SIGTERM or SIGINT reached this process: fail every unfinished call with pool_interrupted,
+  // cut running chunks short and refuse new calls; then, once the chunks in flight are back or
+  // stopped_calls_wait has passed, say how far each call came.
   void stop_on_signal(int signal, bool run_callbacks);
+  void report_stopped_calls_when_due();
+  // The items that workers have finished in chunks whose results are still out, by job: for
+  // the progress display and the stop line only.
+  using items_by_job = progress_display::items_by_job;
+  items_by_job items_in_flight() const;
+  // Receives the items_done messages of workers whose count is not in the node's page.
+  void take_items_done_messages();
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
   byte_buffer take_buffer();
@@ -153,6 +164,14 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   doorbell own_bell_;
   doorbell* const bell_;
   const std::vector<doorbell*> worker_bells_;  // indexed by rank; null for a rank without one
+  // The task thread's count of items done, in a one-rank pool.
+  items_done_counter local_items_done_;
+  // Each worker's own count of items done (items_done.hpp), indexed by rank; null where none.
+  const std::vector<items_done_counter*> worker_items_done_;
+  // Where there is none, the count from its latest items_done message (progress shown only).
+  std::vector<std::uint64_t> items_done_sent_;
+  std::chrono::steady_clock::time_point items_done_taken_{};
+  static constexpr std::chrono::milliseconds take_items_done_every{100};
   const bool thread_multiple_;  // queried before the progress thread starts
 
   // Shared with callers, under mutex_.
@@ -190,6 +209,18 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool closing_ = false;      // acted_on_ >= closing, for the progress thread's own reads
   bool terminating_ = false;  // acted_on_ >= terminating, likewise
   int stopped_by_signal_ = 0;  // the stop signal acted on, or 0
+  // The calls a stop signal failed, until the line that says how far each came: the items
+  // done before the stop, and those of its chunks cut short as they come back.
+  struct stopped_call {
+    std::uint64_t id;
+    const char* method;
+    std::string task;
+    std::uint64_t done;
+    std::optional<std::uint64_t> total;
+  };
+  std::vector<stopped_call> stopped_calls_;
+  std::chrono::steady_clock::time_point stopped_calls_due_{};
+  static constexpr std::chrono::seconds stopped_calls_wait{2};
   std::list<pending_send> sends_;
   std::vector<byte_buffer> spare_buffers_;
   byte_buffer inbox_;

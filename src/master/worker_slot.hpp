@@ -1,7 +1,7 @@
 #pragma once
 // What the master knows of one worker: where it runs, the chunks it has in flight (its results
-// come back in the order the chunks went), the tasks it holds and the finished jobs it may
-// forget.
+// come back in the order the chunks went), the items their results brought back, the tasks it
+// holds and the finished jobs it may forget.
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +22,7 @@ class worker_slot {
     std::uint64_t job = 0;
     double seconds = 0;  // how long it kept the worker busy
     std::uint64_t bytes = 0;  // the size of its chunk message
+    std::uint32_t items = 0;  // the items it was sent with
   };
 
   std::string host;
@@ -43,8 +44,26 @@ class worker_slot {
   }
   std::uint64_t oldest_job() const { return in_flight_.front().job; }
 
-  void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0) {
-    in_flight_.push_back({job, now, bytes});
+  void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0, std::uint32_t items = 0) {
+    in_flight_.push_back({job, now, bytes, items});
+  }
+
+  // A results message of a call's chunk brought back `items` items.
+  void items_returned(std::uint32_t items) { items_returned_ += items; }
+
+  // Splits the items of its chunks in flight that the worker has finished among their jobs,
+  // calling add(job, items): `finished` is the worker's own count of every item it finished
+  // (items_done_counter), of which those not yet returned belong to the chunks in flight, in
+  // the order it runs them, each at most its size.
+  template <class Add>
+  void split_items_in_flight(std::uint64_t finished, Add&& add) const {
+    std::uint64_t unreturned = finished > items_returned_ ? finished - items_returned_ : 0;
+    for (const chunk& c : in_flight_) {
+      if (unreturned == 0) return;
+      const std::uint64_t of_this = std::min<std::uint64_t>(unreturned, c.items);
+      if (of_this > 0) add(c.job, of_this);
+      unreturned -= of_this;
+    }
   }
 
   // The results of its oldest chunk arrived at `now`. A chunk's time runs from when it was
@@ -55,7 +74,7 @@ class worker_slot {
     in_flight_.pop_front();
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
-    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes};
+    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
   }
 
  private:
@@ -63,9 +82,11 @@ class worker_slot {
     std::uint64_t job;
     clock::time_point sent;
     std::uint64_t bytes;
+    std::uint32_t items;
   };
   std::deque<chunk> in_flight_;
   clock::time_point last_returned_{};
+  std::uint64_t items_returned_ = 0;
 };
 
 }  // namespace mpipool::detail

@@ -83,16 +83,21 @@ void progress_display::job_finished(std::uint64_t id, const job& work, clock::ti
 }
 
 void progress_display::show(const std::unordered_map<std::uint64_t, std::unique_ptr<job>>& jobs,
-                            clock::time_point now) {
+                            clock::time_point now, const std::function<items_by_job()>& items_in_flight) {
   const bool every_change = !terminal_ && interval_ == clock::duration::zero();
   if (!every_change && now - last_shown_ < interval_) return;
   last_shown_ = now;
   std::erase_if(shown_, [&](const auto& entry) { return !jobs.contains(entry.first); });
+  if (shown_.empty() && bars_drawn_ == 0) return;
+  const items_by_job running = items_in_flight();
   std::string text;
   int bars = 0;
   for (auto& [id, shown] : shown_) {
     const job& work = *jobs.at(id);
-    const job::progress_report done = work.progress();
+    job::progress_report done = work.progress();
+    // Items done within chunks count too: a long chunk would leave the count behind for long.
+    if (const auto it = running.find(id); it != running.end())
+      done.done = done.total ? std::min(done.done + it->second, *done.total) : done.done + it->second;
     if (every_change && done.done == shown.last_done) continue;
     shown.last_done = done.done;
     text += line(work, done, shown, now, false);

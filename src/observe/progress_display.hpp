@@ -2,12 +2,14 @@
 // How far each running call has come, on stderr: on a terminal a bar per call, redrawn in
 // place a few times a second; elsewhere (a batch job's output file) a plain line per call every
 // interval. It runs on the master's progress thread, between two turns of its loop, and reads
-// the jobs' own counts: no thread of its own, no lock, no MPI. The progress thread's wait ends
+// the jobs' own counts, and the items workers finished in chunks whose results are still out:
+// no thread of its own, no lock, no MPI. The progress thread's wait ends
 // after event_wait::safety_timeout at the latest, which bounds how late a redraw comes.
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,8 +34,11 @@ class progress_display {
   // The job finished: its last line says so. A job that fails or is dropped is forgotten at the
   // next show().
   void job_finished(std::uint64_t id, const job& work, clock::time_point now);
-  // Draws what is due.
-  void show(const std::unordered_map<std::uint64_t, std::unique_ptr<job>>& jobs, clock::time_point now);
+  // Items finished in chunks still out, by job id.
+  using items_by_job = std::unordered_map<std::uint64_t, std::uint64_t>;
+  // Draws what is due. `items_in_flight` is asked only when a line is due.
+  void show(const std::unordered_map<std::uint64_t, std::unique_ptr<job>>& jobs, clock::time_point now,
+            const std::function<items_by_job()>& items_in_flight);
   // The pool stopped: leaves the cursor below the bars.
   void finish();
 

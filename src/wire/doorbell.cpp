@@ -51,7 +51,8 @@ bool node_doorbells::disabled_by_environment() {
 }
 
 node_doorbells::node_doorbells(const boost::mpi::communicator& comm)
-    : by_rank_(static_cast<std::size_t>(comm.size()), nullptr) {
+    : by_rank_(static_cast<std::size_t>(comm.size()), nullptr),
+      items_done_by_rank_(static_cast<std::size_t>(comm.size()), nullptr) {
   const MPI_Comm pool = static_cast<MPI_Comm>(comm);
   if (!all_agree(pool, !disabled_by_environment())) return;
   MPI_Comm node = MPI_COMM_NULL;
@@ -73,7 +74,10 @@ node_doorbells::node_doorbells(const boost::mpi::communicator& comm)
   }
   // A window that cannot be made is no error: the pool polls instead.
   MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
-  const MPI_Aint bytes = node_rank == 0 ? static_cast<MPI_Aint>((node_size + 1) * sizeof(doorbell)) : 0;
+  // The bells, then the counts: one cache line each, and one spare line (below).
+  const MPI_Aint bytes =
+      node_rank == 0 ? static_cast<MPI_Aint>((node_size + 1) * sizeof(doorbell) + node_size * sizeof(items_done_counter))
+                     : 0;
   void* mine = nullptr;
   MPI_Win window = MPI_WIN_NULL;
   const bool made = MPI_Win_allocate_shared(bytes, 1, MPI_INFO_NULL, node, &mine, &window) == MPI_SUCCESS;
@@ -92,10 +96,17 @@ node_doorbells::node_doorbells(const boost::mpi::communicator& comm)
   // One spare bell's room lets the first start on a cache line, wherever MPI put the page.
   const auto aligned = (reinterpret_cast<std::uintptr_t>(base) + alignof(doorbell) - 1) & ~(alignof(doorbell) - 1);
   auto* bells = reinterpret_cast<doorbell*>(aligned);
-  if (node_rank == 0)
+  auto* counts = reinterpret_cast<items_done_counter*>(bells + node_size);
+  if (node_rank == 0) {
     for (int slot = 0; slot < node_size; ++slot) new (&bells[slot]) doorbell();
+    for (int slot = 0; slot < node_size; ++slot) new (&counts[slot]) items_done_counter();
+  }
   MPI_Barrier(node);  // no one rings or waits on a bell before it was made
-  for (int slot = 0; slot < node_size; ++slot) by_rank_[static_cast<std::size_t>(pool_rank_of[static_cast<std::size_t>(slot)])] = &bells[slot];
+  for (int slot = 0; slot < node_size; ++slot) {
+    const auto rank = static_cast<std::size_t>(pool_rank_of[static_cast<std::size_t>(slot)]);
+    by_rank_[rank] = &bells[slot];
+    items_done_by_rank_[rank] = &counts[slot];
+  }
   window_ = window;
   MPI_Comm_free(&node);  // the window keeps its group
 }
@@ -107,6 +118,11 @@ node_doorbells::~node_doorbells() {
 doorbell* node_doorbells::of(int rank) const {
   if (rank < 0 || static_cast<std::size_t>(rank) >= by_rank_.size()) return nullptr;
   return by_rank_[static_cast<std::size_t>(rank)];
+}
+
+items_done_counter* node_doorbells::items_done_of(int rank) const {
+  if (rank < 0 || static_cast<std::size_t>(rank) >= items_done_by_rank_.size()) return nullptr;
+  return items_done_by_rank_[static_cast<std::size_t>(rank)];
 }
 
 }  // namespace mpipool::detail

@@ -13,6 +13,8 @@
 
 #include <boost/mpi/communicator.hpp>
 
+#include "wire/items_done.hpp"
+
 namespace mpipool::detail {
 
 // One rank's bell. It lives in a page shared between processes, so its futex is not private.
@@ -37,7 +39,8 @@ static_assert(sizeof(doorbell) == 64, "one bell per cache line: ringing one must
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "a bell is shared between processes");
 
 // The bells of the ranks of a pool's communicator that share the master's node, in one page
-// that MPI_Win_allocate_shared maps into each of them. Made and freed collectively, on every
+// that MPI_Win_allocate_shared maps into each of them, and beside them each rank's count of
+// items done (items_done.hpp). Made and freed collectively, on every
 // rank of the pool, on its MPI thread: after the master's progress thread joined and the
 // workers were released, so that no one rings a bell that is gone.
 class node_doorbells {
@@ -52,6 +55,8 @@ class node_doorbells {
   // The bell of `rank` of the pool's communicator, or null if it has none (another node than
   // the master's, or no window). A rank with a bell is on the master's node.
   doorbell* of(int rank) const;
+  // The items-done count of `rank`, or null where it has no bell.
+  items_done_counter* items_done_of(int rank) const;
   bool any() const { return window_ != MPI_WIN_NULL; }
 
   // Whether the environment asks for no doorbells (MPIPOOL_DOORBELL=off), for the backoff alone.
@@ -60,6 +65,7 @@ class node_doorbells {
  private:
   MPI_Win window_ = MPI_WIN_NULL;
   std::vector<doorbell*> by_rank_;  // indexed by the pool's rank
+  std::vector<items_done_counter*> items_done_by_rank_;  // likewise
 };
 
 }  // namespace mpipool::detail

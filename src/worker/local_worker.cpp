@@ -1,6 +1,7 @@
 #include "worker/local_worker.hpp"
 
 #include "wire/wait.hpp"
+#include "worker/items_done_publisher.hpp"
 
 namespace mpipool::detail {
 
@@ -10,9 +11,11 @@ thread_local bool task_thread = false;
 
 bool on_task_thread() { return task_thread; }
 
-local_worker::local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready)
+local_worker::local_worker(std::string host, const isolation_settings& isolation, items_done_counter& items_done,
+                           std::function<void()> results_ready)
     : executor_(host),
       isolated_(isolation.isolated ? std::make_unique<isolated_executor>(host, isolation) : nullptr),
+      items_done_(items_done),
       results_ready_(std::move(results_ready)) {
   if (isolated_) isolated_->kill_items_when([this] { return kill_running_.load(); });
   thread_ = std::thread([this] { serve(); });
@@ -47,7 +50,9 @@ void local_worker::cancel(std::uint64_t job) { cancelled_job_.store(job); }
 void local_worker::serve() {
   task_thread = true;
   use_fine_timer_slack();
-  const std::function<bool(std::uint64_t)> should_stop = [this](std::uint64_t job) {
+  items_done_publisher items_done(&items_done_);
+  const std::function<bool(std::uint64_t)> should_stop = [this, &items_done](std::uint64_t job) {
+    items_done.between_items();
     return stop_all_.load() || cancelled_job_.load() == job;
   };
   byte_buffer results;
@@ -65,8 +70,10 @@ void local_worker::serve() {
     }
     std::exception_ptr failure;
     try {
+      items_done.chunk_starts(chunk);
       if (isolated_) isolated_->execute(chunk, results, should_stop);
       else executor_.execute(chunk, results, should_stop);
+      items_done.chunk_ended(results);
     } catch (...) {  // no memory for the results: the progress thread aborts, as a worker rank would
       failure = std::current_exception();
     }

@@ -17,6 +17,7 @@
 #include "mpipool/detail/archive.hpp"
 #include "worker/executor.hpp"
 #include "worker/isolated_executor.hpp"
+#include "wire/items_done.hpp"
 
 namespace mpipool::detail {
 
@@ -24,8 +25,10 @@ class local_worker {
  public:
   // `results_ready` is called on the task thread each time a chunk's results are waiting.
   // With `isolation` on, the task thread runs the tasks in a helper process (from the fork
-  // server the isolation settings name).
-  local_worker(std::string host, const isolation_settings& isolation, std::function<void()> results_ready);
+  // server the isolation settings name). The task thread keeps `items_done` (which must outlive
+  // it) up to date, as a worker rank does its own.
+  local_worker(std::string host, const isolation_settings& isolation, items_done_counter& items_done,
+               std::function<void()> results_ready);
   ~local_worker();
   local_worker(const local_worker&) = delete;
   local_worker& operator=(const local_worker&) = delete;
@@ -50,6 +53,7 @@ class local_worker {
 
   task_executor executor_;
   std::unique_ptr<isolated_executor> isolated_;  // when isolated
+  items_done_counter& items_done_;
   std::function<void()> results_ready_;
   std::mutex mutex_;
   std::condition_variable work_arrived_;

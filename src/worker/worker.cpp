@@ -14,6 +14,7 @@
 #include "wire/doorbell.hpp"
 #include "worker/executor.hpp"
 #include "worker/isolated_executor.hpp"
+#include "worker/items_done_publisher.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "wire/transport.hpp"
 #include "wire/wait.hpp"
@@ -90,7 +91,14 @@ void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, 
 template <class Executor>
 int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
   cancel_watch watch(comm);
-  const std::function<bool(std::uint64_t)> should_stop = [&watch](std::uint64_t job) { return watch(job); };
+  // Off the master's node, the count goes as a message; eight bytes go at once (eagerly).
+  items_done_publisher items_done(bells.items_done_of(comm.rank()), [&comm](std::uint64_t finished) {
+    comm.send(master_rank, static_cast<int>(tag::items_done), finished);
+  });
+  const std::function<bool(std::uint64_t)> should_stop = [&watch, &items_done](std::uint64_t job) {
+    items_done.between_items();  // asked between items: a moment to tell the master how far it came
+    return watch(job);
+  };
   if constexpr (std::is_same_v<Executor, isolated_executor>) executor.kill_items_when([&watch] { return watch.terminated(); });
   byte_buffer inbox;
   byte_buffer results;
@@ -117,7 +125,9 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
       default: {
         receive_message(comm, *status, inbox);
         watch.before_chunk(inbox);
+        items_done.chunk_starts(inbox);
         executor.execute(inbox, results, should_stop);
+        items_done.chunk_ended(results);
         trim_message_buffer(inbox);
         send_and_wait(comm, master_bell, results);
         trim_message_buffer(results);

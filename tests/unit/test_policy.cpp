@@ -217,6 +217,36 @@ TEST(worker_slot, returns_chunks_in_the_order_they_went_and_times_them) {
   EXPECT_THROW(worker.returned(t0), std::logic_error);
 }
 
+namespace {
+
+// What split_items_in_flight hands out, by job.
+std::map<std::uint64_t, std::uint64_t> items_in_flight(const worker_slot& worker, std::uint64_t finished) {
+  std::map<std::uint64_t, std::uint64_t> by_job;
+  worker.split_items_in_flight(finished, [&](std::uint64_t job, std::uint64_t items) { by_job[job] += items; });
+  return by_job;
+}
+
+}  // namespace
+
+TEST(worker_slot, splits_the_items_a_worker_finished_among_its_chunks_in_flight_in_order) {
+  using by_job = std::map<std::uint64_t, std::uint64_t>;
+  worker_slot worker;
+  const worker_slot::clock::time_point t0 = worker_slot::clock::now();
+  worker.sent(7, t0, 100, 10);
+  worker.sent(8, t0, 100, 10);
+  EXPECT_EQ(items_in_flight(worker, 0), by_job{});
+  EXPECT_EQ(items_in_flight(worker, 4), (by_job{{7, 4}}));
+  // The first chunk is done, its results not yet here: the rest is the second's.
+  EXPECT_EQ(items_in_flight(worker, 13), (by_job{{7, 10}, {8, 3}}));
+  // More than the chunks hold (a count from a chunk whose results were lost): each at most its size.
+  EXPECT_EQ(items_in_flight(worker, 25), (by_job{{7, 10}, {8, 10}}));
+  EXPECT_EQ(worker.returned(t0).items, 10u);  // as it was sent
+  worker.items_returned(10);
+  EXPECT_EQ(items_in_flight(worker, 13), (by_job{{8, 3}}));
+  // A count read before the worker's latest store reached this core: nothing, not less.
+  EXPECT_EQ(items_in_flight(worker, 6), by_job{});
+}
+
 TEST(lifecycle, only_moves_forward) {
   lifecycle state;
   EXPECT_TRUE(state.running());

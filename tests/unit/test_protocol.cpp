@@ -20,7 +20,7 @@ TEST(protocol, chunk_message_round_trips_key_state_forget_list_and_items) {
   const std::string key = "task-key";
   const std::vector<char> state{'s', 't'};
   const std::vector<std::uint64_t> forget{4, 9};
-  begin_chunk(message, {7, {}, static_cast<std::uint32_t>(key.size()), 2, 2}, key, state, forget);
+  begin_chunk(message, {7, {}, static_cast<std::uint32_t>(key.size()), 2, 2, 0}, key, state, forget);
   {
     writer items(message);
     items << std::tuple<int, std::string>(1, "one") << std::tuple<int, std::string>(2, "two");

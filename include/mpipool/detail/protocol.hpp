@@ -11,6 +11,9 @@
 //   cancel  (master -> worker): job id; stop the chunk of that job early. every_job, at
 //                               terminate(): stop every chunk, and kill an isolated item running
 //   exit    (master -> worker): exit code; leave the serve loop
+//   items_done (worker -> master): the worker's count of items finished, at most once a second
+//            while a chunk runs, from a worker with no count the master can read (see
+//            chunk_header::report_items_done); for the progress display only
 //
 // Job 0 is the set-up job: its single item (if any) is the per-worker initializer, and its
 // results message is the worker's first request and carries the worker's host name.
@@ -27,7 +30,7 @@
 
 namespace mpipool::detail {
 
-enum class tag : int { chunk = 101, results = 102, cancel = 103, exit = 104 };
+enum class tag : int { chunk = 101, results = 102, cancel = 103, exit = 104, items_done = 105 };
 
 inline constexpr std::uint64_t setup_job = 0;
 inline constexpr std::uint64_t every_job = ~std::uint64_t{0};  // in a cancel: see above
@@ -71,6 +74,9 @@ struct chunk_header {
   std::uint32_t key_size = 0;    // 0 when the worker already holds this job's task
   std::uint32_t state_size = 0;
   std::uint32_t forget_count = 0;  // jobs whose tasks the worker may drop
+  // In the set-up chunk: 1 when the master shows progress, and a worker whose count of finished
+  // items it cannot read (items_done.hpp) is to send it items_done messages.
+  std::uint32_t report_items_done = 0;
 };
 
 struct chunk_view {
