@@ -3,6 +3,7 @@
 // in flight. Pure bookkeeping of ids, counts and timings: no MPI, tested without it. How big a
 // chunk is stays with the job's chunk_plan (scheduler.hpp).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -31,23 +32,47 @@ class dispatch_policy {
   // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth.
   dispatch_policy(std::size_t ranks, std::size_t max_in_flight);
 
-  // Jobs, in submission order.
-  void add_job(std::uint64_t id, bool takes_turns);
+  using clock = std::chrono::steady_clock;
+  // A parallel task's job that cannot get its group lets later, narrower jobs use the idle
+  // workers (backfill) for this long; then the idle workers are kept for it until it has its
+  // group, so that a stream of narrow tasks cannot starve it.
+  static constexpr std::chrono::milliseconds default_reservation_after{50};
+
+  // Jobs, in submission order. `width`: how many workers each of its chunks runs on at once
+  // (a parallel task's group); 1 for ordinary tasks.
+  void add_job(std::uint64_t id, bool takes_turns, std::size_t width = 1);
   void remove_job(std::uint64_t id);
   void clear_jobs();
   // The oldest job that can give a chunk now, asking `readiness(id)`; exhausted jobs leave the
   // queue on the way.
+  // A job whose chunks need a group of several workers is ready only while that many are idle;
+  // until then later jobs come first, for at most reservation_after (measured from `now`).
   template <class Readiness>
-  std::optional<std::uint64_t> next_job(Readiness&& readiness) {
+  std::optional<std::uint64_t> next_job(Readiness&& readiness, clock::time_point now = clock::time_point{}) {
     for (auto it = queue_.begin(); it != queue_.end();) {
       switch (readiness(*it)) {
         case job_readiness::exhausted: it = queue_.erase(it); break;
         case job_readiness::waiting: ++it; break;
-        case job_readiness::ready: return *it;
+        case job_readiness::ready:
+          if (group_can_start(*it, now)) return *it;
+          if (holds_reservation(*it, now)) return std::nullopt;
+          ++it;  // backfill: a later job may use the idle workers meanwhile
+          break;
       }
     }
     return std::nullopt;
   }
+  std::size_t width(std::uint64_t id) const;
+  // The idle workers for the next chunk of a job of width > 1: from one node where enough are
+  // idle (the one with the fewest idle that still fits), else from the nodes with the most idle
+  // first; in rank order, so that the same workers make the same group again. Call only when
+  // next_job returned the job.
+  std::vector<int> group_for(std::uint64_t id) const;
+  // After its members were sent a group's chunk: none of them takes a prefetched chunk behind it.
+  void group_chunk_sent(const std::vector<int>& members);
+  // Which node each worker runs on (any number that is equal for ranks of one node).
+  void set_node(int rank, std::size_t node);
+  void set_reservation_after(clock::duration after) { reservation_after_ = after; }
   // The job gave a chunk. Streams then take turns with later jobs, so that one with a fast
   // reader cannot starve them; other jobs are served first come, first served, as in Python.
   void chunk_taken(std::uint64_t id);
@@ -91,8 +116,12 @@ class dispatch_policy {
   struct job_entry {
     bool takes_turns = false;
     std::optional<double> typical_seconds;  // moving average of its chunks' times
+    std::size_t width = 1;
+    std::optional<clock::time_point> waiting_since;  // a wide job that found too few idle workers
   };
   static void remove_rank(std::deque<int>& list, int rank);
+  bool group_can_start(std::uint64_t id, clock::time_point now);
+  bool holds_reservation(std::uint64_t id, clock::time_point now);
 
   std::deque<std::uint64_t> queue_;  // jobs that may still give chunks, oldest first
   std::unordered_map<std::uint64_t, job_entry> jobs_;
@@ -102,6 +131,8 @@ class dispatch_policy {
   std::size_t total_in_flight_ = 0;
   std::deque<int> idle_;          // nothing in flight; the most recently idle at the back
   std::deque<int> prefetchable_;  // busy with room for more, started this round; the latest at the back
+  std::vector<std::size_t> node_;  // by rank
+  clock::duration reservation_after_ = default_reservation_after;
 };
 
 }  // namespace mpipool::detail

@@ -12,6 +12,7 @@
 
 #include "wire/doorbell.hpp"
 #include "worker/executor.hpp"
+#include "worker/group_communicators.hpp"
 #include "worker/isolated_executor.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "wire/transport.hpp"
@@ -119,6 +120,8 @@ int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, con
     return serve_with(comm, bells, executor);
   }
   task_executor executor(boost::mpi::environment::processor_name());
+  group_communicators groups(comm, boost::mpi::environment::processor_name());  // freed on leaving
+  executor.use_groups(&groups);
   return serve_with(comm, bells, executor);
 }
 

@@ -1,5 +1,7 @@
 // The dispatch policy and the pool's lifecycle, without MPI: which job gives the next chunk,
 // which worker gets it, and when a second chunk goes to a busy worker.
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -230,4 +232,66 @@ TEST(lifecycle, only_moves_forward) {
   lifecycle skipped;
   EXPECT_TRUE(skipped.advance_to(pool_state::terminating));  // terminate without close
   EXPECT_FALSE(skipped.running());
+}
+
+// Parallel tasks: a job whose chunks need a group of several workers.
+
+TEST(dispatch_policy, a_wide_job_waits_for_enough_idle_workers_while_narrow_ones_backfill) {
+  dispatch_policy policy = ready_policy(4, 1);
+  policy.add_job(1, false, 3);  // wide, first in the queue
+  policy.add_job(2, false);     // narrow
+  auto ready = [](std::uint64_t) { return job_readiness::ready; };
+  const auto start = dispatch_policy::clock::now();
+  // Four idle workers: the wide job goes first, on three of them.
+  ASSERT_EQ(policy.next_job(ready, start), std::optional<std::uint64_t>(1));
+  const std::vector<int> group = policy.group_for(1);
+  EXPECT_EQ(group, (std::vector<int>{2, 3, 4}));  // the most recently idle, in rank order
+  for (int rank : group) policy.chunk_sent(rank);
+  policy.group_chunk_sent(group);
+  // One idle worker left: too few for the wide job, so the narrow one backfills it.
+  EXPECT_EQ(policy.next_job(ready, start), std::optional<std::uint64_t>(2));
+  EXPECT_EQ(policy.worker_for(2, 10), std::optional<int>(1));
+  policy.chunk_sent(1);
+  // No member of the group takes a prefetched chunk behind it.
+  EXPECT_EQ(policy.worker_for(2, 1000), std::nullopt);
+}
+
+TEST(dispatch_policy, a_wide_job_that_waited_too_long_reserves_the_idle_workers) {
+  dispatch_policy policy = ready_policy(3, 1);
+  policy.set_reservation_after(std::chrono::milliseconds(50));
+  for (int rank : {1, 2}) policy.chunk_sent(rank);  // two workers busy with narrow chunks
+  policy.add_job(1, false, 2);
+  policy.add_job(2, false);
+  auto ready = [](std::uint64_t) { return job_readiness::ready; };
+  const auto start = dispatch_policy::clock::now();
+  // Within the bound the narrow job backfills the one idle worker...
+  EXPECT_EQ(policy.next_job(ready, start), std::optional<std::uint64_t>(2));
+  EXPECT_EQ(policy.next_job(ready, start + std::chrono::milliseconds(49)), std::optional<std::uint64_t>(2));
+  // ...after it, the idle worker is kept for the wide job, which then starts as soon as a
+  // second worker comes back.
+  EXPECT_EQ(policy.next_job(ready, start + std::chrono::milliseconds(50)), std::nullopt);
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.next_job(ready, start + std::chrono::milliseconds(60)), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(policy.group_for(1), (std::vector<int>{1, 3}));
+}
+
+TEST(dispatch_policy, a_group_prefers_one_node_and_spans_nodes_only_when_it_must) {
+  dispatch_policy policy = ready_policy(6, 1);
+  // Node 1: ranks 1-3; node 4: ranks 4-6.
+  for (int rank = 1; rank <= 6; ++rank) policy.set_node(rank, rank <= 3 ? 1 : 4);
+  policy.add_job(1, false, 2);
+  policy.add_job(2, false, 4);
+  policy.chunk_sent(4);  // node 4 has two idle, node 1 three: best fit for two is node 4
+  EXPECT_EQ(policy.group_for(1), (std::vector<int>{5, 6}));
+  // Four fit on no node: the group takes the fullest node first, then the next.
+  policy.chunk_returned(4);
+  policy.chunk_sent(1);
+  const std::vector<int> spanning = policy.group_for(2);
+  ASSERT_EQ(spanning.size(), 4u);
+  EXPECT_EQ(std::count_if(spanning.begin(), spanning.end(), [](int rank) { return rank >= 4; }), 3);
+  // More than are idle: no group at all.
+  policy.chunk_sent(2);
+  policy.chunk_sent(3);
+  policy.chunk_sent(4);
+  EXPECT_TRUE(policy.group_for(2).empty());
 }

@@ -6,7 +6,7 @@
 // A worker's results message doubles as its request for more work, so a task costs two
 // messages, not three.
 //
-//   chunk   (master -> worker): chunk_header | task key | task state | forget list | items
+//   chunk   (master -> worker): chunk_header | task key | task state | forget list | group | items
 //   results (worker -> master): results_header | host | outcomes
 //   cancel  (master -> worker): job id; stop the chunk of that job early
 //   exit    (master -> worker): exit code; leave the serve loop
@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mpipool/detail/archive.hpp"
@@ -69,6 +70,9 @@ struct chunk_header {
   std::uint32_t key_size = 0;    // 0 when the worker already holds this job's task
   std::uint32_t state_size = 0;
   std::uint32_t forget_count = 0;  // jobs whose tasks the worker may drop
+  // A parallel task's group: how many ranks run every item of the chunk together (0: an
+  // ordinary chunk). Their ranks follow the forget list, the group's rank 0 first.
+  std::uint32_t group_size = 0;
 };
 
 struct chunk_view {
@@ -76,12 +80,14 @@ struct chunk_view {
   std::string_view key;
   std::span<const char> state;
   std::vector<std::uint64_t> forget;
+  std::vector<int> group;  // a parallel task's members, by pool rank; empty otherwise
   std::span<const char> items;
 };
 
 // Starts a chunk message in `out` (cleared first); the items are appended after it.
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
-                 std::span<const char> state, std::span<const std::uint64_t> forget);
+                 std::span<const char> state, std::span<const std::uint64_t> forget,
+                 std::span<const int> group = {});
 void set_chunk_items(byte_buffer& message, item_range items);
 chunk_view read_chunk(std::span<const char> message);
 
@@ -91,6 +97,9 @@ struct results_header {
   std::uint32_t host_size = 0;
   // How long the chunk ran on the worker, by the worker's steady clock (for the trace).
   std::uint64_t run_ns = 0;
+  // A member of a parallel task's group other than its rank 0: the outcomes are the group's
+  // rank 0's to report, these only ask for more work.
+  std::uint32_t group_follower = 0;
 };
 
 struct results_view {
@@ -103,6 +112,7 @@ struct results_view {
 void begin_results(byte_buffer& out, const results_header& header, std::string_view host);
 void set_results_count(byte_buffer& message, std::uint32_t count);
 void set_results_run_time(byte_buffer& message, std::uint64_t run_ns);
+void set_results_group_follower(byte_buffer& message);
 results_view read_results(std::span<const char> message);
 
 // Why one item failed. How items and outcomes are framed: see outcomes.hpp.
@@ -112,6 +122,18 @@ struct item_error {
   // What a process failure says besides its text (see crash_code / timeout_code in
   // isolated_executor.hpp): the signal or exit status of a crash, a timeout's limit in ms.
   std::int64_t code = 0;
+};
+
+// An item's failure already described elsewhere (a parallel task's members agreed on it):
+// describe() passes it on as it is, so the caller sees the original type name.
+class described_failure : public std::exception {
+ public:
+  explicit described_failure(item_error failure) : failure_(std::move(failure)) {}
+  const item_error& failure() const noexcept { return failure_; }
+  const char* what() const noexcept override { return failure_.message.c_str(); }
+
+ private:
+  item_error failure_;
 };
 
 item_error describe(const std::exception_ptr& error);
