@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include <boost/mpi/environment.hpp>
 #include <boost/mpi/status.hpp>
@@ -40,6 +41,10 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
+  // Plain FIFO grouping, for comparison (bench/parallel_tasks.cpp): a parallel task that cannot
+  // get its group holds every later call back at once, with no backfill.
+  if (const char* backfill = std::getenv("MPIPOOL_GROUP_BACKFILL"); backfill && std::string(backfill) == "off")
+    policy_.set_fifo_grouping(true);
   if (local_) {
     local_worker_ = std::make_unique<local_worker>(host_, isolation, [this] {
       std::lock_guard lock(mutex_);
@@ -486,7 +491,7 @@ bool master::dispatch() {
   bool any = false;
   while (setup_done_ && !terminating_ && policy_.any_worker_free()) {
     const std::optional<std::uint64_t> next =
-        policy_.next_job([this](std::uint64_t id) { return readiness(id); }, dispatch_policy::clock::now());
+        policy_.next_job([this](std::uint64_t id) { return readiness(id); });
     if (!next) break;
     const std::uint64_t id = *next;
     job& work = *jobs_.at(id);

@@ -15,27 +15,12 @@ void dispatch_policy::add_job(std::uint64_t id, bool takes_turns, std::size_t wi
   job_entry& entry = jobs_[id];
   entry.takes_turns = takes_turns;
   entry.width = std::max<std::size_t>(width, 1);
+  if (entry.width > 1) ++wide_jobs_;
 }
 
 std::size_t dispatch_policy::width(std::uint64_t id) const {
   auto entry = jobs_.find(id);
   return entry == jobs_.end() ? 1 : entry->second.width;
-}
-
-bool dispatch_policy::group_can_start(std::uint64_t id, clock::time_point now) {
-  job_entry& entry = jobs_.at(id);
-  if (entry.width <= 1) return true;
-  if (idle_.size() >= entry.width) {
-    entry.waiting_since.reset();
-    return true;
-  }
-  if (!entry.waiting_since) entry.waiting_since = now;
-  return false;
-}
-
-bool dispatch_policy::holds_reservation(std::uint64_t id, clock::time_point now) {
-  const job_entry& entry = jobs_.at(id);
-  return entry.waiting_since && now - *entry.waiting_since >= reservation_after_;
 }
 
 std::vector<int> dispatch_policy::group_for(std::uint64_t id) const {
@@ -75,17 +60,29 @@ void dispatch_policy::set_node(int rank, std::size_t node) { node_.at(static_cas
 
 void dispatch_policy::remove_job(std::uint64_t id) {
   std::erase(queue_, id);
-  jobs_.erase(id);
+  auto entry = jobs_.find(id);
+  if (entry == jobs_.end()) return;
+  if (entry->second.width > 1) --wide_jobs_;
+  jobs_.erase(entry);
 }
 
 void dispatch_policy::clear_jobs() {
   queue_.clear();
   jobs_.clear();
+  wide_jobs_ = 0;
+  blocked_.clear();
 }
 
 void dispatch_policy::chunk_taken(std::uint64_t id) {
   auto entry = jobs_.find(id);
-  if (entry == jobs_.end() || !entry->second.takes_turns) return;
+  if (entry == jobs_.end()) return;
+  // Wider jobs that could not start were passed over by this chunk.
+  for (std::uint64_t waiting : blocked_) {
+    auto blocked = jobs_.find(waiting);
+    if (blocked != jobs_.end() && blocked->second.width > entry->second.width) ++blocked->second.passed_over;
+  }
+  blocked_.clear();
+  if (!entry->second.takes_turns) return;
   std::erase(queue_, id);
   queue_.push_back(id);
 }

@@ -236,43 +236,57 @@ TEST(lifecycle, only_moves_forward) {
 
 // Parallel tasks: a job whose chunks need a group of several workers.
 
-TEST(dispatch_policy, a_wide_job_waits_for_enough_idle_workers_while_narrow_ones_backfill) {
+TEST(dispatch_policy, the_widest_job_that_fits_goes_first_and_narrow_ones_backfill) {
   dispatch_policy policy = ready_policy(4, 1);
-  policy.add_job(1, false, 3);  // wide, first in the queue
-  policy.add_job(2, false);     // narrow
+  policy.add_job(1, false);     // narrow, oldest
+  policy.add_job(2, false, 3);  // wide
+  policy.add_job(3, false, 2);
   auto ready = [](std::uint64_t) { return job_readiness::ready; };
-  const auto start = dispatch_policy::clock::now();
-  // Four idle workers: the wide job goes first, on three of them.
-  ASSERT_EQ(policy.next_job(ready, start), std::optional<std::uint64_t>(1));
-  const std::vector<int> group = policy.group_for(1);
+  // Four idle workers: the widest job goes first, on three of them.
+  ASSERT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(2));
+  const std::vector<int> group = policy.group_for(2);
   EXPECT_EQ(group, (std::vector<int>{2, 3, 4}));  // the most recently idle, in rank order
+  policy.chunk_taken(2);
   for (int rank : group) policy.chunk_sent(rank);
   policy.group_chunk_sent(group);
-  // One idle worker left: too few for the wide job, so the narrow one backfills it.
-  EXPECT_EQ(policy.next_job(ready, start), std::optional<std::uint64_t>(2));
-  EXPECT_EQ(policy.worker_for(2, 10), std::optional<int>(1));
+  // One idle worker: too few for either wide job, so the narrow one backfills it.
+  EXPECT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(policy.worker_for(1, 10), std::optional<int>(1));
+  policy.chunk_taken(1);
   policy.chunk_sent(1);
   // No member of the group takes a prefetched chunk behind it.
-  EXPECT_EQ(policy.worker_for(2, 1000), std::nullopt);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
 }
 
-TEST(dispatch_policy, a_wide_job_that_waited_too_long_reserves_the_idle_workers) {
-  dispatch_policy policy = ready_policy(3, 1);
-  policy.set_reservation_after(std::chrono::milliseconds(50));
-  for (int rank : {1, 2}) policy.chunk_sent(rank);  // two workers busy with narrow chunks
-  policy.add_job(1, false, 2);
+TEST(dispatch_policy, a_wide_job_passed_over_too_often_reserves_the_idle_workers) {
+  constexpr std::size_t workers = 3;
+  dispatch_policy policy = ready_policy(workers, 1);
+  policy.add_job(1, false, 3);  // needs every worker
   policy.add_job(2, false);
   auto ready = [](std::uint64_t) { return job_readiness::ready; };
-  const auto start = dispatch_policy::clock::now();
-  // Within the bound the narrow job backfills the one idle worker...
-  EXPECT_EQ(policy.next_job(ready, start), std::optional<std::uint64_t>(2));
-  EXPECT_EQ(policy.next_job(ready, start + std::chrono::milliseconds(49)), std::optional<std::uint64_t>(2));
-  // ...after it, the idle worker is kept for the wide job, which then starts as soon as a
-  // second worker comes back.
-  EXPECT_EQ(policy.next_job(ready, start + std::chrono::milliseconds(50)), std::nullopt);
+  policy.chunk_sent(1);  // one worker busy: the wide job cannot start
+  const std::size_t limit = dispatch_policy::passes_per_worker_before_reservation * workers;
+  for (std::size_t pass = 0; pass < limit; ++pass) {
+    ASSERT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(2)) << pass;
+    policy.chunk_taken(2);  // a narrow chunk starts and returns at once
+    policy.chunk_sent(2);
+    policy.chunk_returned(2);
+  }
+  // Passed over often enough: the idle workers are kept for it...
+  EXPECT_EQ(policy.next_job(ready), std::nullopt);
+  // ...and it starts as soon as its group is free.
   policy.chunk_returned(1);
-  EXPECT_EQ(policy.next_job(ready, start + std::chrono::milliseconds(60)), std::optional<std::uint64_t>(1));
-  EXPECT_EQ(policy.group_for(1), (std::vector<int>{1, 3}));
+  EXPECT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(policy.group_for(1), (std::vector<int>{1, 2, 3}));
+}
+
+TEST(dispatch_policy, fifo_grouping_holds_everything_behind_a_waiting_wide_job) {
+  dispatch_policy policy = ready_policy(3, 1);
+  policy.set_fifo_grouping(true);
+  policy.add_job(1, false, 3);
+  policy.add_job(2, false);
+  policy.chunk_sent(1);
+  EXPECT_EQ(policy.next_job([](std::uint64_t) { return job_readiness::ready; }), std::nullopt);
 }
 
 TEST(dispatch_policy, a_group_prefers_one_node_and_spans_nodes_only_when_it_must) {
