@@ -2,6 +2,8 @@
 // communicator. Every test adapts to the rank count: where the pool has fewer workers than a
 // width needs, the call must fail at once with std::invalid_argument.
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <cstddef>
 #include <functional>
 #include <numeric>
@@ -58,6 +60,20 @@ MPIPOOL_REGISTER(communicators_made);
 
 int plain_square(int x) { return x * x; }
 MPIPOOL_REGISTER(plain_square);
+
+// Every member says it started (a file per member), waits at the gate, meets the others, then
+// says it finished: a group cut in the middle would leave a "started" without its "finished".
+int gated_member(const boost::mpi::communicator& group, std::string gate_path) {
+  const std::string me = gate_path + ".member" + std::to_string(group.rank());
+  std::ofstream(me + ".started") << "started";
+  mpipool_test::gate::wait(gate_path);
+  group.barrier();
+  std::ofstream(me + ".finished") << "finished";
+  return group.size();
+}
+MPIPOOL_REGISTER(gated_member);
+
+bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
 }  // namespace
 
@@ -216,4 +232,29 @@ TEST(parallel, isolated_workers_refuse_parallel_tasks) {
         EXPECT_EQ(pool.apply(plain_square, 4), 16);
       },
       options);
+}
+
+TEST(parallel, terminate_in_the_middle_of_a_group_waits_for_every_member) {
+  const int k = world_size() == 1 ? 1 : static_cast<int>(std::min<std::size_t>(2, workers_of_world()));
+  mpipool_test::gate gate("group-terminate");
+  std::vector<std::string> started, finished;
+  for (int member = 0; member < k; ++member) {
+    started.push_back(gate.path() + ".member" + std::to_string(member) + ".started");
+    finished.push_back(gate.path() + ".member" + std::to_string(member) + ".finished");
+    std::filesystem::remove(started.back());
+    std::filesystem::remove(finished.back());
+  }
+  with_pool([&](mpipool::pool& pool) {
+    auto r = pool.map_async(mpipool::ranks(k), gated_member, std::vector<std::string>(3, gate.path()));
+    for (const std::string& path : started) mpipool_test::gate::wait(path);  // the group is inside its item
+    pool.terminate();  // fails the call at once...
+    EXPECT_THROW((void)r.get(), mpipool::pool_terminated);
+    for (const std::string& path : finished) EXPECT_FALSE(exists(path)) << path;
+    gate.open();  // ...and the group finishes its item: join waits for it
+    pool.join();
+  });
+  if (mpipool_test::world_rank() != 0) return;  // the body, and so the files, are rank 0's
+  for (const std::string& path : finished) EXPECT_TRUE(exists(path)) << "a member was cut short: " << path;
+  for (const std::string& path : started) std::filesystem::remove(path);
+  for (const std::string& path : finished) std::filesystem::remove(path);
 }
