@@ -52,7 +52,8 @@ void pool::require_off_progress_thread() const {
 bool pool::stop_requested() const noexcept { return detail::requested_stop_signal() != 0; }
 int pool::stop_signal() const noexcept { return detail::requested_stop_signal(); }
 
-void pool::check_width(task_width width) const {
+void pool::check_width(int ranks) const {
+  const task_width width{ranks};
   const std::size_t workers = worker_count();
   if (width.ranks < 1)
     throw std::invalid_argument("mpipool: ranks(" + std::to_string(width.ranks) +

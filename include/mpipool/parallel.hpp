@@ -4,7 +4,8 @@
 ///
 /// Put `mpipool::ranks(k)` before the task of any pool method. Every item then runs on a group
 /// of k worker ranks: each member calls the task with the group's communicator first and the
-/// same arguments after it, and the item's result is the one of the group's rank 0.
+/// same arguments after it, and the item's result is the one of the group's rank 0
+/// (`mpipool::ranks(k, mpipool::gather_all)`: a vector of every member's, in group rank order).
 /// @code
 /// double solve(const boost::mpi::communicator& group, double coupling) {
 ///   double local = simulate_my_part(group.rank(), group.size(), coupling);
@@ -47,6 +48,27 @@ struct task_width {
   int ranks = 1;
 };
 
+/// @brief Like task_width, for a call that gathers every member's result: each item's result is
+/// a `std::vector` of the k members' results, in group rank order. What `ranks(k, gather_all)`
+/// gives.
+/// @code
+/// mpipool::gathering_task_width all_four = mpipool::ranks(4, mpipool::gather_all);
+/// @endcode
+struct gathering_task_width {
+  /// @brief The number of worker ranks in each item's group.
+  int ranks = 1;
+};
+
+/// @brief The tag that asks a parallel call for every member's result, not only rank 0's.
+/// @code
+/// std::vector<std::vector<double>> parts = pool.map(mpipool::ranks(4, mpipool::gather_all), solve, inputs);
+/// @endcode
+struct gather_all_t {
+  explicit constexpr gather_all_t() = default;
+};
+/// @brief See gather_all_t.
+inline constexpr gather_all_t gather_all{};
+
 /// @brief Runs each item of the call it is given to on a group of `k` worker ranks.
 ///
 /// `k` must be at least 1 and at most the number of workers; the call throws std::invalid_argument
@@ -55,6 +77,12 @@ struct task_width {
 /// auto r = pool.apply_async(mpipool::ranks(2), solve, 0.5);
 /// @endcode
 constexpr task_width ranks(int k) noexcept { return task_width{k}; }
+
+/// @brief As ranks(k), and each item's result is every member's, gathered in group rank order.
+/// @code
+/// std::vector<long> per_member = pool.apply(mpipool::ranks(3, mpipool::gather_all), local_count, 10);
+/// @endcode
+constexpr gathering_task_width ranks(int k, gather_all_t) noexcept { return gathering_task_width{k}; }
 
 /// @brief How many group communicators the calling rank has made so far (for tests and
 /// diagnostics: the same group of workers reuses its communicator).

@@ -44,10 +44,15 @@ using plain_pointer_t = typename plain_pointer<P>::type;
 
 // What could be a task: a function (pointer or reference) or a class type. Whether it really can
 // travel is checked inside make_callable, where the failure can say why.
-// A task_width is not one: it picks the overloads that run a task on a group of ranks.
+// A task width (mpipool::ranks) picks the overloads that run a task on a group of ranks.
+template <class W>
+inline constexpr bool is_task_width = std::is_same_v<std::decay_t<W>, task_width> ||
+                                      std::is_same_v<std::decay_t<W>, gathering_task_width>;
+
+// A task width is not a task: it picks the overloads that run one on a group of ranks.
 template <class F>
 concept callable_candidate =
-    (std::is_class_v<std::decay_t<F>> && !std::is_same_v<std::decay_t<F>, task_width>) ||
+    (std::is_class_v<std::decay_t<F>> && !is_task_width<F>) ||
     (std::is_pointer_v<std::decay_t<F>> && std::is_function_v<std::remove_pointer_t<std::decay_t<F>>>);
 
 // Turns what the caller passed into the callable that travels: a function pointer becomes its
@@ -73,10 +78,11 @@ auto make_callable(F&& f) {
 }
 
 // The task of a parallel call: the caller's callable, run on groups of `width.ranks` workers.
-template <class F>
-auto make_group_task(task_width width, F&& f) {
+template <class Width, class F>
+auto make_group_task(Width width, F&& f) {
   auto inner = make_callable(std::forward<F>(f));
-  return group_task<decltype(inner)>{std::move(inner), width.ranks};
+  constexpr bool gather = std::is_same_v<Width, gathering_task_width>;
+  return group_task<decltype(inner), gather>{std::move(inner), width.ranks};
 }
 
 }  // namespace mpipool::detail

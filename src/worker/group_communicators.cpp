@@ -98,10 +98,7 @@ group_communicators::group_communicators(const boost::mpi::communicator& pool, s
     : pool_(static_cast<MPI_Comm>(pool), boost::mpi::comm_attach), host_(std::move(host)) {}
 
 group_communicators::~group_communicators() {
-  for (auto& [members, group] : groups_) {
-    if (group.agreement != MPI_COMM_NULL) MPI_Comm_free(&group.agreement);
-    group.task = boost::mpi::communicator();  // frees the group's communicator (comm_take_ownership)
-  }
+  groups_.clear();  // frees each group's communicators (they were taken with comm_take_ownership)
 }
 
 task_group& group_communicators::of(const std::vector<int>& members) {
@@ -126,7 +123,7 @@ task_group& group_communicators::of(const std::vector<int>& members) {
   communicators_made.fetch_add(1, std::memory_order_relaxed);
   task_group& group = groups_[members];
   group.task = boost::mpi::communicator(made, boost::mpi::comm_take_ownership);
-  group.agreement = agreement;
+  group.agreement = boost::mpi::communicator(agreement, boost::mpi::comm_take_ownership);
   group.members = members;
   group.pool_rank = pool_.rank();
   group.host = host_;
@@ -135,7 +132,7 @@ task_group& group_communicators::of(const std::vector<int>& members) {
 
 task_group& group_communicators::alone(std::string host) {
   static thread_local task_group self{boost::mpi::communicator(MPI_COMM_SELF, boost::mpi::comm_attach),
-                                      MPI_COMM_NULL, {}, -1, {}};
+                                      boost::mpi::communicator(MPI_COMM_NULL, boost::mpi::comm_attach), {}, -1, {}};
   self.host = std::move(host);
   return self;
 }
@@ -149,21 +146,27 @@ const boost::mpi::communicator& current_group_communicator() {
   return current_group->task;
 }
 
+const boost::mpi::communicator* current_group_agreement() {
+  if (!current_group || static_cast<MPI_Comm>(current_group->agreement) == MPI_COMM_NULL) return nullptr;
+  return &current_group->agreement;
+}
+
 std::optional<item_error> agree_on_item(std::optional<item_error> mine) {
   task_group& group = *current_group;
-  if (group.agreement == MPI_COMM_NULL) return mine;  // a group of one
+  if (static_cast<MPI_Comm>(group.agreement) == MPI_COMM_NULL) return mine;  // a group of one
   const int size = static_cast<int>(group.members.size());
   int failed = mine ? 1 : 0;
   std::vector<int> flags(static_cast<std::size_t>(size), 0);
   MPI_Request request = MPI_REQUEST_NULL;
-  check(MPI_Iallgather(&failed, 1, MPI_INT, flags.data(), 1, MPI_INT, group.agreement, &request), "MPI_Iallgather");
+  check(MPI_Iallgather(&failed, 1, MPI_INT, flags.data(), 1, MPI_INT, static_cast<MPI_Comm>(group.agreement), &request),
+        "MPI_Iallgather");
   wait_for_partners(request, group, mine);
   bool any_failed = false;
   for (int flag : flags) any_failed |= flag != 0;
   if (!any_failed) return std::nullopt;
 
   // Every member is here now: the group's rank 0 collects who failed and why.
-  boost::mpi::communicator agreement(group.agreement, boost::mpi::comm_attach);
+  const boost::mpi::communicator& agreement = group.agreement;
   member_failure own;
   if (mine) own = {group.pool_rank, group.host, mine->type_name, mine->message, mine->code};
   std::vector<member_failure> all;

@@ -19,8 +19,8 @@
 namespace mpipool::detail {
 
 struct task_group {
-  boost::mpi::communicator task;  // what the task gets
-  MPI_Comm agreement = MPI_COMM_NULL;
+  boost::mpi::communicator task;       // what the task gets
+  boost::mpi::communicator agreement;  // the members' own; none (MPI_COMM_NULL) for a group of one
   std::vector<int> members;       // pool ranks, the group's rank 0 first
   int pool_rank = -1;             // this member's
   std::string host;               // this member's

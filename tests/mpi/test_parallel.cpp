@@ -61,6 +61,10 @@ MPIPOOL_REGISTER(communicators_made);
 int plain_square(int x) { return x * x; }
 MPIPOOL_REGISTER(plain_square);
 
+// Each member's own part: x times its group rank, plus the group's size.
+long member_part(const boost::mpi::communicator& group, long x) { return x * group.rank() + group.size(); }
+MPIPOOL_REGISTER(member_part);
+
 // Every member says it started (a file per member), waits at the gate, meets the others, then
 // says it finished: a group cut in the middle would leave a "started" without its "finished".
 int gated_member(const boost::mpi::communicator& group, std::string gate_path) {
@@ -257,4 +261,20 @@ TEST(parallel, terminate_in_the_middle_of_a_group_waits_for_every_member) {
   for (const std::string& path : finished) EXPECT_TRUE(exists(path)) << "a member was cut short: " << path;
   for (const std::string& path : started) std::filesystem::remove(path);
   for (const std::string& path : finished) std::filesystem::remove(path);
+}
+
+TEST(parallel, gather_all_returns_every_members_result_in_group_rank_order) {
+  with_pool([](mpipool::pool& pool) {
+    const int k = world_size() == 1 ? 1 : static_cast<int>(std::min<std::size_t>(3, workers_of_world()));
+    auto expected = [k](long x) {
+      std::vector<long> parts;
+      for (int member = 0; member < k; ++member) parts.push_back(x * member + k);
+      return parts;
+    };
+    EXPECT_EQ(pool.apply(mpipool::ranks(k, mpipool::gather_all), member_part, 10L), expected(10));
+    const std::vector<std::vector<long>> all =
+        pool.map(mpipool::ranks(k, mpipool::gather_all), member_part, std::vector<long>{1, 2, 3, 4, 5});
+    ASSERT_EQ(all.size(), 5u);
+    for (long x = 1; x <= 5; ++x) EXPECT_EQ(all[static_cast<std::size_t>(x - 1)], expected(x)) << x;
+  });
 }
