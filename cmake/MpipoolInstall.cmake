@@ -15,6 +15,7 @@ install(TARGETS mpipool EXPORT mpipoolTargets
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mpipool"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.hpp")
+install(FILES "${PROJECT_SOURCE_DIR}/include/mpipool.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 # The link options (-rdynamic) and the MPI, Boost and thread libraries travel with the target.
 install(EXPORT mpipoolTargets
         NAMESPACE mpipool::

@@ -2,6 +2,7 @@
 // How one kind of task (a callable type applied to an argument tuple type) is built and run on
 // a worker, and how it gets a key that every rank agrees on.
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -90,6 +91,8 @@ template <class Callable>
 std::string display_name(const Callable& callable) {
   if constexpr (is_group_task<Callable>::value) return display_name(callable.inner);
   else if constexpr (is_registered_function<Callable>::value) return callable.name;
+  else if constexpr (requires { { callable.task_display_name() } -> std::convertible_to<std::string>; })
+    return callable.task_display_name();  // a function object that names what it runs
   else return boost::core::demangle(typeid(Callable).name());
 }
 
