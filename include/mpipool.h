@@ -120,7 +120,8 @@ typedef int (*mpipool_body)(mpipool_pool* pool, void* user);
 /**
  * @brief Starts MPI (MPI_Init_thread) and a pool over MPI_COMM_WORLD, runs `body` on rank 0
  * while every other rank serves, finalizes MPI. `*exit_code` is the body's value on every rank
- * (128 + the signal after SIGTERM or SIGINT). `options` may be NULL.
+ * (128 + the signal after SIGTERM or SIGINT). `options` may be NULL, and so may `argc` and
+ * `argv` together (Fortran has none to give).
  */
 int mpipool_run(int* argc, char*** argv, const mpipool_options* options, mpipool_body body, void* user,
                 int* exit_code);

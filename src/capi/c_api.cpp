@@ -336,9 +336,12 @@ void mpipool_options_init(mpipool_options* options) {
 int mpipool_run(int* argc, char*** argv, const mpipool_options* options, mpipool_body body, void* user,
                 int* exit_code) {
   return guarded([&] {
-    if (!argc || !argv || !body || !exit_code) return argument_error("mpipool_run: a NULL argument");
+    if (!body || !exit_code) return argument_error("mpipool_run: the body or the exit code is NULL");
+    if ((argc == nullptr) != (argv == nullptr)) return argument_error("mpipool_run: give argc and argv, or neither");
+    int no_argc = 0;
+    char** no_argv = nullptr;
     *exit_code = mpipool::run(
-        *argc, *argv,
+        argc ? *argc : no_argc, argv ? *argv : no_argv,
         [&](mpipool::pool& pool) {
           mpipool_pool handle{&pool};
           return body(&handle, user);
