@@ -9,6 +9,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -160,6 +161,41 @@ int write_records(const std::vector<bytes>& records, void* outputs, size_t outpu
     at += output_size;
   }
   return MPIPOOL_OK;
+}
+
+// A map of records that fit in N bytes, each sent as N raw bytes: no allocation per item.
+template <std::size_t N>
+int map_fixed(mpipool::pool& pool, const char* task, const char* inputs, size_t input_size, size_t count,
+              char* outputs, size_t output_size, std::optional<std::int64_t> chunksize, const mpipool::journal* log) {
+  using mpipool::detail::c_record;
+  // Read straight from the caller's array as the pool reads its input: one copy.
+  auto items = std::views::iota(size_t{0}, count) | std::views::transform([inputs, input_size](size_t i) {
+                 c_record<N> record{};
+                 std::memcpy(record.data(), inputs + i * input_size, input_size);
+                 return record;
+               });
+  mpipool::detail::c_record_task<N> runner{task, std::nullopt};
+  const std::vector<c_record<N>> results = log ? pool.map(runner, items, chunksize, *log) : pool.map(runner, items, chunksize);
+  for (size_t i = 0; i < count; ++i) std::memcpy(outputs + i * output_size, results[i].data(), output_size);
+  return MPIPOOL_OK;
+}
+
+// map_fixed for the smallest size class that holds both records; false if none does.
+std::optional<int> map_records_fast(mpipool::pool& pool, const char* task, const void* inputs, size_t input_size,
+                                    size_t count, void* outputs, size_t output_size,
+                                    std::optional<std::int64_t> chunksize, const mpipool::journal* log) {
+  const size_t record = std::max(input_size, output_size);
+  const char* in = static_cast<const char*>(inputs);
+  char* out = static_cast<char*>(outputs);
+  if (record <= 8) return map_fixed<8>(pool, task, in, input_size, count, out, output_size, chunksize, log);
+  if (record <= 16) return map_fixed<16>(pool, task, in, input_size, count, out, output_size, chunksize, log);
+  if (record <= 32) return map_fixed<32>(pool, task, in, input_size, count, out, output_size, chunksize, log);
+  if (record <= 64) return map_fixed<64>(pool, task, in, input_size, count, out, output_size, chunksize, log);
+  if (record <= 128) return map_fixed<128>(pool, task, in, input_size, count, out, output_size, chunksize, log);
+  if (record <= mpipool::detail::largest_c_record)
+    return map_fixed<mpipool::detail::largest_c_record>(pool, task, in, input_size, count, out, output_size,
+                                                         chunksize, log);
+  return std::nullopt;
 }
 
 std::optional<std::int64_t> chunksize_of(long chunksize) {
@@ -381,10 +417,15 @@ int mpipool_map_journaled(mpipool_pool* pool, const char* task, const void* inpu
     if (int status = check_outputs(outputs, output_size, count, outputs_capacity)) return status;
     if ((journal_file == nullptr) != (journal_name == nullptr))
       return argument_error("mpipool_map_journaled: give both the journal's file and the call's name");
+    std::optional<mpipool::journal> log;
+    if (journal_file) log.emplace(journal_file, journal_name);
+    const mpipool::journal* journal = log ? &*log : nullptr;
+    if (std::optional<int> status = map_records_fast(*pool->pool, task, inputs, input_size, count, outputs,
+                                                     output_size, chunksize_of(chunksize), journal))
+      return *status;
     const std::vector<bytes> items = records_of(inputs, input_size, count);
-    const std::vector<bytes> results =
-        journal_file ? pool->pool->map(c_task{task}, items, chunksize_of(chunksize), mpipool::journal(journal_file, journal_name))
-                     : pool->pool->map(c_task{task}, items, chunksize_of(chunksize));
+    const std::vector<bytes> results = journal ? pool->pool->map(c_task{task}, items, chunksize_of(chunksize), *journal)
+                                               : pool->pool->map(c_task{task}, items, chunksize_of(chunksize));
     return write_records(results, outputs, output_size);
   });
 }
@@ -410,6 +451,11 @@ int mpipool_starmap(mpipool_pool* pool, const char* task, size_t arity, const vo
         at += input_sizes[a];
       }
     }
+    std::vector<char> packed(count * record);
+    for (size_t i = 0; i < count; ++i) std::memcpy(packed.data() + i * record, items[i].data(), record);
+    if (std::optional<int> status = map_records_fast(*pool->pool, task, packed.data(), record, count, outputs,
+                                                     output_size, chunksize_of(chunksize), nullptr))
+      return *status;
     return write_records(pool->pool->map(c_task{task}, items, chunksize_of(chunksize)), outputs, output_size);
   });
 }

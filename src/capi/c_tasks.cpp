@@ -56,6 +56,23 @@ std::optional<c_task_entry> find_c_task(const std::string& name) {
 
 bool inside_c_task() { return running_c_task; }
 
+c_task_entry checked_record_entry(const std::string& name, std::size_t capacity) {
+  const std::optional<c_task_entry> entry = find_c_task(name);
+  if (!entry || entry->shape != c_task_entry::kind::records)
+    throw described_failure({"mpipool::registration_error",
+                             "C record task '" + name + "' is not registered on this rank; register it on every "
+                             "rank before the pool starts",
+                             0});
+  if (entry->input_size > capacity || entry->output_size > capacity)
+    throw described_failure({"mpipool_task_error", "C task '" + name + "': its records are larger on this rank", 0});
+  return *entry;
+}
+
+void run_c_record_task(const std::string& name, const c_task_entry& entry, const void* input, void* output) {
+  in_c_task running;
+  if (const int status = entry.records(input, output, entry.user); status != 0) fail(name, status);
+}
+
 std::vector<char> c_task::operator()(const std::vector<char>& input) const {
   const std::optional<c_task_entry> entry = find_c_task(name);
   if (!entry)
