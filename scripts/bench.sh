@@ -47,7 +47,8 @@ fi
 python=/usr/bin/python3  # Debian's, which has python3-mpi4py and python3-matplotlib
 
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
-targets=(bench_workloads bench_raw_mpi bench_imap_memory bench_micro_chunks bench_parallel_tasks)
+targets=(bench_workloads bench_raw_mpi bench_imap_memory bench_micro_chunks bench_parallel_tasks bench_c_api_map
+         bench_fortran_map)
 "$root/scripts/build-bench.sh" "$build" "${targets[@]}"
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
 source "$root/scripts/mpi-env.sh"
@@ -119,6 +120,14 @@ parallel_settings=(tasks=120 repeats=3)
 [ "$quick" = 1 ] && parallel_settings=(tasks=24 repeats=1)
 timeout 300 mpirun -n 16 "$bin/bench_parallel_tasks" "${parallel_settings[@]}" | grep -v '^RESULT ' |
   tee "$out/parallel_tasks.txt"
+
+# The C API and the Fortran module beside the C++ API, on W1 at chunksize 1000 and 1.
+echo "== C and Fortran"
+language_items=200000
+[ "$quick" = 1 ] && language_items=20000
+timeout 300 mpirun -n 3 "$bin/bench_c_api_map" items="$language_items" repeats="$((quick == 1 ? 1 : 5))" |
+  grep -v '^RESULT ' | tee "$out/c_api_map.txt"
+timeout 300 mpirun -n 3 "$bin/bench_fortran_map" | tee "$out/fortran_map.txt"
 
 elapsed=$(($(date +%s) - started))
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
