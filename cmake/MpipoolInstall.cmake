@@ -15,6 +15,7 @@ install(TARGETS mpipool EXPORT mpipoolTargets
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mpipool"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.hpp")
+install(FILES "${PROJECT_SOURCE_DIR}/include/mpipool.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 # The link options (-rdynamic) and the MPI, Boost and thread libraries travel with the target.
 install(EXPORT mpipoolTargets
         NAMESPACE mpipool::
@@ -73,3 +74,16 @@ if(MPIPOOL_EXPORT_SYMBOLS)
 endif()
 configure_file("${PROJECT_SOURCE_DIR}/cmake/mpipool.pc.in" "${PROJECT_BINARY_DIR}/mpipool.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/mpipool.pc" DESTINATION "${MPIPOOL_PC_DESTINATION}")
+
+# The Fortran module: its library in the same export (mpipool::fortran), its .mod files in a
+# folder of their own compiler, and mpipool-fortran.pc for pkg-config.
+if(MPIPOOL_FORTRAN)
+  install(TARGETS mpipool_fortran EXPORT mpipoolTargets
+          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+          LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+  install(DIRECTORY "${PROJECT_BINARY_DIR}/fortran-modules/"
+          DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/${MPIPOOL_FORTRAN_MODULE_SUBDIR}"
+          FILES_MATCHING PATTERN "*.mod")
+  configure_file("${PROJECT_SOURCE_DIR}/cmake/mpipool-fortran.pc.in" "${PROJECT_BINARY_DIR}/mpipool-fortran.pc" @ONLY)
+  install(FILES "${PROJECT_BINARY_DIR}/mpipool-fortran.pc" DESTINATION "${MPIPOOL_PC_DESTINATION}")
+endif()

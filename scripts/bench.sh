@@ -9,6 +9,7 @@
 #   scripts/bench.sh --quick       # one small repetition, under a minute (CI smoke run); writes
 #                                  # only into the build directory
 #   scripts/bench.sh --repeats 5
+# Then bench_parallel_tasks (16 ranks): parallel tasks of mixed widths against FIFO grouping.
 #
 # Environment: MPIPOOL_BENCH_BUILD_DIR (default build-bench), REPEATS.
 # The raw result lines, the micro-benchmarks' output, the table and the plot of every run are
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; repeats=1 ;;
     --repeats) repeats="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -46,7 +47,8 @@ fi
 python=/usr/bin/python3  # Debian's, which has python3-mpi4py and python3-matplotlib
 
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
-targets=(bench_workloads bench_raw_mpi bench_imap_memory bench_micro_chunks)
+targets=(bench_workloads bench_raw_mpi bench_imap_memory bench_micro_chunks bench_parallel_tasks bench_c_api_map
+         bench_fortran_map)
 "$root/scripts/build-bench.sh" "$build" "${targets[@]}"
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
 source "$root/scripts/mpi-env.sh"
@@ -110,6 +112,22 @@ fi
 echo "== micro-benchmarks"
 "$bin/bench_micro_chunks" --benchmark_min_time="$micro_min_time" \
   --benchmark_out="$out/micro_chunks.json" --benchmark_out_format=json
+
+# Parallel tasks: a mix of 1-, 2-, 4- and 8-rank tasks under the pool's policy and under plain
+# FIFO grouping, interleaved in one run; 16 ranks, oversubscribed (the tasks sleep).
+echo "== parallel tasks"
+parallel_settings=(tasks=120 repeats=3)
+[ "$quick" = 1 ] && parallel_settings=(tasks=24 repeats=1)
+timeout 300 mpirun -n 16 "$bin/bench_parallel_tasks" "${parallel_settings[@]}" | grep -v '^RESULT ' |
+  tee "$out/parallel_tasks.txt"
+
+# The C API and the Fortran module beside the C++ API, on W1 at chunksize 1000 and 1.
+echo "== C and Fortran"
+language_items=200000
+[ "$quick" = 1 ] && language_items=20000
+timeout 300 mpirun -n 3 "$bin/bench_c_api_map" items="$language_items" repeats="$((quick == 1 ? 1 : 5))" |
+  grep -v '^RESULT ' | tee "$out/c_api_map.txt"
+timeout 300 mpirun -n 3 "$bin/bench_fortran_map" | tee "$out/fortran_map.txt"
 
 elapsed=$(($(date +%s) - started))
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,7 +3,7 @@
 # and silent when everything is already there.
 set -euo pipefail
 
-packages=(cmake g++ make openmpi-bin libopenmpi-dev libboost-mpi-dev libboost-serialization-dev
+packages=(cmake g++ gfortran make openmpi-bin libopenmpi-dev libboost-mpi-dev libboost-serialization-dev
           libgtest-dev)
 # The benchmarks (scripts/bench.sh): Google Benchmark, and the Python peers and the plot.
 [ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev python3 python3-mpi4py python3-matplotlib)

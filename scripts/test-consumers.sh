@@ -2,7 +2,8 @@
 # Builds tests/consumer/, one small program, against this checkout the ways a project uses
 # mpipool, runs each build at 3 ranks under mpirun and checks what it prints:
 #   find_package   against a prefix that `cmake --install` filled from the build folder
-#   pkg-config     the same prefix, compiled with mpicxx
+#   pkg-config     the same prefix, compiled with mpicxx; the C example with mpicc, the Fortran
+#                  example with mpifort (mpipool-fortran.pc)
 #   add_subdirectory  mpipool as a subproject, as a shared library, in a parent that sets
 #                  nothing (the consumer's CMakeLists.txt checks that mpipool changed nothing)
 # With --all, also a shared library installed (find_package, pkg-config) and FetchContent.
@@ -69,7 +70,7 @@ install_into() {
 check_installed_headers() {
   local include="$1"
   local installed needed queue header next
-  installed="$(cd "$include" && find mpipool -type f | sort)"
+  installed="$(cd "$include" && find mpipool -type f -not -path 'mpipool/fortran/*' | sort)"  # .mod files aside
   queue="$(cd "$include" && find mpipool -maxdepth 1 -type f -name '*.hpp' | sort)"
   needed=""
   while [ -n "$queue" ]; do
@@ -104,8 +105,33 @@ check_installed() {
   # shellcheck disable=SC2046  # pkg-config's flags are words
   mpicxx -std=c++20 "$root/tests/consumer/consumer.cpp" -o "$work/$name.pkg-config" \
     $(pkg-config --cflags --libs mpipool) -Wl,-rpath,"$libdir" || fail "$name.pkg-config: build failed"
-  unset PKG_CONFIG_PATH
   check_program "$name.pkg-config" "$work/$name.pkg-config"
+  # The C API from C (compiled by mpicc, linked by mpicxx: the library is C++), and the Fortran
+  # module from Fortran, each through pkg-config.
+  # shellcheck disable=SC2046
+  mpicc -std=c11 -c "$root/examples/c/monte_carlo.c" -o "$work/$name.c.o" $(pkg-config --cflags mpipool) &&
+    mpicxx "$work/$name.c.o" -o "$work/$name.c" $(pkg-config --libs mpipool) -Wl,-rpath,"$libdir" ||
+    fail "$name.c: build failed"
+  run_expecting "$name.c" "pi ~ 3.1" mpirun -n 3 "$work/$name.c" 16 100000
+  if pkg-config --exists mpipool-fortran; then
+    # shellcheck disable=SC2046
+    mpifort "$root/examples/fortran/sweep.f90" -o "$work/$name.fortran" $(pkg-config --cflags --libs mpipool-fortran) \
+      -Wl,-rpath,"$libdir" || fail "$name.fortran: build failed"
+    run_expecting "$name.fortran" "damping sweep on 2 workers" mpirun -n 3 "$work/$name.fortran"
+  else
+    fail "$name: no mpipool-fortran.pc installed"
+  fi
+  unset PKG_CONFIG_PATH
+}
+
+# Runs a command and checks that it succeeds and prints `expected`.
+run_expecting() {
+  local name="$1" expected="$2"; shift 2
+  local output="$work/$name.out" status=0
+  "$@" >"$output" 2>&1 || status=$?
+  [ "$status" = 0 ] || { cat "$output" >&2; fail "$name: exit status $status"; }
+  grep -qF -- "$expected" "$output" || { cat "$output" >&2; fail "$name: no line with '$expected'"; }
+  echo "consumers: $name: ok"
 }
 
 start=$SECONDS

@@ -52,6 +52,21 @@ void pool::require_off_progress_thread() const {
 bool pool::stop_requested() const noexcept { return detail::requested_stop_signal() != 0; }
 int pool::stop_signal() const noexcept { return detail::requested_stop_signal(); }
 
+void pool::check_width(int ranks) const {
+  const task_width width{ranks};
+  const std::size_t workers = worker_count();
+  if (width.ranks < 1)
+    throw std::invalid_argument("mpipool: ranks(" + std::to_string(width.ranks) +
+                                "): a parallel task needs at least one rank");
+  if (width.ranks > 1 && master_.worker_count() == 1 && master_.is_local())
+    throw std::invalid_argument("mpipool: ranks(" + std::to_string(width.ranks) +
+                                "): this pool runs on one rank, with no worker ranks to group; start "
+                                "the job with at least " + std::to_string(width.ranks + 1) + " ranks");
+  if (static_cast<std::size_t>(width.ranks) > workers)
+    throw std::invalid_argument("mpipool: ranks(" + std::to_string(width.ranks) + "): the pool has only " +
+                                std::to_string(workers) + " worker" + (workers == 1 ? "" : "s"));
+}
+
 void pool::require_running() const {
   require_off_progress_thread();
   if (const int signal = detail::requested_stop_signal(); signal != 0)

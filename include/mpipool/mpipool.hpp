@@ -11,6 +11,7 @@
 #include "mpipool/journal.hpp"
 #include "mpipool/mpi_section.hpp"
 #include "mpipool/options.hpp"
+#include "mpipool/parallel.hpp"
 #include "mpipool/pool.hpp"
 #include "mpipool/result_stream.hpp"
 #include "mpipool/run.hpp"

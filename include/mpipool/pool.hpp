@@ -447,6 +447,95 @@ class pool {
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered", &log);
   }
 
+  /// @name Parallel tasks (mpipool/parallel.hpp)
+  /// Each method above, with `mpipool::ranks(k)` first: every item runs on a group of k worker
+  /// ranks, and the task takes the group's communicator before its arguments. Without a
+  /// chunksize, each group gets one item at a time. With `mpipool::ranks(k, mpipool::gather_all)`
+  /// each item's result is a vector of every member's.
+  /// @code
+  /// double residual = pool.apply(mpipool::ranks(4), solve, 0.5);
+  /// std::vector<double> all = pool.map(mpipool::ranks(2), solve, couplings);
+  /// for (double r : pool.imap_unordered(mpipool::ranks(2), solve, couplings)) record(r);
+  /// @endcode
+  /// @{
+  /// @brief apply on a group of `width.ranks` workers.
+  template <class Width, class F, class... Args>
+    requires detail::is_task_width<Width>
+  auto apply(Width width, F&& f, Args&&... args) {
+    return apply(parallel_task(width, std::forward<F>(f)), std::forward<Args>(args)...);
+  }
+  /// @brief apply_async on a group of `width.ranks` workers.
+  template <class Width, class F, class... Args>
+    requires detail::is_task_width<Width>
+  auto apply_async(Width width, F&& f, Args&&... args) {
+    return apply_async(parallel_task(width, std::forward<F>(f)), std::forward<Args>(args)...);
+  }
+  /// @brief map on groups of `width.ranks` workers; `rest`: the chunksize, then a journal.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto map(Width width, F&& f, Range&& items, Rest&&... rest) {
+    if constexpr (sizeof...(Rest) == 0)
+      return map(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), std::int64_t{1});
+    else
+      return map(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), group_chunksize(rest)...);
+  }
+  /// @brief map_async on groups of `width.ranks` workers; `rest`: the chunksize, then a journal or
+  /// callbacks.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto map_async(Width width, F&& f, Range&& items, Rest&&... rest) {
+    if constexpr (sizeof...(Rest) == 0)
+      return map_async(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), std::int64_t{1});
+    else
+      return map_async(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), group_chunksize(rest)...);
+  }
+  /// @brief starmap on groups of `width.ranks` workers.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto starmap(Width width, F&& f, Range&& items, Rest&&... rest) {
+    if constexpr (sizeof...(Rest) == 0)
+      return starmap(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), std::int64_t{1});
+    else
+      return starmap(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), group_chunksize(rest)...);
+  }
+  /// @brief starmap_async on groups of `width.ranks` workers.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto starmap_async(Width width, F&& f, Range&& items, Rest&&... rest) {
+    if constexpr (sizeof...(Rest) == 0)
+      return starmap_async(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), std::int64_t{1});
+    else
+      return starmap_async(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items),
+                           group_chunksize(rest)...);
+  }
+  /// @brief imap on groups of `width.ranks` workers.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto imap(Width width, F&& f, Range&& items, Rest&&... rest) {
+    return imap(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), std::forward<Rest>(rest)...);
+  }
+  /// @brief imap_unordered on groups of `width.ranks` workers.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto imap_unordered(Width width, F&& f, Range&& items, Rest&&... rest) {
+    return imap_unordered(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items),
+                          std::forward<Rest>(rest)...);
+  }
+  /// @brief istarmap on groups of `width.ranks` workers.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto istarmap(Width width, F&& f, Range&& items, Rest&&... rest) {
+    return istarmap(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items), std::forward<Rest>(rest)...);
+  }
+  /// @brief istarmap_unordered on groups of `width.ranks` workers.
+  template <class Width, class F, std::ranges::input_range Range, class... Rest>
+    requires detail::is_task_width<Width>
+  auto istarmap_unordered(Width width, F&& f, Range&& items, Rest&&... rest) {
+    return istarmap_unordered(parallel_task(width, std::forward<F>(f)), std::forward<Range>(items),
+                              std::forward<Rest>(rest)...);
+  }
+  /// @}
+
   /// @brief Stops accepting work; what was submitted still runs. Then call join(). Closing a
   /// pool that is closed or terminated already does nothing, as in Python.
   /// @code
@@ -477,6 +566,23 @@ class pool {
   friend class mpi_section;
   friend int detail::run_pool_as_master(detail::master&, const std::function<int(pool&)>&,
                                         const pool_options&);
+
+  // Checks a parallel call's width against the pool (std::invalid_argument) and makes its task.
+  void check_width(int ranks) const;
+  template <class Width, class F>
+  auto parallel_task(Width width, F&& f) const {
+    check_width(width.ranks);
+    return detail::make_group_task(width, std::forward<F>(f));
+  }
+  // A parallel call's chunksize: one item per group unless the call says otherwise; other
+  // arguments (a journal, callbacks) pass as they are.
+  template <class T>
+  static decltype(auto) group_chunksize(T&& argument) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<T>, std::optional<std::int64_t>>)
+      return std::optional<std::int64_t>(argument.value_or(1));
+    else
+      return std::forward<T>(argument);
+  }
 
   void require_running() const;
   void require_off_progress_thread() const;

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "mpipool/detail/task_model.hpp"
+#include "mpipool/parallel.hpp"
 #include "mpipool/serialization.hpp"
 
 namespace mpipool::detail {
@@ -43,9 +44,15 @@ using plain_pointer_t = typename plain_pointer<P>::type;
 
 // What could be a task: a function (pointer or reference) or a class type. Whether it really can
 // travel is checked inside make_callable, where the failure can say why.
+// A task width (mpipool::ranks) picks the overloads that run a task on a group of ranks.
+template <class W>
+inline constexpr bool is_task_width = std::is_same_v<std::decay_t<W>, task_width> ||
+                                      std::is_same_v<std::decay_t<W>, gathering_task_width>;
+
+// A task width is not a task: it picks the overloads that run one on a group of ranks.
 template <class F>
 concept callable_candidate =
-    std::is_class_v<std::decay_t<F>> ||
+    (std::is_class_v<std::decay_t<F>> && !is_task_width<F>) ||
     (std::is_pointer_v<std::decay_t<F>> && std::is_function_v<std::remove_pointer_t<std::decay_t<F>>>);
 
 // Turns what the caller passed into the callable that travels: a function pointer becomes its
@@ -53,7 +60,9 @@ concept callable_candidate =
 template <callable_candidate F>
 auto make_callable(F&& f) {
   using D = std::decay_t<F>;
-  if constexpr (std::is_pointer_v<D> && std::is_function_v<std::remove_pointer_t<D>>) {
+  if constexpr (is_group_task<D>::value) {  // made from a callable that passed here already
+    return D(std::forward<F>(f));
+  } else if constexpr (std::is_pointer_v<D> && std::is_function_v<std::remove_pointer_t<D>>) {
     return registered_function<plain_pointer_t<D>>::lookup(f);
   } else {
     static_assert(std::is_class_v<D>,
@@ -66,6 +75,14 @@ auto make_callable(F&& f) {
                   "the function object a serialize() member and a default constructor");
     return D(std::forward<F>(f));
   }
+}
+
+// The task of a parallel call: the caller's callable, run on groups of `width.ranks` workers.
+template <class Width, class F>
+auto make_group_task(Width width, F&& f) {
+  auto inner = make_callable(std::forward<F>(f));
+  constexpr bool gather = std::is_same_v<Width, gathering_task_width>;
+  return group_task<decltype(inner), gather>{std::move(inner), width.ranks};
 }
 
 }  // namespace mpipool::detail

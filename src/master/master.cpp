@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include <boost/mpi/environment.hpp>
 #include <boost/mpi/status.hpp>
@@ -50,6 +51,10 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
   items_done_sent_.resize(static_cast<std::size_t>(size_));
+  // Plain FIFO grouping, for comparison (bench/parallel_tasks.cpp): a parallel task that cannot
+  // get its group holds every later call back at once, with no backfill.
+  if (const char* backfill = std::getenv("MPIPOOL_GROUP_BACKFILL"); backfill && std::string(backfill) == "off")
+    policy_.set_fifo_grouping(true);
   if (local_) {
     local_worker_ = std::make_unique<local_worker>(host_, isolation, local_items_done_, [this] {
       std::lock_guard lock(mutex_);
@@ -370,7 +375,7 @@ bool master::take_commands() {
       if (display_) display_->job_started(id, *work, trace_recorder::clock::now());
     }
     const bool finished = work->finished();  // an empty map: nothing to send
-    policy_.add_job(id, work->takes_turns());
+    policy_.add_job(id, work->takes_turns(), static_cast<std::size_t>(std::max(work->task().group_width, 1)));
     jobs_.emplace(id, std::move(work));
     if (finished) retire(id);
   }
@@ -554,10 +559,16 @@ job_readiness master::readiness(std::uint64_t job_id) {
 bool master::dispatch() {
   bool any = false;
   while (setup_done_ && !terminating_ && policy_.any_worker_free()) {
-    const std::optional<std::uint64_t> next = policy_.next_job([this](std::uint64_t id) { return readiness(id); });
+    const std::optional<std::uint64_t> next =
+        policy_.next_job([this](std::uint64_t id) { return readiness(id); });
     if (!next) break;
     const std::uint64_t id = *next;
     job& work = *jobs_.at(id);
+    if (work.task().group_width > 1) {
+      if (!dispatch_group(id, work)) break;
+      any = true;
+      continue;
+    }
     const std::optional<int> chosen = policy_.worker_for(id, work.chunks_left(policy_.chunks_worth_knowing()));
     if (!chosen) break;  // only busy workers, and prefetch would not pay
     const int rank = *chosen;
@@ -565,7 +576,8 @@ bool master::dispatch() {
     std::optional<byte_buffer> chunk;
     any = true;
     try {
-      chunk = build_chunk(rank, id, work);
+      // A parallel task of one rank is still a group: its task gets a communicator.
+      chunk = work.task().group_width == 1 ? build_chunk(rank, id, work, {rank}) : build_chunk(rank, id, work);
     } catch (...) {  // no memory for the chunk: that call fails, the pool goes on
       fail_job(id, std::current_exception());
       continue;
@@ -591,6 +603,60 @@ bool master::dispatch() {
   return any;
 }
 
+bool master::dispatch_group(std::uint64_t id, job& work) {
+  const std::vector<int> members = policy_.group_for(id);
+  if (members.empty()) return false;
+  policy_.chunk_taken(id);
+  std::vector<byte_buffer> chunks;
+  try {
+    std::optional<byte_buffer> first = build_chunk(members.front(), id, work, members);
+    if (!first) {
+      if (jobs_.contains(id) && work.finished()) retire(id);
+      return true;
+    }
+    const chunk_view view = read_chunk(*first);
+    for (std::size_t m = 1; m < members.size(); ++m) chunks.push_back(copy_chunk_for(members[m], id, work, members, view));
+    chunks.insert(chunks.begin(), std::move(*first));
+  } catch (...) {  // no memory for the chunk: that call fails, the pool goes on
+    fail_job(id, std::current_exception());
+    return true;
+  }
+  for (std::size_t m = 0; m < members.size(); ++m) {
+    try {
+      deliver_chunk(members[m], id, std::move(chunks[m]));
+    } catch (const transport_broken&) {
+      throw;
+    } catch (...) {
+      // Members that got the chunk already would wait for this one in their collectives: only
+      // ending the job releases them.
+      if (m > 0) throw;
+      fail_job(id, std::current_exception());
+      return true;
+    }
+    worker_slot& worker = workers_[static_cast<std::size_t>(members[m])];
+    worker.holds.insert(id);
+    worker.forget.clear();
+  }
+  policy_.group_chunk_sent(members);
+  return true;
+}
+
+byte_buffer master::copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
+                                   const chunk_view& first) {
+  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  const bool needs_task = !worker.holds.contains(job_id);
+  const task_definition& task = work.task();
+  const std::string_view key = needs_task ? std::string_view(task.key) : std::string_view();
+  const std::span<const char> state = needs_task ? std::span<const char>(task.state) : std::span<const char>();
+  byte_buffer bytes = take_buffer();
+  begin_chunk(bytes, {job_id, first.header.items, static_cast<std::uint32_t>(key.size()),
+                      static_cast<std::uint32_t>(state.size()), static_cast<std::uint32_t>(worker.forget.size()), 0,
+                      static_cast<std::uint32_t>(group.size())},
+              key, state, worker.forget, group);
+  bytes.insert(bytes.end(), first.items.begin(), first.items.end());
+  return bytes;
+}
+
 void master::send_setup(const bound_call& initializer) {
   const bound_call_data* init = initializer.data();
   byte_buffer bytes;
@@ -614,7 +680,8 @@ void master::send_setup(const bound_call& initializer) {
   }
 }
 
-std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, job& work) {
+std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, job& work,
+                                               const std::vector<int>& group) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   const bool needs_task = !worker.holds.contains(job_id);
   const task_definition& task = work.task();
@@ -623,8 +690,8 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
   byte_buffer bytes = take_buffer();
   begin_chunk(bytes, {job_id, {}, static_cast<std::uint32_t>(key.size()),
                       static_cast<std::uint32_t>(state.size()),
-                      static_cast<std::uint32_t>(worker.forget.size()), 0},
-              key, state, worker.forget);
+                      static_cast<std::uint32_t>(worker.forget.size()), 0, static_cast<std::uint32_t>(group.size())},
+              key, state, worker.forget, group);
   item_range items;
   try {
     items = work.next_chunk(bytes);
@@ -711,6 +778,9 @@ void master::handle_results(int rank, std::span<const char> message) {
   if (trace_)
     trace_->chunk_done(rank, results.header.job, results.header.items, done.bytes, message.size(),
                        results.header.run_ns, received);
+  // A parallel task's members other than its rank 0 only ask for more: the group's rank 0
+  // reports the outcome the members agreed on.
+  if (results.header.group_follower) return;
   auto it = jobs_.find(results.header.job);
   if (it == jobs_.end()) {  // abandoned: its results are no longer wanted, only counted if it was stopped
     for (stopped_call& call : stopped_calls_)
@@ -737,6 +807,13 @@ void master::finish_setup(int rank, const results_view& results) {
     });
   }
   if (++ready_ < worker_count()) return;
+  // Parallel tasks' groups prefer the ranks of one node: a node is known by its host name,
+  // numbered by its lowest rank.
+  for (int member = 1; member < size_; ++member) {
+    int node = 1;
+    while (workers_[static_cast<std::size_t>(node)].host != workers_[static_cast<std::size_t>(member)].host) ++node;
+    policy_.set_node(member, static_cast<std::size_t>(node));
+  }
   std::lock_guard lock(mutex_);
   setup_done_ = true;
   setup_failure_ = first_setup_failure_;

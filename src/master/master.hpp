@@ -60,6 +60,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   // Processes that run tasks: the worker ranks, or the master itself when alone.
   std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
+  // Whether the pool runs on one rank, the master's own process running the tasks.
+  bool is_local() const { return local_; }
   std::thread::id progress_thread() const { return thread_id_; }
   // The pool's state, as callers asked for it: close() and terminate() move it at once; the
   // progress thread acts on it, then stops.
@@ -119,7 +121,14 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   void send_setup(const bound_call& initializer);
   // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over.
-  std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work);
+  std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work,
+                                         const std::vector<int>& group = {});
+  // The same chunk for another member of its group: that worker's task and forget list, then
+  // the items of `first`.
+  byte_buffer copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
+                             const chunk_view& first);
+  // Sends a parallel task's next chunk to the group the policy picks; false if none is idle.
+  bool dispatch_group(std::uint64_t job_id, job& work);
   void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
   job_readiness readiness(std::uint64_t job_id);
   void send_bytes(int rank, tag kind, byte_buffer&& bytes);

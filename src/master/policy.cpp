@@ -7,26 +7,82 @@ namespace mpipool::detail {
 dispatch_policy::dispatch_policy(std::size_t ranks, std::size_t max_in_flight)
     : max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
       workers_(std::max<std::size_t>(ranks > 1 ? ranks - 1 : 1, 1)),
-      in_flight_(ranks, 0) {}
+      in_flight_(ranks, 0),
+      node_(ranks, 0) {}
 
-void dispatch_policy::add_job(std::uint64_t id, bool takes_turns) {
+void dispatch_policy::add_job(std::uint64_t id, bool takes_turns, std::size_t width) {
   queue_.push_back(id);
-  jobs_[id].takes_turns = takes_turns;
+  job_entry& entry = jobs_[id];
+  entry.takes_turns = takes_turns;
+  entry.width = std::max<std::size_t>(width, 1);
+  if (entry.width > 1) ++wide_jobs_;
 }
+
+std::size_t dispatch_policy::width(std::uint64_t id) const {
+  auto entry = jobs_.find(id);
+  return entry == jobs_.end() ? 1 : entry->second.width;
+}
+
+std::vector<int> dispatch_policy::group_for(std::uint64_t id) const {
+  const std::size_t wanted = width(id);
+  std::unordered_map<std::size_t, std::vector<int>> by_node;
+  for (int rank : idle_) by_node[node_.at(static_cast<std::size_t>(rank))].push_back(rank);
+  std::vector<std::vector<int>*> nodes;
+  for (auto& [node, ranks] : by_node) nodes.push_back(&ranks);
+  // Fewest idle first, so that the best fit is the first that fits; ties by lowest rank, so
+  // that the choice does not depend on the hash map's order.
+  std::sort(nodes.begin(), nodes.end(), [](const std::vector<int>* a, const std::vector<int>* b) {
+    if (a->size() != b->size()) return a->size() < b->size();
+    return *std::min_element(a->begin(), a->end()) < *std::min_element(b->begin(), b->end());
+  });
+  std::vector<int> members;
+  for (std::vector<int>* ranks : nodes) {
+    if (ranks->size() < wanted) continue;
+    members.assign(ranks->end() - static_cast<std::ptrdiff_t>(wanted), ranks->end());  // the most recently idle
+    break;
+  }
+  // No node has enough: the group spans nodes, taking the fullest first.
+  if (members.empty()) {
+    for (auto it = nodes.rbegin(); it != nodes.rend() && members.size() < wanted; ++it)
+      for (auto rank = (*it)->rbegin(); rank != (*it)->rend() && members.size() < wanted; ++rank)
+        members.push_back(*rank);
+    if (members.size() < wanted) members.clear();  // too few idle workers
+  }
+  std::sort(members.begin(), members.end());
+  return members;
+}
+
+void dispatch_policy::group_chunk_sent(const std::vector<int>& members) {
+  for (int rank : members) remove_rank(prefetchable_, rank);
+}
+
+void dispatch_policy::set_node(int rank, std::size_t node) { node_.at(static_cast<std::size_t>(rank)) = node; }
 
 void dispatch_policy::remove_job(std::uint64_t id) {
   std::erase(queue_, id);
-  jobs_.erase(id);
+  auto entry = jobs_.find(id);
+  if (entry == jobs_.end()) return;
+  if (entry->second.width > 1) --wide_jobs_;
+  jobs_.erase(entry);
 }
 
 void dispatch_policy::clear_jobs() {
   queue_.clear();
   jobs_.clear();
+  wide_jobs_ = 0;
+  blocked_.clear();
 }
 
 void dispatch_policy::chunk_taken(std::uint64_t id) {
   auto entry = jobs_.find(id);
-  if (entry == jobs_.end() || !entry->second.takes_turns) return;
+  if (entry == jobs_.end()) return;
+  // Wider jobs that could not start were passed over by this chunk.
+  for (std::uint64_t waiting : blocked_) {
+    auto blocked = jobs_.find(waiting);
+    if (blocked != jobs_.end() && blocked->second.width > entry->second.width) ++blocked->second.passed_over;
+  }
+  blocked_.clear();
+  if (!entry->second.takes_turns) return;
   std::erase(queue_, id);
   queue_.push_back(id);
 }

@@ -31,23 +31,61 @@ class dispatch_policy {
   // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth.
   dispatch_policy(std::size_t ranks, std::size_t max_in_flight);
 
-  // Jobs, in submission order.
-  void add_job(std::uint64_t id, bool takes_turns);
+  // Parallel tasks: a job whose chunks run on a group of several workers at once. Among ready
+  // jobs the widest that can start goes first (ties: the oldest): wide groups are the hardest
+  // to place, and narrow ones fill the workers they leave. A wide job that cannot start yet
+  // lets narrower ones use the idle workers (backfill) until it has been passed over this many
+  // times per worker; then the idle workers are kept for it, so that it cannot starve.
+  static constexpr std::size_t passes_per_worker_before_reservation = 4;
+
+  // Jobs, in submission order. `width`: how many workers each of its chunks runs on at once
+  // (a parallel task's group); 1 for ordinary tasks.
+  void add_job(std::uint64_t id, bool takes_turns, std::size_t width = 1);
   void remove_job(std::uint64_t id);
   void clear_jobs();
-  // The oldest job that can give a chunk now, asking `readiness(id)`; exhausted jobs leave the
-  // queue on the way.
+  // The job that gives the next chunk, asking `readiness(id)`; exhausted jobs leave the queue on
+  // the way. With ordinary jobs only: the oldest ready one. Nothing when none can start now, or
+  // when a wide job that waited too long holds the idle workers.
   template <class Readiness>
   std::optional<std::uint64_t> next_job(Readiness&& readiness) {
+    blocked_.clear();
+    std::optional<std::uint64_t> best;
+    std::size_t best_width = 0;
     for (auto it = queue_.begin(); it != queue_.end();) {
       switch (readiness(*it)) {
         case job_readiness::exhausted: it = queue_.erase(it); break;
         case job_readiness::waiting: ++it; break;
-        case job_readiness::ready: return *it;
+        case job_readiness::ready: {
+          const job_entry& entry = jobs_.at(*it);
+          if (entry.width <= 1 || idle_.size() >= entry.width) {
+            if (entry.width > best_width) {
+              best = *it;
+              best_width = entry.width;
+            }
+            if (wide_jobs_ == 0) return best;  // ordinary jobs only: first come, first served
+          } else {
+            if (fifo_grouping_ || entry.passed_over >= reservation_after_passes()) return std::nullopt;
+            blocked_.push_back(*it);
+          }
+          ++it;
+          break;
+        }
       }
     }
-    return std::nullopt;
+    return best;
   }
+  // Plain FIFO grouping (for comparison): a wide job that cannot start holds back every later one.
+  void set_fifo_grouping(bool fifo) { fifo_grouping_ = fifo; }
+  std::size_t width(std::uint64_t id) const;
+  // The idle workers for the next chunk of a job of width > 1: from one node where enough are
+  // idle (the one with the fewest idle that still fits), else from the nodes with the most idle
+  // first; in rank order, so that the same workers make the same group again. Call only when
+  // next_job returned the job.
+  std::vector<int> group_for(std::uint64_t id) const;
+  // After its members were sent a group's chunk: none of them takes a prefetched chunk behind it.
+  void group_chunk_sent(const std::vector<int>& members);
+  // Which node each worker runs on (any number that is equal for ranks of one node).
+  void set_node(int rank, std::size_t node);
   // The job gave a chunk. Streams then take turns with later jobs, so that one with a fast
   // reader cannot starve them; other jobs are served first come, first served, as in Python.
   void chunk_taken(std::uint64_t id);
@@ -91,8 +129,11 @@ class dispatch_policy {
   struct job_entry {
     bool takes_turns = false;
     std::optional<double> typical_seconds;  // moving average of its chunks' times
+    std::size_t width = 1;
+    std::size_t passed_over = 0;  // narrower chunks that started while it could not
   };
   static void remove_rank(std::deque<int>& list, int rank);
+  std::size_t reservation_after_passes() const { return passes_per_worker_before_reservation * workers_; }
 
   std::deque<std::uint64_t> queue_;  // jobs that may still give chunks, oldest first
   std::unordered_map<std::uint64_t, job_entry> jobs_;
@@ -102,6 +143,10 @@ class dispatch_policy {
   std::size_t total_in_flight_ = 0;
   std::deque<int> idle_;          // nothing in flight; the most recently idle at the back
   std::deque<int> prefetchable_;  // busy with room for more, started this round; the latest at the back
+  std::vector<std::size_t> node_;  // by rank
+  std::size_t wide_jobs_ = 0;           // queued jobs of width > 1
+  std::vector<std::uint64_t> blocked_;  // wide jobs that the last next_job passed over
+  bool fifo_grouping_ = false;
 };
 
 }  // namespace mpipool::detail

@@ -29,12 +29,14 @@ std::string_view as_string_view(std::span<const char> bytes) { return {bytes.dat
 void frame_cursor::truncated() { throw std::runtime_error("mpipool: truncated protocol message"); }
 
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
-                 std::span<const char> state, std::span<const std::uint64_t> forget) {
+                 std::span<const char> state, std::span<const std::uint64_t> forget,
+                 std::span<const int> group) {
   out.clear();
   append_raw(out, &header, 1);
   append_raw(out, key.data(), key.size());
   append_raw(out, state.data(), state.size());
   append_raw(out, forget.data(), forget.size());
+  append_raw(out, group.data(), group.size());
 }
 
 void set_chunk_items(byte_buffer& message, item_range items) {
@@ -52,6 +54,8 @@ chunk_view read_chunk(std::span<const char> message) {
   view.state = in.take_bytes(view.header.state_size);
   view.forget.reserve(view.header.forget_count);
   for (std::uint32_t i = 0; i < view.header.forget_count; ++i) view.forget.push_back(in.take<std::uint64_t>());
+  view.group.reserve(view.header.group_size);
+  for (std::uint32_t i = 0; i < view.header.group_size; ++i) view.group.push_back(in.take<int>());
   view.items = in.rest();
   return view;
 }
@@ -76,6 +80,13 @@ void set_results_run_time(byte_buffer& message, std::uint64_t run_ns) {
   std::memcpy(message.data(), &header, sizeof header);
 }
 
+void set_results_group_follower(byte_buffer& message) {
+  results_header header;
+  std::memcpy(&header, message.data(), sizeof header);
+  header.group_follower = 1;
+  std::memcpy(message.data(), &header, sizeof header);
+}
+
 results_view read_results(std::span<const char> message) {
   frame_cursor in(message);
   results_view view;
@@ -88,6 +99,8 @@ results_view read_results(std::span<const char> message) {
 item_error describe(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
+  } catch (const described_failure& e) {
+    return e.failure();
   } catch (const std::exception& e) {
     return {boost::core::demangle(typeid(e).name()), e.what()};
   } catch (...) {

@@ -2,8 +2,12 @@
 
 #include <chrono>
 #include <exception>
+#include <optional>
+
+#include "mpipool/errors.hpp"
 
 #include "mpipool/detail/outcomes.hpp"
+#include "worker/group_communicators.hpp"
 
 namespace mpipool::detail {
 
@@ -24,6 +28,12 @@ task_executor::held_task task_executor::load(std::string_view key, std::span<con
     task.broken = describe(std::current_exception());
   }
   return task;
+}
+
+task_group& task_executor::group_for(const std::vector<int>& members) {
+  if (groups_) return groups_->of(members);
+  if (members.size() == 1) return group_communicators::alone(host_);
+  throw mpipool::error("mpipool: protocol error: a group of several ranks sent to a one-rank pool");
 }
 
 void task_executor::execute(std::span<const char> message, byte_buffer& results,
@@ -55,25 +65,39 @@ void task_executor::execute(std::span<const char> message, byte_buffer& results,
     return count;
   };
 
+  // A parallel task's group runs its chunk whole: a member that stopped early would leave the
+  // others waiting in their next collective.
+  const bool grouped = !chunk.group.empty();
+  static const std::function<bool(std::uint64_t)> never_stop = [](std::uint64_t) { return false; };
+  const std::function<bool(std::uint64_t)>& stop_asked = grouped ? never_stop : should_stop;
   std::uint32_t done = 0;
-  if (!setup && count > 0 && should_stop(job)) {
+  bool follower = false;
+  if (!setup && count > 0 && stop_asked(job)) {
     done = 0;  // cancelled before it started (it waited behind another chunk): cut short at once
   } else if (task.broken) {
     done = fail_all(*task.broken);
   } else {
-    stop_poll stop(should_stop, job, every_item_);
+    stop_poll stop(stop_asked, job, every_item_);
     auto& running = current_task();
     running.name.store(task.name.c_str());
     running.active.store(true);
     try {
+      std::optional<group_scope> in_group;
+      if (grouped) {
+        task_group& group = group_for(chunk.group);
+        in_group.emplace(group);
+        follower = chunk.group.size() > 1 && group.pool_rank != chunk.group.front();
+      }
       done = task.vtable->run(task.callable.get(),
                               {chunk.header.items.first, count, chunk.items, results, stop, skip, unreadable, decoded_});
     } catch (...) {
-      // Items fail alone; this is a malformed chunk, or no memory for the results.
+      // Items fail alone; this is a malformed chunk, no memory for the results, or a group
+      // whose communicator could not be made.
       done = fail_all(describe(std::current_exception()));
     }
     running.active.store(false);
   }
+  if (follower) set_results_group_follower(results);
   set_results_count(results, done);
   const auto ran = std::chrono::steady_clock::now() - began;
   set_results_run_time(results, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count()));

@@ -10,12 +10,16 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "mpipool/detail/archive.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/registry.hpp"
 
 namespace mpipool::detail {
+
+class group_communicators;
+struct task_group;
 
 class task_executor {
  public:
@@ -28,6 +32,9 @@ class task_executor {
   void execute(std::span<const char> message, byte_buffer& results,
                const std::function<bool(std::uint64_t job)>& should_stop, std::uint32_t skip = 0,
                std::span<const std::uint32_t> unreadable = {});
+  // Where a parallel task's chunk finds its group's communicators (worker ranks); without them
+  // (a one-rank pool), only groups of one run.
+  void use_groups(group_communicators* groups) { groups_ = groups; }
   // Asks `should_stop` before every item, not only every so often (an isolated helper sends
   // each item's outcome from there).
   void ask_before_every_item() { every_item_ = true; }
@@ -46,8 +53,10 @@ class task_executor {
     std::optional<item_error> broken;  // why this task cannot run here
   };
   held_task load(std::string_view key, std::span<const char> state) const;
+  task_group& group_for(const std::vector<int>& members);
 
   std::string host_;
+  group_communicators* groups_ = nullptr;
   bool every_item_ = false;
   bool failed_whole_ = false;
   std::atomic<std::uint32_t>* decoded_ = nullptr;

@@ -173,8 +173,16 @@ void isolated_executor::execute(std::span<const char> message, byte_buffer& resu
                 setup ? std::string_view(host_) : std::string_view());
   const std::uint32_t count = chunk.header.items.count;
   std::uint32_t done = 0;
-  // A chunk cancelled before it started (it waited behind another) is cut short at once.
-  if (count > 0 && (setup || !should_stop(job))) done = run_items(chunk, results, should_stop);
+  if (!chunk.group.empty()) {
+    // A helper process never calls MPI, so it cannot be a member of a parallel task's group.
+    outcome_writer out(results);
+    for (; done < count; ++done)
+      out.failure({"mpipool::error", "parallel tasks (mpipool::ranks) cannot run on isolated workers: a helper "
+                                     "process does not call MPI; run this call on a pool without isolation", 0});
+  } else if (count > 0 && (setup || !should_stop(job))) {
+    // A chunk cancelled before it started (it waited behind another) is cut short at once.
+    done = run_items(chunk, results, should_stop);
+  }
   set_results_count(results, done);
   const auto ran = std::chrono::steady_clock::now() - began;
   set_results_run_time(results, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count()));

@@ -13,6 +13,7 @@
 
 #include "wire/doorbell.hpp"
 #include "worker/executor.hpp"
+#include "worker/group_communicators.hpp"
 #include "worker/isolated_executor.hpp"
 #include "worker/items_done_publisher.hpp"
 #include "mpipool/detail/protocol.hpp"
@@ -145,6 +146,8 @@ int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, con
     return serve_with(comm, bells, executor);
   }
   task_executor executor(boost::mpi::environment::processor_name());
+  group_communicators groups(comm, boost::mpi::environment::processor_name());  // freed on leaving
+  executor.use_groups(&groups);
   return serve_with(comm, bells, executor);
 }
 

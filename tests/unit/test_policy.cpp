@@ -1,5 +1,7 @@
 // The dispatch policy and the pool's lifecycle, without MPI: which job gives the next chunk,
 // which worker gets it, and when a second chunk goes to a busy worker.
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -260,4 +262,80 @@ TEST(lifecycle, only_moves_forward) {
   lifecycle skipped;
   EXPECT_TRUE(skipped.advance_to(pool_state::terminating));  // terminate without close
   EXPECT_FALSE(skipped.running());
+}
+
+// Parallel tasks: a job whose chunks need a group of several workers.
+
+TEST(dispatch_policy, the_widest_job_that_fits_goes_first_and_narrow_ones_backfill) {
+  dispatch_policy policy = ready_policy(4, 1);
+  policy.add_job(1, false);     // narrow, oldest
+  policy.add_job(2, false, 3);  // wide
+  policy.add_job(3, false, 2);
+  auto ready = [](std::uint64_t) { return job_readiness::ready; };
+  // Four idle workers: the widest job goes first, on three of them.
+  ASSERT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(2));
+  const std::vector<int> group = policy.group_for(2);
+  EXPECT_EQ(group, (std::vector<int>{2, 3, 4}));  // the most recently idle, in rank order
+  policy.chunk_taken(2);
+  for (int rank : group) policy.chunk_sent(rank);
+  policy.group_chunk_sent(group);
+  // One idle worker: too few for either wide job, so the narrow one backfills it.
+  EXPECT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(policy.worker_for(1, 10), std::optional<int>(1));
+  policy.chunk_taken(1);
+  policy.chunk_sent(1);
+  // No member of the group takes a prefetched chunk behind it.
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+}
+
+TEST(dispatch_policy, a_wide_job_passed_over_too_often_reserves_the_idle_workers) {
+  constexpr std::size_t workers = 3;
+  dispatch_policy policy = ready_policy(workers, 1);
+  policy.add_job(1, false, 3);  // needs every worker
+  policy.add_job(2, false);
+  auto ready = [](std::uint64_t) { return job_readiness::ready; };
+  policy.chunk_sent(1);  // one worker busy: the wide job cannot start
+  const std::size_t limit = dispatch_policy::passes_per_worker_before_reservation * workers;
+  for (std::size_t pass = 0; pass < limit; ++pass) {
+    ASSERT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(2)) << pass;
+    policy.chunk_taken(2);  // a narrow chunk starts and returns at once
+    policy.chunk_sent(2);
+    policy.chunk_returned(2);
+  }
+  // Passed over often enough: the idle workers are kept for it...
+  EXPECT_EQ(policy.next_job(ready), std::nullopt);
+  // ...and it starts as soon as its group is free.
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(policy.group_for(1), (std::vector<int>{1, 2, 3}));
+}
+
+TEST(dispatch_policy, fifo_grouping_holds_everything_behind_a_waiting_wide_job) {
+  dispatch_policy policy = ready_policy(3, 1);
+  policy.set_fifo_grouping(true);
+  policy.add_job(1, false, 3);
+  policy.add_job(2, false);
+  policy.chunk_sent(1);
+  EXPECT_EQ(policy.next_job([](std::uint64_t) { return job_readiness::ready; }), std::nullopt);
+}
+
+TEST(dispatch_policy, a_group_prefers_one_node_and_spans_nodes_only_when_it_must) {
+  dispatch_policy policy = ready_policy(6, 1);
+  // Node 1: ranks 1-3; node 4: ranks 4-6.
+  for (int rank = 1; rank <= 6; ++rank) policy.set_node(rank, rank <= 3 ? 1 : 4);
+  policy.add_job(1, false, 2);
+  policy.add_job(2, false, 4);
+  policy.chunk_sent(4);  // node 4 has two idle, node 1 three: best fit for two is node 4
+  EXPECT_EQ(policy.group_for(1), (std::vector<int>{5, 6}));
+  // Four fit on no node: the group takes the fullest node first, then the next.
+  policy.chunk_returned(4);
+  policy.chunk_sent(1);
+  const std::vector<int> spanning = policy.group_for(2);
+  ASSERT_EQ(spanning.size(), 4u);
+  EXPECT_EQ(std::count_if(spanning.begin(), spanning.end(), [](int rank) { return rank >= 4; }), 3);
+  // More than are idle: no group at all.
+  policy.chunk_sent(2);
+  policy.chunk_sent(3);
+  policy.chunk_sent(4);
+  EXPECT_TRUE(policy.group_for(2).empty());
 }

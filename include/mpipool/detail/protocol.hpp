@@ -6,7 +6,7 @@
 // A worker's results message doubles as its request for more work, so a task costs two
 // messages, not three.
 //
-//   chunk   (master -> worker): chunk_header | task key | task state | forget list | items
+//   chunk   (master -> worker): chunk_header | task key | task state | forget list | group | items
 //   results (worker -> master): results_header | host | outcomes
 //   cancel  (master -> worker): job id; stop the chunk of that job early. every_job, at
 //                               terminate(): stop every chunk, and kill an isolated item running
@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mpipool/detail/archive.hpp"
@@ -77,6 +78,9 @@ struct chunk_header {
   // In the set-up chunk: 1 when the master shows progress, and a worker whose count of finished
   // items it cannot read (items_done.hpp) is to send it items_done messages.
   std::uint32_t report_items_done = 0;
+  // A parallel task's group: how many ranks run every item of the chunk together (0: an
+  // ordinary chunk). Their ranks follow the forget list, the group's rank 0 first.
+  std::uint32_t group_size = 0;
 };
 
 struct chunk_view {
@@ -84,12 +88,14 @@ struct chunk_view {
   std::string_view key;
   std::span<const char> state;
   std::vector<std::uint64_t> forget;
+  std::vector<int> group;  // a parallel task's members, by pool rank; empty otherwise
   std::span<const char> items;
 };
 
 // Starts a chunk message in `out` (cleared first); the items are appended after it.
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
-                 std::span<const char> state, std::span<const std::uint64_t> forget);
+                 std::span<const char> state, std::span<const std::uint64_t> forget,
+                 std::span<const int> group = {});
 void set_chunk_items(byte_buffer& message, item_range items);
 chunk_view read_chunk(std::span<const char> message);
 
@@ -99,6 +105,9 @@ struct results_header {
   std::uint32_t host_size = 0;
   // How long the chunk ran on the worker, by the worker's steady clock (for the trace).
   std::uint64_t run_ns = 0;
+  // A member of a parallel task's group other than its rank 0: the outcomes are the group's
+  // rank 0's to report, these only ask for more work.
+  std::uint32_t group_follower = 0;
 };
 
 struct results_view {
@@ -111,6 +120,7 @@ struct results_view {
 void begin_results(byte_buffer& out, const results_header& header, std::string_view host);
 void set_results_count(byte_buffer& message, std::uint32_t count);
 void set_results_run_time(byte_buffer& message, std::uint64_t run_ns);
+void set_results_group_follower(byte_buffer& message);
 results_view read_results(std::span<const char> message);
 
 // Why one item failed. How items and outcomes are framed: see outcomes.hpp.
@@ -120,6 +130,18 @@ struct item_error {
   // What a process failure says besides its text (see crash_code / timeout_code in
   // isolated_executor.hpp): the signal or exit status of a crash, a timeout's limit in ms.
   std::int64_t code = 0;
+};
+
+// An item's failure already described elsewhere (a parallel task's members agreed on it):
+// describe() passes it on as it is, so the caller sees the original type name.
+class described_failure : public std::exception {
+ public:
+  explicit described_failure(item_error failure) : failure_(std::move(failure)) {}
+  const item_error& failure() const noexcept { return failure_; }
+  const char* what() const noexcept override { return failure_.message.c_str(); }
+
+ private:
+  item_error failure_;
 };
 
 item_error describe(const std::exception_ptr& error);

@@ -2,6 +2,7 @@
 // How one kind of task (a callable type applied to an argument tuple type) is built and run on
 // a worker, and how it gets a key that every rank agrees on.
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <boost/core/demangle.hpp>
 
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/group_task.hpp"
 #include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "mpipool/detail/registry.hpp"
@@ -58,7 +60,9 @@ inline constexpr bool is_stateless = std::is_empty_v<C> && std::is_default_const
 template <class Callable>
 byte_buffer encode_callable(const Callable& callable) {
   byte_buffer state;
-  if constexpr (is_registered_function<Callable>::value) {
+  if constexpr (is_group_task<Callable>::value) {  // members need the task, not the width
+    state = encode_callable(callable.inner);
+  } else if constexpr (is_registered_function<Callable>::value) {
     state.assign(callable.name.begin(), callable.name.end());
   } else if constexpr (!is_stateless<Callable>) {
     writer(state) << callable;
@@ -68,7 +72,11 @@ byte_buffer encode_callable(const Callable& callable) {
 
 template <class Callable>
 std::shared_ptr<void> decode_callable(std::span<const char> state) {
-  if constexpr (is_registered_function<Callable>::value) {
+  if constexpr (is_group_task<Callable>::value) {
+    using inner = decltype(Callable::inner);
+    auto decoded = std::static_pointer_cast<inner>(decode_callable<inner>(state));
+    return std::make_shared<Callable>(Callable{std::move(*decoded), 0});
+  } else if constexpr (is_registered_function<Callable>::value) {
     return std::make_shared<Callable>(Callable::find(std::string(state.begin(), state.end())));
   } else if constexpr (is_stateless<Callable>) {
     return std::make_shared<Callable>();
@@ -81,7 +89,10 @@ std::shared_ptr<void> decode_callable(std::span<const char> state) {
 
 template <class Callable>
 std::string display_name(const Callable& callable) {
-  if constexpr (is_registered_function<Callable>::value) return callable.name;
+  if constexpr (is_group_task<Callable>::value) return display_name(callable.inner);
+  else if constexpr (is_registered_function<Callable>::value) return callable.name;
+  else if constexpr (requires { { callable.task_display_name() } -> std::convertible_to<std::string>; })
+    return callable.task_display_name();  // a function object that names what it runs
   else return boost::core::demangle(typeid(Callable).name());
 }
 
@@ -179,12 +190,16 @@ struct task_definition {
   const char* key = nullptr;  // static storage, from task_model::key
   byte_buffer state;          // the callable's serialized state, sent once per worker per call
   std::string name;           // for messages
+  int group_width = 0;        // a parallel task's ranks per item; 0 for an ordinary task
 };
 
 template <class Model>
 task_definition define_task(const typename Model::callable_type& callable) {
   (void)Model::registration;
-  return {task_registry::instance().checked_key(Model::key()), encode_callable(callable), display_name(callable)};
+  int group_width = 0;
+  if constexpr (is_group_task<typename Model::callable_type>::value) group_width = callable.width;
+  return {task_registry::instance().checked_key(Model::key()), encode_callable(callable), display_name(callable),
+          group_width};
 }
 
 }  // namespace mpipool::detail
@@ -207,7 +222,10 @@ constexpr bool check_task() {
                 "mpipool: an argument type cannot be sent to other ranks: it must be "
                 "default-constructible and serializable with Boost.Serialization (give it a "
                 "serialize() member; see mpipool/serialization.hpp). Pointers never are.");
-  static_assert(apply_result<callable, args>::invocable,
+  static_assert(!is_group_task<callable>::value || apply_result<callable, args>::invocable,
+                "mpipool: a parallel task (mpipool::ranks(k)) takes its group's communicator first "
+                "(const boost::mpi::communicator& or MPI_Comm), then the item's arguments");
+  static_assert(is_group_task<callable>::value || apply_result<callable, args>::invocable,
                 "mpipool: the function cannot be called with these arguments");
   static_assert(std::is_void_v<result> ||
                     (is_serializable_v<result> && std::is_default_constructible_v<result>),
