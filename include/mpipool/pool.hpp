@@ -541,14 +541,16 @@ class pool {
   async_result<Result> submit_items(Callable callable, std::vector<Args> items,
                                     std::optional<std::int64_t> chunksize, callbacks<Result> cb, const char* method,
                                     const journal* log = nullptr) {
+    // The count is read before the call: the order in which a call's arguments are evaluated
+    // is unspecified, and one compiler may move `items` away before another argument reads it.
+    const std::size_t item_count = items.size();
     if (!log) {
-      detail::chunk_plan plan = detail::plan_chunks(chunksize, items.size(), worker_count());
-      return submit<Single>(std::move(callable), std::move(items), detail::run_plan(plan, items.size()), std::move(cb),
-                            method);
+      detail::run_plan plan(detail::plan_chunks(chunksize, item_count, worker_count()), item_count);
+      return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method);
     }
     // The plan covers only what the journal lacks.
-    auto journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), items.size());
-    detail::run_plan plan = detail::resume_plan(*journaled, items.size(), chunksize, worker_count());
+    auto journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), item_count);
+    detail::run_plan plan = detail::resume_plan(*journaled, item_count, chunksize, worker_count());
     return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method,
                           std::move(journaled));
   }
