@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds tests/consumer/, one small program, against this checkout the ways a project uses
 # mpipool, runs each build at 3 ranks under mpirun and checks what it prints:
-#   find_package   against a prefix that `cmake --install` filled from the build folder
-#   pkg-config     the same prefix, compiled with mpicxx
+#   find_package   against a prefix that `cmake --install` filled from the build folder; also a
+#                  shared library built on the static libmpipool.a, and a program run through it
+#   pkg-config     the same prefix, compiled with mpicxx and -Wall -Wextra -Werror
 #   add_subdirectory  mpipool as a subproject, as a shared library, in a parent that sets
 #                  nothing (the consumer's CMakeLists.txt checks that mpipool changed nothing)
 # With --all, also a shared library installed (find_package, pkg-config) and FetchContent.
@@ -41,6 +42,18 @@ check_program() {
   echo "consumers: $name: ok"
 }
 
+# Runs the program that uses mpipool through a shared library (tests/consumer/plugin.cpp).
+check_plugin_program() {
+  local name="$1" program="$2"
+  local output="$work/$name.out"
+  local status=0
+  mpirun -n 3 "$program" >"$output" 2>&1 || status=$?
+  [ "$status" = 0 ] || { cat "$output" >&2; fail "$name: exit status $status"; }
+  grep -qF "plugin: sum of cubes below 100: 24502500 on 2 workers" "$output" ||
+    { cat "$output" >&2; fail "$name: not the plugin's sum of cubes"; }
+  echo "consumers: $name: ok"
+}
+
 # Configures and builds the consumer project with the given CMake arguments, then runs it.
 check_cmake_consumer() {
   local name="$1"; shift
@@ -49,6 +62,7 @@ check_cmake_consumer() {
   cmake --build "$work/$name" -j "$(nproc)" >"$work/$name.build.log" 2>&1 ||
     { cat "$work/$name.build.log" >&2; fail "$name: build failed"; }
   check_program "$name" "$work/$name/consumer"
+  check_plugin_program "$name.plugin" "$work/$name/consumer_via_plugin"
 }
 
 # Installs the library of build folder $1 into prefix $2 and checks what lies there.
@@ -101,8 +115,10 @@ check_installed() {
   [ "$(pkg-config --modversion mpipool)" = "$version" ] || fail "$name: pkg-config gives version $(pkg-config --modversion mpipool)"
   local libdir
   libdir="$(pkg-config --variable=libdir mpipool)"
+  # As the README says, with the warnings users turn on: none may come from mpipool's headers or
+  # from what they include (Open MPI's C++ bindings, say).
   # shellcheck disable=SC2046  # pkg-config's flags are words
-  mpicxx -std=c++20 "$root/tests/consumer/consumer.cpp" -o "$work/$name.pkg-config" \
+  mpicxx -std=c++20 -Wall -Wextra -Werror "$root/tests/consumer/consumer.cpp" -o "$work/$name.pkg-config" \
     $(pkg-config --cflags --libs mpipool) -Wl,-rpath,"$libdir" || fail "$name.pkg-config: build failed"
   unset PKG_CONFIG_PATH
   check_program "$name.pkg-config" "$work/$name.pkg-config"
