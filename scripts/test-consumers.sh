@@ -6,6 +6,8 @@
 #   pkg-config     the same prefix, compiled with mpicxx and -Wall -Wextra -Werror
 #   add_subdirectory  mpipool as a subproject, as a shared library, in a parent that sets
 #                  nothing (the consumer's CMakeLists.txt checks that mpipool changed nothing)
+# First, the README's install recipe is configured (not built): it must need no GoogleTest and
+# define the library alone, and scripts/build.sh must leave its build type as it is.
 # With --all, also a shared library installed (find_package, pkg-config) and FetchContent.
 # Installs from ${MPIPOOL_BUILD_DIR:-build} (building its library first if need be); everything
 # else goes to <build>/consumers, which is emptied first.
@@ -124,7 +126,25 @@ check_installed() {
   check_program "$name.pkg-config" "$work/$name.pkg-config"
 }
 
+# The README's install recipe: the library only, in Release, without GoogleTest.
+check_install_recipe() {
+  local recipe="$work/recipe"
+  cmake -S "$root" -B "$recipe" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_TESTS=OFF \
+        -DMPIPOOL_BUILD_EXAMPLES=OFF -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON >"$recipe.configure.log" 2>&1 ||
+    { cat "$recipe.configure.log" >&2; fail "install recipe: configure failed (without GoogleTest)"; }
+  local targets
+  targets="$(cmake --build "$recipe" --target help | sed -nE 's/^\.\.\. ([^ ]+).*/\1/p' |
+             grep -vxE 'all|clean|depend|edit_cache|rebuild_cache|install(/local|/strip)?|list_install_components|mpipool|.*[.](o|i|s)' || true)"
+  [ -z "$targets" ] || fail "install recipe: builds more than the library: ${targets//$'\n'/ }"
+  # As scripts/example.sh would, on a Release folder: it must stay Release.
+  MPIPOOL_BUILD_DIR="$recipe" "$root/scripts/build.sh" help >/dev/null
+  grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$recipe/CMakeCache.txt" ||
+    fail "install recipe: scripts/build.sh changed the build type to $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$recipe/CMakeCache.txt")"
+  echo "consumers: install recipe: the library alone, without GoogleTest, stays Release: ok"
+}
+
 start=$SECONDS
+check_install_recipe
 install_into "$build" "$work/prefix"
 check_installed installed "$work/prefix"
 check_cmake_consumer add_subdirectory -DMPIPOOL_CONSUMER_MODE=add_subdirectory \
