@@ -45,7 +45,9 @@ struct registered_function<R (*)(P...)> {
     return {p, task_registry::instance().function_name(erased, boost::core::demangle(typeid(p).name()))};
   }
   static registered_function find(std::string name) {
-    return {reinterpret_cast<pointer>(task_registry::instance().find_function(name)), std::move(name)};
+    // Looked up before `name` is moved into the result, in a statement of its own.
+    const auto function = reinterpret_cast<pointer>(task_registry::instance().find_function(name));
+    return {function, std::move(name)};
   }
 };
 
