@@ -72,6 +72,10 @@ endforeach()
 if(MPIPOOL_EXPORT_SYMBOLS)
   string(APPEND MPIPOOL_PC_LIBS " -rdynamic")
 endif()
+# The exported target's compile definitions (OMPI_SKIP_MPICXX, ...), as -D flags.
+get_target_property(_mpipool_definitions mpipool INTERFACE_COMPILE_DEFINITIONS)
+list(TRANSFORM _mpipool_definitions PREPEND "-D")
+list(JOIN _mpipool_definitions " " MPIPOOL_PC_CFLAGS)
 configure_file("${PROJECT_SOURCE_DIR}/cmake/mpipool.pc.in" "${PROJECT_BINARY_DIR}/mpipool.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/mpipool.pc" DESTINATION "${MPIPOOL_PC_DESTINATION}")
 

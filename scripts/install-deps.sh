@@ -9,12 +9,28 @@ packages=(cmake g++ gfortran make openmpi-bin libopenmpi-dev libboost-mpi-dev li
 [ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev python3 python3-mpi4py python3-matplotlib)
 # scripts/trace-plot.py, which draws a trace of a run.
 [ "${MPIPOOL_WITH_PLOTS:-0}" = 1 ] && packages+=(python3 python3-matplotlib)
+# scripts/test-clang.sh: Debian's newest clang (clang-16 on Debian 12), or the distribution's
+# default clang where the package lists have none of these versions.
+clang_versions=(clang-16 clang-15)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+installable() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [0-9]'; }
+newest_clang() {
+  local candidate
+  for candidate in "${clang_versions[@]}"; do installed "$candidate" && { echo "$candidate"; return; }; done
+  for candidate in "${clang_versions[@]}"; do installable "$candidate" && { echo "$candidate"; return; }; done
+  echo clang
+}
+clang_package=""
+if [ "${MPIPOOL_WITH_CLANG:-0}" = 1 ]; then
+  clang_package="$(newest_clang)"
+  packages+=("$clang_package")
+fi
 # A throw-away Slurm (scripts/slurm-local.sh): munge, slurmctld, slurmd, the clients, the PMIx plugin.
 [ "${MPIPOOL_WITH_SLURM:-0}" = 1 ] && packages+=(slurm-wlm munge)
 
 missing=()
 for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  installed "$package" || missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -34,4 +50,9 @@ if [ "${MPIPOOL_WITH_SLURM:-0}" = 1 ] && [ ! -e "$policy" ]; then
 fi
 trap '[ "$made_policy" = 1 ] && $sudo rm -f "$policy"' EXIT
 $sudo apt-get update -qq
+# A fresh machine's package lists are empty until the update: look for a versioned clang again.
+if [ "$clang_package" = clang ]; then
+  clang_package="$(newest_clang)"
+  for i in "${!missing[@]}"; do [ "${missing[$i]}" = clang ] && missing[i]="$clang_package"; done
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

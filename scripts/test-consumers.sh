@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds tests/consumer/, one small program, against this checkout the ways a project uses
 # mpipool, runs each build at 3 ranks under mpirun and checks what it prints:
-#   find_package   against a prefix that `cmake --install` filled from the build folder
-#   pkg-config     the same prefix, compiled with mpicxx; the C example with mpicc, the Fortran
-#                  example with mpifort (mpipool-fortran.pc)
+#   find_package   against a prefix that `cmake --install` filled from the build folder; also a
+#                  shared library built on the static libmpipool.a, and a program run through it
+#   pkg-config     the same prefix, compiled with mpicxx and -Wall -Wextra -Werror; the C example
+#                  with mpicc, the Fortran example with mpifort (mpipool-fortran.pc)
 #   add_subdirectory  mpipool as a subproject, as a shared library, in a parent that sets
 #                  nothing (the consumer's CMakeLists.txt checks that mpipool changed nothing)
+# First, the README's install recipe is configured (not built): it must need no GoogleTest and
+# define the library alone, and scripts/build.sh must leave its build type as it is.
 # With --all, also a shared library installed (find_package, pkg-config) and FetchContent.
 # Installs from ${MPIPOOL_BUILD_DIR:-build} (building its library first if need be); everything
 # else goes to <build>/consumers, which is emptied first.
@@ -42,6 +45,18 @@ check_program() {
   echo "consumers: $name: ok"
 }
 
+# Runs the program that uses mpipool through a shared library (tests/consumer/plugin.cpp).
+check_plugin_program() {
+  local name="$1" program="$2"
+  local output="$work/$name.out"
+  local status=0
+  mpirun -n 3 "$program" >"$output" 2>&1 || status=$?
+  [ "$status" = 0 ] || { cat "$output" >&2; fail "$name: exit status $status"; }
+  grep -qF "plugin: sum of cubes below 100: 24502500 on 2 workers" "$output" ||
+    { cat "$output" >&2; fail "$name: not the plugin's sum of cubes"; }
+  echo "consumers: $name: ok"
+}
+
 # Configures and builds the consumer project with the given CMake arguments, then runs it.
 check_cmake_consumer() {
   local name="$1"; shift
@@ -50,6 +65,10 @@ check_cmake_consumer() {
   cmake --build "$work/$name" -j "$(nproc)" >"$work/$name.build.log" 2>&1 ||
     { cat "$work/$name.build.log" >&2; fail "$name: build failed"; }
   check_program "$name" "$work/$name/consumer"
+  # The shared library on mpipool is built against a static mpipool only.
+  if grep -q "mpipool consumer: mpipool is a STATIC_LIBRARY" "$work/$name.configure.log"; then
+    check_plugin_program "$name.plugin" "$work/$name/consumer_via_plugin"
+  fi
 }
 
 # Installs the library of build folder $1 into prefix $2 and checks what lies there.
@@ -102,8 +121,10 @@ check_installed() {
   [ "$(pkg-config --modversion mpipool)" = "$version" ] || fail "$name: pkg-config gives version $(pkg-config --modversion mpipool)"
   local libdir
   libdir="$(pkg-config --variable=libdir mpipool)"
+  # As the README says, with the warnings users turn on: none may come from mpipool's headers or
+  # from what they include (Open MPI's C++ bindings, say).
   # shellcheck disable=SC2046  # pkg-config's flags are words
-  mpicxx -std=c++20 "$root/tests/consumer/consumer.cpp" -o "$work/$name.pkg-config" \
+  mpicxx -std=c++20 -Wall -Wextra -Werror "$root/tests/consumer/consumer.cpp" -o "$work/$name.pkg-config" \
     $(pkg-config --cflags --libs mpipool) -Wl,-rpath,"$libdir" || fail "$name.pkg-config: build failed"
   check_program "$name.pkg-config" "$work/$name.pkg-config"
   # The C API from C (compiled by mpicc, linked by mpicxx: the library is C++), and the Fortran
@@ -134,7 +155,25 @@ run_expecting() {
   echo "consumers: $name: ok"
 }
 
+# The README's install recipe: the library only, in Release, without GoogleTest.
+check_install_recipe() {
+  local recipe="$work/recipe"
+  cmake -S "$root" -B "$recipe" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_TESTS=OFF \
+        -DMPIPOOL_BUILD_EXAMPLES=OFF -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON >"$recipe.configure.log" 2>&1 ||
+    { cat "$recipe.configure.log" >&2; fail "install recipe: configure failed (without GoogleTest)"; }
+  local targets
+  targets="$(cmake --build "$recipe" --target help | sed -nE 's/^\.\.\. ([^ ]+).*/\1/p' |
+             grep -vxE 'all|clean|depend|edit_cache|rebuild_cache|install(/local|/strip)?|list_install_components|mpipool|.*[.](o|i|s)' || true)"
+  [ -z "$targets" ] || fail "install recipe: builds more than the library: ${targets//$'\n'/ }"
+  # As scripts/example.sh would, on a Release folder: it must stay Release.
+  MPIPOOL_BUILD_DIR="$recipe" "$root/scripts/build.sh" help >/dev/null
+  grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$recipe/CMakeCache.txt" ||
+    fail "install recipe: scripts/build.sh changed the build type to $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$recipe/CMakeCache.txt")"
+  echo "consumers: install recipe: the library alone, without GoogleTest, stays Release: ok"
+}
+
 start=$SECONDS
+check_install_recipe
 install_into "$build" "$work/prefix"
 check_installed installed "$work/prefix"
 check_cmake_consumer add_subdirectory -DMPIPOOL_CONSUMER_MODE=add_subdirectory \

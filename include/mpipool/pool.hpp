@@ -39,9 +39,6 @@ class master;
 int run_pool_as_master(master& m, const std::function<int(pool&)>& body,
                        const pool_options& options);
 
-template <class F>
-using callable_t = decltype(make_callable(std::declval<F>()));
-
 // The std::tuple of the decayed element types of a tuple-like type (tuple, pair, array).
 template <class T, class = std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<T>>>>
 struct tuple_of;
@@ -53,7 +50,7 @@ template <class T>
 using tuple_of_t = typename tuple_of<T>::type;
 
 template <class F, class Args>
-using value_t = typename task_model<callable_t<F>, Args>::result_type;
+using value_t = task_result_t<F, Args>;
 
 template <class Range>
 using map_args_t = std::tuple<std::ranges::range_value_t<Range>>;
@@ -66,6 +63,7 @@ using apply_args_t = std::tuple<std::decay_t<A>...>;
 // unpacked (starmap, istarmap).
 template <class Args>
 struct as_single_argument {
+  using args_type = Args;
   template <class T>
   Args operator()(T&& element) const {
     return Args(std::forward<T>(element));
@@ -73,6 +71,7 @@ struct as_single_argument {
 };
 template <class Args>
 struct as_unpacked_arguments {
+  using args_type = Args;
   template <class T>
   Args operator()(T&& element) const {
     return std::apply([](auto&&... xs) { return Args(std::forward<decltype(xs)>(xs)...); },
@@ -173,26 +172,31 @@ class pool {
   /// The signal that asked the pool to stop (SIGTERM, SIGINT), or 0 if none did.
   int stop_signal() const noexcept;
 
-  /// @brief Calls `f(args...)` on a worker and waits for the result.
+  // The methods return `auto`: a call whose task fails the compile-time checks (task.hpp) then
+  // stops at mpipool's message, at the caller's line, before any use of its result is compiled.
+  // The documented result types are the aliases above (apply_result_t, map_result_t, ...).
+
+  /// @brief Calls `f(args...)` on a worker and waits for the result: an apply_result_t<F, Args...>.
   /// @code
   /// int nine = pool.apply(square, 3);
   /// @endcode
   template <class F, class... Args>
-    requires(!detail::is_callbacks<std::decay_t<F>>::value)
-  apply_result_t<F, Args...> apply(F&& f, Args&&... args) {
-    return take(apply_async(std::forward<F>(f), std::forward<Args>(args)...));
+    requires(!detail::is_callbacks<std::decay_t<F>>::value && !detail::is_task_width<F>)
+  auto apply(F&& f, Args&&... args) {
+    return take(apply_with(callbacks<apply_result_t<F, Args...>>{}, std::forward<F>(f),
+                           std::forward<Args>(args)...));
   }
 
-  /// @brief Calls `f(args...)` on a worker in the background.
+  /// @brief Calls `f(args...)` on a worker in the background: an
+  /// `async_result<apply_result_t<F, Args...>>`.
   /// @code
   /// auto sum = pool.apply_async([](int a, int b) { return a + b; }, 2, 3);
   /// int five = sum.get();
   /// @endcode
   template <class F, class... Args>
-    requires(!detail::is_callbacks<std::decay_t<F>>::value)
-  async_result<apply_result_t<F, Args...>> apply_async(F&& f, Args&&... args) {
-    return apply_async(callbacks<apply_result_t<F, Args...>>{}, std::forward<F>(f),
-                       std::forward<Args>(args)...);
+    requires(!detail::is_callbacks<std::decay_t<F>>::value && !detail::is_task_width<F>)
+  auto apply_async(F&& f, Args&&... args) {
+    return apply_with(callbacks<apply_result_t<F, Args...>>{}, std::forward<F>(f), std::forward<Args>(args)...);
   }
 
   /// @brief As apply_async, with a result callback and an error callback.
@@ -200,14 +204,8 @@ class pool {
   /// pool.apply_async({.on_result = [](const int& v) { std::printf("%d\n", v); }}, square, 4);
   /// @endcode
   template <class F, class... Args>
-  async_result<apply_result_t<F, Args...>> apply_async(callbacks<apply_result_t<F, Args...>> cb,
-                                                       F&& f, Args&&... args) {
-    require_running();
-    using args_type = detail::apply_args_t<Args...>;
-    std::vector<args_type> items;
-    items.emplace_back(std::forward<Args>(args)...);
-    return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items), detail::run_plan(detail::chunk_plan(1, 1), 1), std::move(cb),
-                        "apply");
+  auto apply_async(callbacks<apply_result_t<F, Args...>> cb, F&& f, Args&&... args) {
+    return apply_with(std::move(cb), std::forward<F>(f), std::forward<Args>(args)...);
   }
 
   /// @brief concurrent.futures' spelling of apply_async: runs `f(args...)` in the background
@@ -217,12 +215,13 @@ class pool {
   /// handle.add_done_callback([](const mpipool::async_result<int>& h) { std::printf("%d\n", h.get()); });
   /// @endcode
   template <class F, class... Args>
-    requires(!detail::is_callbacks<std::decay_t<F>>::value)
-  async_result<apply_result_t<F, Args...>> submit(F&& f, Args&&... args) {
-    return apply_async(std::forward<F>(f), std::forward<Args>(args)...);
+    requires(!detail::is_callbacks<std::decay_t<F>>::value && !detail::is_task_width<F>)
+  auto submit(F&& f, Args&&... args) {
+    return apply_with(callbacks<apply_result_t<F, Args...>>{}, std::forward<F>(f), std::forward<Args>(args)...);
   }
 
-  /// @brief Applies `f` to every item and returns the results in input order.
+  /// @brief Applies `f` to every item and returns the results in input order: a
+  /// map_result_t<F, Range>.
   ///
   /// The input is read once, on the calling thread, and cut into chunks of exactly `chunksize`
   /// items. Without a chunksize the cut adapts: the first chunks are Python's
@@ -234,14 +233,13 @@ class pool {
   /// std::vector<int> same = pool.map(square, std::views::iota(0, 1000), 20);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  map_result_t<F, Range> map(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {}) {
+  auto map(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {}) {
     return take(map_async(std::forward<F>(f), std::forward<Range>(items), chunksize));
   }
 
   /// @brief map over a braced list: `pool.map(square, {1, 2, 3})`.
   template <class F, class T>
-  map_result_t<F, std::initializer_list<T>> map(F&& f, std::initializer_list<T> items,
-                                                std::optional<std::int64_t> chunksize = {}) {
+  auto map(F&& f, std::initializer_list<T> items, std::optional<std::int64_t> chunksize = {}) {
     return take(map_async(std::forward<F>(f), items, chunksize));
   }
 
@@ -252,19 +250,18 @@ class pool {
   /// std::vector<double> energies = pool.map(energy, molecules, std::nullopt, j);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  map_result_t<F, Range> map(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log) {
+  auto map(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log) {
     return take(map_async(std::forward<F>(f), std::forward<Range>(items), chunksize, log));
   }
 
   /// @brief As map, in the background, with optional callbacks (the result callback gets the
-  /// whole vector, once).
+  /// whole vector, once): an `async_result<map_result_t<F, Range>>`.
   /// @code
   /// auto r = pool.map_async(square, xs, {}, {.on_error = [](const mpipool::error& e) { log(e.what()); }});
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  async_result<map_result_t<F, Range>> map_async(F&& f, Range&& items,
-                                                 std::optional<std::int64_t> chunksize = {},
-                                                 callbacks<map_result_t<F, Range>> cb = {}) {
+  auto map_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {},
+                 callbacks<map_result_t<F, Range>> cb = {}) {
     return collect_async<detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), items, chunksize, std::move(cb), "map", nullptr);
   }
@@ -275,8 +272,8 @@ class pool {
   ///                         {.on_result = [](const std::vector<double>& v) { save(v); }});
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  async_result<map_result_t<F, Range>> map_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize,
-                                                 const journal& log, callbacks<map_result_t<F, Range>> cb = {}) {
+  auto map_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log,
+                 callbacks<map_result_t<F, Range>> cb = {}) {
     return collect_async<detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), items, chunksize, std::move(cb), "map", &log);
   }
@@ -301,13 +298,14 @@ class pool {
                          detail::zip(std::forward<R1>(r1), std::forward<R2>(r2), std::forward<Rs>(rs)...));
   }
 
-  /// @brief Like map, but each item is a tuple (or pair, or array) of arguments to unpack.
+  /// @brief Like map, but each item is a tuple (or pair, or array) of arguments to unpack: a
+  /// starmap_result_t<F, Range>.
   /// @code
   /// std::vector<std::tuple<int, int>> pairs{{1, 2}, {3, 4}};
   /// std::vector<int> sums = pool.starmap([](int a, int b) { return a + b; }, pairs);  // {3, 7}
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  starmap_result_t<F, Range> starmap(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {}) {
+  auto starmap(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {}) {
     return take(starmap_async(std::forward<F>(f), std::forward<Range>(items), chunksize));
   }
 
@@ -316,18 +314,18 @@ class pool {
   /// std::vector<int> sums = pool.starmap(add, pairs, {}, mpipool::journal{"run.journal", "sums"});
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  starmap_result_t<F, Range> starmap(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log) {
+  auto starmap(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log) {
     return take(starmap_async(std::forward<F>(f), std::forward<Range>(items), chunksize, log));
   }
 
-  /// @brief As starmap, in the background, with optional callbacks.
+  /// @brief As starmap, in the background, with optional callbacks: an
+  /// `async_result<starmap_result_t<F, Range>>`.
   /// @code
   /// auto r = pool.starmap_async(add, pairs, 10);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  async_result<starmap_result_t<F, Range>> starmap_async(F&& f, Range&& items,
-                                                         std::optional<std::int64_t> chunksize = {},
-                                                         callbacks<starmap_result_t<F, Range>> cb = {}) {
+  auto starmap_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {},
+                     callbacks<starmap_result_t<F, Range>> cb = {}) {
     return collect_async<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), items, chunksize, std::move(cb), "starmap", nullptr);
   }
@@ -337,14 +335,14 @@ class pool {
   /// auto r = pool.starmap_async(add, pairs, 10, mpipool::journal{"run.journal", "sums"});
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  async_result<starmap_result_t<F, Range>> starmap_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize,
-                                                         const journal& log,
-                                                         callbacks<starmap_result_t<F, Range>> cb = {}) {
+  auto starmap_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log,
+                     callbacks<starmap_result_t<F, Range>> cb = {}) {
     return collect_async<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), items, chunksize, std::move(cb), "starmap", &log);
   }
 
-  /// @brief Applies `f` to every item lazily, yielding results in input order as they are ready.
+  /// @brief Applies `f` to every item lazily, yielding results in input order as they are ready:
+  /// a `result_stream<imap_value_t<F, Range>>`.
   ///
   /// The input (any input range, even an unbounded one) is read on the master only as workers
   /// need work, and at most `stream_window` chunks per worker (see pool_options) are handed out
@@ -356,7 +354,7 @@ class pool {
   /// for (std::monostate done : pool.imap(write_file, names)) ++written;
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize = 1) {
+  auto imap(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap");
   }
@@ -367,7 +365,7 @@ class pool {
   /// for (auto v : pool.imap(f, items, 1, mpipool::journal{"run.journal", "imap"})) use(v);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<imap_value_t<F, Range>> imap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+  auto imap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
     return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap", &log);
   }
@@ -386,7 +384,7 @@ class pool {
   /// for (int sq : pool.imap_unordered(square, xs)) total += sq;
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<imap_value_t<F, Range>> imap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
+  auto imap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<false, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap_unordered");
   }
@@ -398,18 +396,18 @@ class pool {
   /// for (auto v : pool.imap_unordered(f, items, 1, mpipool::journal{"run.journal", "imap_unordered"})) use(v);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<imap_value_t<F, Range>> imap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+  auto imap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
     return open_stream<false, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap_unordered", &log);
   }
 
   /// @brief The lazy starmap that Python lacks: unpacks each tuple into `f`'s arguments,
-  /// yielding results in input order.
+  /// yielding results in input order: a `result_stream<istarmap_value_t<F, Range>>`.
   /// @code
   /// for (int sum : pool.istarmap(add, pairs)) use(sum);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<istarmap_value_t<F, Range>> istarmap(F&& f, Range&& items, std::int64_t chunksize = 1) {
+  auto istarmap(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<true, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap");
   }
@@ -420,7 +418,7 @@ class pool {
   /// for (auto v : pool.istarmap(f, items, 1, mpipool::journal{"run.journal", "istarmap"})) use(v);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<istarmap_value_t<F, Range>> istarmap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+  auto istarmap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
     return open_stream<true, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap", &log);
   }
@@ -430,7 +428,7 @@ class pool {
   /// for (int sum : pool.istarmap_unordered(add, pairs)) total += sum;
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<istarmap_value_t<F, Range>> istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
+  auto istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize = 1) {
     return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered");
   }
@@ -442,7 +440,7 @@ class pool {
   /// for (auto v : pool.istarmap_unordered(f, items, 1, mpipool::journal{"run.journal", "istarmap_unordered"})) use(v);
   /// @endcode
   template <class F, std::ranges::input_range Range>
-  result_stream<istarmap_value_t<F, Range>> istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+  auto istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
     return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered", &log);
   }
@@ -599,25 +597,57 @@ class pool {
     return args;
   }
 
+  // apply, apply_async and submit: one call of `f(args...)`.
+  template <class F, class... Args>
+  auto apply_with(callbacks<apply_result_t<F, Args...>> cb, F&& f, Args&&... args) {
+    using args_type = detail::apply_args_t<Args...>;
+    if constexpr (!detail::task_checks<F, args_type>::ok) {
+      return detail::reject_task<F, args_type>();
+    } else {
+      require_running();
+      std::vector<args_type> items;
+      items.emplace_back(std::forward<Args>(args)...);
+      return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items),
+                          detail::run_plan(detail::chunk_plan(1, 1), 1), std::move(cb), "apply");
+    }
+  }
+
   // map_async and starmap_async, with or without a journal: reads the whole input on the
   // calling thread and submits it.
   template <class MakeArgs, class F, class Range, class Result>
-  async_result<Result> collect_async(F&& f, Range& items, std::optional<std::int64_t> chunksize,
-                                     callbacks<Result> cb, const char* method, const journal* log) {
-    require_running();
-    detail::validate_chunksize(chunksize);
-    auto callable = detail::make_callable(std::forward<F>(f));
-    return submit_items<false>(std::move(callable), read_all<MakeArgs>(items), chunksize, std::move(cb), method, log);
+  auto collect_async(F&& f, Range& items, std::optional<std::int64_t> chunksize, callbacks<Result> cb,
+                     const char* method, const journal* log) {
+    using args_type = typename MakeArgs::args_type;
+    if constexpr (!detail::task_checks<F, args_type>::ok) {
+      return detail::reject_task<F, args_type>();
+    } else {
+      require_running();
+      detail::validate_chunksize(chunksize);
+      auto callable = detail::make_callable(std::forward<F>(f));
+      return submit_items<false>(std::move(callable), read_all<MakeArgs>(items), chunksize, std::move(cb), method,
+                                 log);
+    }
   }
 
   template <bool Ordered, class MakeArgs, class F, class Range>
-  auto open_stream(F&& f, Range&& items, std::int64_t chunksize, const char* method, const journal* log = nullptr) {
+  auto open_stream(F&& f, Range&& items, std::int64_t chunksize, const char* method,
+                   const journal* log = nullptr) {
+    using args_type = typename MakeArgs::args_type;
+    if constexpr (!detail::task_checks<F, args_type>::ok) {
+      return detail::reject_task<F, args_type>();
+    } else {
+      return open_checked_stream<Ordered, MakeArgs>(std::forward<F>(f), std::forward<Range>(items), chunksize,
+                                                    method, log);
+    }
+  }
+
+  template <bool Ordered, class MakeArgs, class F, class Range>
+  auto open_checked_stream(F&& f, Range&& items, std::int64_t chunksize, const char* method,
+                           const journal* log) {
     require_running();
     detail::validate_chunksize(chunksize);
     auto callable = detail::make_callable(std::forward<F>(f));
-    using args_type = decltype(MakeArgs{}(*std::ranges::begin(items)));
-    using model = detail::task_model<decltype(callable), args_type>;
-    static_assert(detail::check_task<model>());
+    using model = detail::task_model<decltype(callable), typename MakeArgs::args_type>;
     using value = detail::stored_t<typename model::result_type>;
     auto input = std::views::all(std::forward<Range>(items));
     auto state = std::make_shared<detail::stream_state<value>>(Ordered, control_, progress_thread());
@@ -636,6 +666,9 @@ class pool {
     return result_stream<value>(std::move(state), control_, id);
   }
 
+  // A rejected call (the task failed the compile-time checks) has nothing to wait for.
+  static detail::rejected_task take(detail::rejected_task rejected) { return rejected; }
+
   template <class T>
   static T take(async_result<T>&& result) {
     result.wait();
@@ -647,14 +680,16 @@ class pool {
   async_result<Result> submit_items(Callable callable, std::vector<Args> items,
                                     std::optional<std::int64_t> chunksize, callbacks<Result> cb, const char* method,
                                     const journal* log = nullptr) {
+    // The count is read before the call: the order in which a call's arguments are evaluated
+    // is unspecified, and one compiler may move `items` away before another argument reads it.
+    const std::size_t item_count = items.size();
     if (!log) {
-      detail::chunk_plan plan = detail::plan_chunks(chunksize, items.size(), worker_count());
-      return submit<Single>(std::move(callable), std::move(items), detail::run_plan(plan, items.size()), std::move(cb),
-                            method);
+      detail::run_plan plan(detail::plan_chunks(chunksize, item_count, worker_count()), item_count);
+      return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method);
     }
     // The plan covers only what the journal lacks.
-    auto journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), items.size());
-    detail::run_plan plan = detail::resume_plan(*journaled, items.size(), chunksize, worker_count());
+    auto journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), item_count);
+    detail::run_plan plan = detail::resume_plan(*journaled, item_count, chunksize, worker_count());
     return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method,
                           std::move(journaled));
   }
@@ -664,7 +699,6 @@ class pool {
                               callbacks<Result> cb, const char* method,
                               std::unique_ptr<detail::journal_call> journaled = nullptr) {
     using model = detail::task_model<Callable, Args>;
-    static_assert(detail::check_task<model>());
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
     // An empty input goes to the master too, so that its callback runs on the progress thread.
     auto work = std::make_unique<detail::collect_job<model, Single>>(

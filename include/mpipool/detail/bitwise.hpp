@@ -157,7 +157,8 @@ class bitwise_source {
       need(fixed_wire_size<T>());
       at_ = read_fixed(at_, value);
     } else if constexpr (is_product<T>::value) {
-      std::apply([this](auto&... element) { (read(element), ...); }, value);
+      // [&], not [this]: for an empty tuple the lambda reads nothing, and `this` would be unused.
+      std::apply([&](auto&... element) { (read(element), ...); }, value);
     } else {  // a vector
       using element = typename T::value_type;
       std::uint64_t length = 0;

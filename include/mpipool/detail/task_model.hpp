@@ -34,7 +34,10 @@ struct registered_function<R (*)(P...)> {
   pointer fn = nullptr;
   std::string name;
 
+  // Constrained, so that a call with arguments the function does not take is found out by the
+  // pool's checks (task.hpp), not inside this body.
   template <class... A>
+    requires std::is_invocable_v<pointer, A...>
   R operator()(A&&... args) const {
     return fn(std::forward<A>(args)...);
   }
@@ -44,7 +47,9 @@ struct registered_function<R (*)(P...)> {
     return {p, task_registry::instance().function_name(erased, boost::core::demangle(typeid(p).name()))};
   }
   static registered_function find(std::string name) {
-    return {reinterpret_cast<pointer>(task_registry::instance().find_function(name)), std::move(name)};
+    // Looked up before `name` is moved into the result, in a statement of its own.
+    const auto function = reinterpret_cast<pointer>(task_registry::instance().find_function(name));
+    return {function, std::move(name)};
   }
 };
 
@@ -206,33 +211,11 @@ task_definition define_task(const typename Model::callable_type& callable) {
 
 namespace mpipool::detail {
 
+// Whether every argument of a task can travel to a worker.
 template <class Args>
 struct args_serializable;
 template <class... A>
 struct args_serializable<std::tuple<A...>>
     : std::bool_constant<(is_serializable_v<A> && ...) && (std::is_default_constructible_v<A> && ...)> {};
-
-// The compile-time checks every call makes, with messages that say what to change.
-template <class Model>
-constexpr bool check_task() {
-  using callable = typename Model::callable_type;
-  using args = typename Model::args_type;
-  using result = typename Model::result_type;
-  static_assert(args_serializable<args>::value,
-                "mpipool: an argument type cannot be sent to other ranks: it must be "
-                "default-constructible and serializable with Boost.Serialization (give it a "
-                "serialize() member; see mpipool/serialization.hpp). Pointers never are.");
-  static_assert(!is_group_task<callable>::value || apply_result<callable, args>::invocable,
-                "mpipool: a parallel task (mpipool::ranks(k)) takes its group's communicator first "
-                "(const boost::mpi::communicator& or MPI_Comm), then the item's arguments");
-  static_assert(is_group_task<callable>::value || apply_result<callable, args>::invocable,
-                "mpipool: the function cannot be called with these arguments");
-  static_assert(std::is_void_v<result> ||
-                    (is_serializable_v<result> && std::is_default_constructible_v<result>),
-                "mpipool: the function's result type cannot be sent back to the master: it must "
-                "be default-constructible and serializable with Boost.Serialization (give it a "
-                "serialize() member; see mpipool/serialization.hpp). Pointers never are.");
-  return true;
-}
 
 }  // namespace mpipool::detail

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The suite built with clang (Debian's newest: clang-16 on Debian 12, installed if missing), then
+# every test once, less those labelled big, scale and soak: at 2 and 5 ranks over TCP
+# (scripts/test-tcp.sh on this build: no shared memory, as between nodes), every other test
+# (1 and 3 ranks, unit tests, compile-fail cases, examples) as usual, but for the failure-point
+# matrix, which runs at 2 and 5 ranks only. scripts/test.sh runs all of them with GCC. Built
+# without optimization or debug information (with assertions), which halves the build: the point
+# is another compiler's reading of the code (argument order, overloads, templates), not its speed.
+# About 4.5 minutes on two busy cores, from scratch.
+# Extra arguments go to ctest, e.g. scripts/test-clang.sh -R pool
+# Environment: MPIPOOL_CLANG_BUILD_DIR (default build-clang); CXX, a clang++ of your choice.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${MPIPOOL_CLANG_BUILD_DIR:-$root/build-clang}"
+MPIPOOL_WITH_CLANG=1 "$root/scripts/install-deps.sh"
+cxx="${CXX:-}"
+if [ -z "$cxx" ]; then
+  for candidate in clang++-16 clang++-15 clang++; do
+    command -v "$candidate" >/dev/null && { cxx="$candidate"; break; }
+  done
+fi
+[ -n "$cxx" ] || { echo "test-clang.sh: no clang++ found" >&2; exit 1; }
+echo "test-clang.sh: $("$cxx" --version | head -n 1)"
+cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug \
+      -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" >/dev/null
+cmake --build "$build" -j "$(nproc)"
+(
+  # shellcheck disable=SC1091
+  source "$root/scripts/mpi-env.sh"
+  ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE 'big|scale|soak' \
+        -E '[.](2|5)ranks$|^failure_points[.]' "$@"
+)
+MPIPOOL_BUILD_DIR="$build" "$root/scripts/test-tcp.sh" "$@"
