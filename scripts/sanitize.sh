@@ -40,7 +40,7 @@ case "$mode" in
     # Not test_mpi_section_multiple: under MPI_THREAD_MULTIPLE two threads are ordered by Open
     # MPI's own (uninstrumented) request completion, which TSan cannot see.
     suites=(test_lifecycle test_callbacks test_streams test_async_result test_progress_failures
-            test_mpi_section)
+            test_mpi_section test_journal)
     targets=("${suites[@]}")
     configure_extra=()
     ctest_selection=(-LE big -R "^($(IFS='|'; echo "${suites[*]}"))\\.[0-9]+ranks\$")

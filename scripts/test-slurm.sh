@@ -8,21 +8,22 @@
 # It includes the cases of a job that Slurm ends with SIGTERM: scancel under both launchers, and
 # a one-minute time limit under srun (it adds 60 to 90 s; MPIPOOL_SLURM_SIGNAL_CASES=0 leaves
 # them out). The pool has to stop promptly and say how far its map came. Under mpirun, which exits
-# 1 itself when it gets SIGTERM, the job script turns that into 143 (slurm/README.md).
-# Slurm runs with MpiDefault=none, as on many sites, and a chain of requeue.sbatch submitted with
-# options on sbatch's command line must keep them in its second link (a few seconds, always run).
+# 1 itself when it gets SIGTERM, the job script turns that into 143 (slurm/README.md). Three chains
+# of slurm/requeue.sbatch run among them: one stopped by the warning signal, one whose chunks all
+# outlast its links, and one submitted with options on sbatch's command line, which its second
+# link must keep. Slurm runs with MpiDefault=none, as on many sites.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_BUILD_DIR:-$root/build}"
 work="$build/slurm-test"
 started=$SECONDS
 
-# A Slurm of its own, beside any that scripts/slurm-local.sh runs by default. Twelve CPUs on any
-# machine: the time-limit jobs and two four-rank jobs run at once (their ranks mostly wait), and
-# no job script needs --overcommit.
+# A Slurm of its own, beside any that scripts/slurm-local.sh runs by default. Fifteen CPUs on any
+# machine: the time-limit jobs, the two chains and two four-rank jobs run at once (their ranks
+# mostly wait), and no job script needs --overcommit.
 export MPIPOOL_SLURM_DIR="${MPIPOOL_SLURM_TEST_DIR:-${TMPDIR:-/tmp}/mpipool-slurm-test}"
 export MPIPOOL_SLURM_PORT="${MPIPOOL_SLURM_TEST_PORT:-16827}"
-export MPIPOOL_SLURM_CPUS=12
+export MPIPOOL_SLURM_CPUS=17
 # Slurm's own default, and many sites': an srun without --mpi starts no PMIx, and Open MPI fails
 # in MPI_Init. Every script must ask for PMIx itself.
 export MPIPOOL_SLURM_MPI_DEFAULT=none
@@ -30,7 +31,8 @@ slurm_local="$root/scripts/slurm-local.sh"
 eval "$("$slurm_local" env)"
 
 log="$(mktemp)"
-trap '"$slurm_local" stop || true; rm -f "$log"' EXIT
+stopper=""
+trap '[ -z "$stopper" ] || kill "$stopper" 2>/dev/null || true; "$slurm_local" stop || true; rm -f "$log"' EXIT
 "$root/scripts/build.sh" slurm_job journal_job >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 "$slurm_local" start
 program="$build/tests/slurm/slurm_job"
@@ -164,6 +166,73 @@ check_chain_with_options() {
     { fail "chain.options: link 2 did not finish the map"; sed 's/^/    /' "$out" >&2 || true; }
 }
 
+# The chain whose chunks outlast its links: default chunking, 2 workers, 240 items that each
+# sleep 250 ms, so that each worker's first chunks (30 items, then 25) take 7.5 s and 6 s, while
+# each link is stopped 6 s after it starts (scancel --signal=TERM, what the warning signal does,
+# here at a time of the test's choosing). Those chunks never end inside a link: the chain moves
+# on only by what the chunks cut short bring back, which must be journaled. About 45 s.
+chunk_chain_items=240
+start_chunk_chain() {
+  sed -e 's/^#SBATCH --time=.*/#SBATCH --time=2/' -e '/^#SBATCH --signal=/d' \
+      -e 's/^#SBATCH --ntasks=.*/#SBATCH --ntasks=3/' -e "s|^#SBATCH --output=.*|#SBATCH --output=$work/chunk-chain.out|" \
+      "$root/slurm/requeue.sbatch" >"$work/chunk-requeue.sbatch"
+  rm -f "$work/chunk-chain.journal" "$work/chunk-chain.out"
+  (cd "$work" && MPIPOOL_CHAIN_MAX_LINKS=15 sbatch --parsable --job-name=chunk-chain chunk-requeue.sbatch \
+     "$build/tests/journal_job" "$chunk_chain_items" 250000 "$work/chunk-chain.journal" --sleep) >/dev/null
+  # Stops each link 6 s after it says it starts, until the chain ends.
+  (
+    local_deadline=$((SECONDS + 300))
+    stopped=""
+    while ((SECONDS < local_deadline)); do
+      grep -qE "^mpipool chain: (finished|link [0-9]+ failed|.*giving up)" "$work/chunk-chain.out" 2>/dev/null && break
+      job="$(sed -n 's/^mpipool chain: link [0-9]*, job \([0-9]*\), starts.*/\1/p' "$work/chunk-chain.out" 2>/dev/null | tail -1 || true)"
+      if [ -n "$job" ] && [ "$job" != "$stopped" ]; then
+        sleep 6
+        scancel --signal=TERM "$job" 2>/dev/null || true
+        stopped="$job"
+      fi
+      sleep 0.2
+    done
+  ) &
+  stopper=$!
+}
+
+# Waits for the chunk chain's last link, then checks: finished with exactly an uninterrupted
+# run's results; its first link stopped before any chunk had come back, and a later link found
+# results in the journal all the same (those of the chunks cut short).
+check_chunk_chain() {
+  local out="$work/chunk-chain.out" deadline=$((SECONDS + 300))
+  until grep -qE "^mpipool chain: (finished|link [0-9]+ failed|.*giving up)" "$out" 2>/dev/null; do
+    ((SECONDS < deadline)) || break
+    sleep 1
+  done
+  wait "$stopper" 2>/dev/null || true
+  stopper=""
+  local links stops first_stop restored work=0
+  links="$(grep -c "^mpipool chain: link [0-9]*, job" "$out" || true)"
+  stops="$(grep -c "stopped by SIGTERM; link" "$out" || true)"
+  first_stop="$(grep -m1 -oE "SIGTERM during map of '[^']+': [0-9]+ of $chunk_chain_items items done" "$out" || true)"
+  # What link 2 found in the journal: the first "journal:" line after it starts.
+  restored="$(awk '/^mpipool chain: link 2, job/ { on = 1 }
+                   on && /^journal: stopped by signal/ { print $6; exit }
+                   on && /^journal: [0-9]+ items, / { print $4; exit }' "$out")"
+  for tasks in $(sed -n 's/^journal_job: \([0-9]*\) tasks run here$/\1/p' "$out"); do work=$((work + tasks)); done
+  echo "chunk chain: $links links, stopped $stops times, $work tasks run for $chunk_chain_items items"
+  sed 's/^/    /' "$out"
+  if ! grep -qE "^journal: $chunk_chain_items items, [0-9]+ from the journal, [0-9]+ computed$" "$out" ||
+     ! grep -q "^mpipool chain: finished in link" "$out"; then
+    fail "chunk chain: did not finish with an uninterrupted run's results"
+  elif ((stops < 2)); then
+    fail "chunk chain: stopped $stops times, not at least twice"
+  elif [[ "$first_stop" != *": 0 of $chunk_chain_items items done" ]]; then
+    fail "chunk chain: a chunk of its first link ended inside the link ($first_stop): not the case under test"
+  elif [ -z "$restored" ] || ((restored == 0)); then
+    fail "chunk chain: its second link found nothing in the journal"
+  elif ((work < chunk_chain_items || work * 10 > chunk_chain_items * 11)); then
+    fail "chunk chain: $work tasks run for $chunk_chain_items items, not within 10%"
+  fi
+}
+
 sigterm_line="mpipool: SIGTERM during map of '[^']+': [0-9]+ of [0-9]+ items done"
 signal_cases="${MPIPOOL_SLURM_SIGNAL_CASES:-1}"
 
@@ -173,6 +242,7 @@ signal_cases="${MPIPOOL_SLURM_SIGNAL_CASES:-1}"
 if [ "$signal_cases" = 1 ]; then
   submit srun.time_limit one-node.sbatch --ntasks=2 --time=1 -- simulate 3000 100
   start_chain
+  start_chunk_chain
 fi
 
 # Every outcome under both launchers, a multi-node script on this one node, and an array.
@@ -246,6 +316,7 @@ if [ "$signal_cases" = 1 ]; then
   done
   expect srun.time_limit TIMEOUT 143:0 "$sigterm_line"
   check_chain
+  check_chunk_chain
 fi
 
 echo "slurm tests: $failures failed, in $((SECONDS - started)) s (signal cases: $([ "$signal_cases" = 1 ] && echo on || echo off))"

@@ -27,14 +27,37 @@ class journal_call;
 ///
 /// - One file may hold several calls, each under its own name; a body with several maps gives
 ///   each its own name (a name is used by one call at a time). One file per call works too.
-/// - The file binds each name to the task's name and to the input's size (when the input is
-///   sized), and each result to a checksum of its item's arguments: a journal from another task
-///   or another input raises mpipool::journal_error, naming the file, as does a corrupt record.
-///   A last record cut short (the job was killed while writing it) is dropped and recomputed.
+/// - Several processes may share a file at once (array tasks, the calls of several jobs): each
+///   holds an exclusive `flock` on it while it reads it, appends to it or syncs it, and a new file
+///   is made (O_EXCL) and its first line written under that lock, so that two processes that
+///   make it at once share one valid file. The lock holds across nodes where the file system
+///   makes flock cluster-wide: NFS (Linux emulates flock there with the server's byte-range
+///   locks, unless it is mounted with `local_lock=flock` or `local_lock=all`) and Lustre mounted
+///   with `-o flock`. Lustre's `-o localflock` locks within one node only (share a file between
+///   the processes of one node only, then), and a file system without locks (Lustre's `noflock`)
+///   makes the call fail with journal_error rather than risk losing records.
+/// - The file binds each name to the task: its name, its parameters (a function object's
+///   serialized state) and its result type; to the input's size (when the input is sized); and
+///   each result to a checksum of its item's arguments. A journal from another task, another
+///   function object state (`scale{3}` after `scale{2}`) or another input raises
+///   mpipool::journal_error, naming the file. The task must have a stable name: a registered
+///   free function or a named function object. A lambda is refused at compile time, since its
+///   name is its place in the code (`main()::{lambda(int)#2}`), which a lambda added above it
+///   would give another lambda.
+/// - A crash can leave a last record cut short, or bytes that never reached the disk after the
+///   last sync (zeros, garbage: a node crash, NFS write-back). Both are cut off with a warning on
+///   stderr, and their items are computed again. Damage before a sync point (bytes the disk held
+///   when the file was synced) is corruption, and raises journal_error.
 /// - Only results are journaled: a failed item is computed again on the next run.
-/// - Each results message's records are handed to the OS (write(2)) as it arrives, and the
-///   file is flushed (fdatasync) when the call ends, fails or is stopped by SIGTERM or SIGINT;
-///   a SIGKILL loses at most what the OS had not written.
+/// - The file is read, and written, by the call's own thread on the master, never by the
+///   caller's thread nor the progress thread: a slow file system delays only the end of the call.
+///   Results go to the file as they arrive; the file is synced (fdatasync) when the call ends,
+///   fails or is stopped, and a call returns only once its results are on disk. A SIGKILL loses
+///   at most what the OS had not written. Any error of the file's (a write, fdatasync or close
+///   that fails: ENOSPC, EDQUOT, EIO) fails the call with journal_error.
+/// - When a call is stopped (SIGTERM, SIGINT, terminate(), a stream dropped), the chunks running
+///   are cut short; what they ran comes back, and is journaled before the file is synced, though
+///   the call itself fails.
 /// - Delete the file to start afresh.
 /// @code
 /// mpipool::journal energies_log{"run.journal", "energies"};

@@ -39,6 +39,17 @@ class master;
 int run_pool_as_master(master& m, const std::function<int(pool&)>& body,
                        const pool_options& options);
 
+// A journal binds its results to the task's name: a lambda's is its place in the code, which
+// changes when a lambda is added above it, and a rerun would take another lambda's results.
+template <class F>
+constexpr void require_named_task() {
+  static_assert(!names_a_lambda<callable_t<F>>,
+                "mpipool: a journaled call needs a named task: a registered free function or a named "
+                "function object, not a lambda. A journal knows a task by its name, and a lambda's is "
+                "its place in the code (main()::{lambda(int)#2}), which a lambda added above it "
+                "changes: a rerun could take another lambda's results");
+}
+
 // The std::tuple of the decayed element types of a tuple-like type (tuple, pair, array).
 template <class T, class = std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<T>>>>
 struct tuple_of;
@@ -274,6 +285,7 @@ class pool {
   template <class F, std::ranges::input_range Range>
   auto map_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log,
                  callbacks<map_result_t<F, Range>> cb = {}) {
+    detail::require_named_task<F>();
     return collect_async<detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), items, chunksize, std::move(cb), "map", &log);
   }
@@ -337,6 +349,7 @@ class pool {
   template <class F, std::ranges::input_range Range>
   auto starmap_async(F&& f, Range&& items, std::optional<std::int64_t> chunksize, const journal& log,
                      callbacks<starmap_result_t<F, Range>> cb = {}) {
+    detail::require_named_task<F>();
     return collect_async<detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), items, chunksize, std::move(cb), "starmap", &log);
   }
@@ -366,6 +379,7 @@ class pool {
   /// @endcode
   template <class F, std::ranges::input_range Range>
   auto imap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    detail::require_named_task<F>();
     return open_stream<true, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap", &log);
   }
@@ -397,6 +411,7 @@ class pool {
   /// @endcode
   template <class F, std::ranges::input_range Range>
   auto imap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    detail::require_named_task<F>();
     return open_stream<false, detail::as_single_argument<detail::map_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "imap_unordered", &log);
   }
@@ -419,6 +434,7 @@ class pool {
   /// @endcode
   template <class F, std::ranges::input_range Range>
   auto istarmap(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    detail::require_named_task<F>();
     return open_stream<true, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap", &log);
   }
@@ -441,6 +457,7 @@ class pool {
   /// @endcode
   template <class F, std::ranges::input_range Range>
   auto istarmap_unordered(F&& f, Range&& items, std::int64_t chunksize, const journal& log) {
+    detail::require_named_task<F>();
     return open_stream<false, detail::as_unpacked_arguments<detail::starmap_args_t<Range>>>(
         std::forward<F>(f), std::forward<Range>(items), chunksize, "istarmap_unordered", &log);
   }
@@ -656,7 +673,7 @@ class pool {
     if (log) {
       std::optional<std::uint64_t> input_size;
       if constexpr (std::ranges::sized_range<decltype(input)>) input_size = std::ranges::size(input);
-      journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), input_size);
+      journaled = open_journal<model>(*log, callable, input_size);
     }
     auto work = std::make_unique<detail::stream_job<model, decltype(input), MakeArgs>>(
         detail::define_task<model>(callable), std::move(input), size, stream_window_ * worker_count() * size, state,
@@ -687,23 +704,34 @@ class pool {
       detail::run_plan plan(detail::plan_chunks(chunksize, item_count, worker_count()), item_count);
       return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method);
     }
-    // The plan covers only what the journal lacks.
-    auto journaled = std::make_unique<detail::journal_call>(*log, detail::display_name(callable), item_count);
-    detail::run_plan plan = detail::resume_plan(*journaled, item_count, chunksize, worker_count());
+    // The journal's thread reads the file, and plans only what it lacks.
+    auto journaled = open_journal<detail::task_model<Callable, Args>>(*log, callable, item_count);
+    detail::run_plan plan(detail::chunk_plan(0, 1), 0);
     return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method,
-                          std::move(journaled));
+                          std::move(journaled), {chunksize, worker_count()});
+  }
+
+  // A call's journal, which wakes the progress thread whenever its thread has news for the job.
+  template <class Model>
+  std::unique_ptr<detail::journal_call> open_journal(const journal& log, const typename Model::callable_type& callable,
+                                                     std::optional<std::uint64_t> items) {
+    return std::make_unique<detail::journal_call>(log, detail::journal_identity<Model>(callable), items,
+                                                  [control = control_] {
+                                                    if (auto master = control.lock()) master->poke();
+                                                  });
   }
 
   template <bool Single, class Callable, class Args, class Result>
   async_result<Result> submit(Callable callable, std::vector<Args> items, detail::run_plan plan,
                               callbacks<Result> cb, const char* method,
-                              std::unique_ptr<detail::journal_call> journaled = nullptr) {
+                              std::unique_ptr<detail::journal_call> journaled = nullptr,
+                              detail::resume_settings resume = {}) {
     using model = detail::task_model<Callable, Args>;
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
     // An empty input goes to the master too, so that its callback runs on the progress thread.
     auto work = std::make_unique<detail::collect_job<model, Single>>(
         detail::define_task<model>(callable), std::move(items), std::move(plan), std::move(cb), state,
-        std::move(journaled));
+        std::move(journaled), resume);
     work->set_method(method);
     enqueue(std::move(work));
     return async_result<Result>(std::move(state));

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace mpipool::detail {
@@ -42,6 +43,17 @@ void raise_injected_fault(fault_point where) {
     message = std::exchange(f.messages[static_cast<std::size_t>(where)], std::nullopt);
   }
   if (message) throw std::runtime_error(*message);
+}
+
+namespace {
+std::atomic<long long> journal_io_delay_ms{0};
+}
+
+void slow_journal_io(std::chrono::milliseconds delay) { journal_io_delay_ms.store(delay.count()); }
+
+void wait_as_slow_journal_io() {
+  if (const long long ms = journal_io_delay_ms.load(std::memory_order_relaxed); ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 }  // namespace mpipool::detail

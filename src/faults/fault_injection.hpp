@@ -4,6 +4,7 @@
 // call can be blamed, every pending call followed by a job abort. Nothing is injected unless a
 // test asks; the check on the hot path is one relaxed atomic load.
 
+#include <chrono>
 #include <string>
 
 namespace mpipool::detail {
@@ -18,5 +19,11 @@ enum class fault_point {
 void inject_fault(fault_point where, std::string message);
 // Throws the fault injected at `where`, once, if there is one.
 void raise_injected_fault(fault_point where);
+
+// A slow file system, for the journal: from now on every write and sync of a journal file
+// takes `delay` longer (zero: no longer). Its thread waits, the progress thread must not.
+void slow_journal_io(std::chrono::milliseconds delay);
+// Called before each write and sync of a journal file.
+void wait_as_slow_journal_io();
 
 }  // namespace mpipool::detail

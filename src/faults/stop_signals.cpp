@@ -17,12 +17,17 @@ constexpr std::array<int, 2> stop_signals{SIGTERM, SIGINT};
 struct sigaction previous[NSIG];
 int depth = 0;  // stop_signal_handlers scopes alive
 
-// Only lock-free atomics may be shared with a handler.
-std::atomic<int> requested{0};
-std::atomic<long long> requested_at_ms{0};
+// Only lock-free atomics may be shared with a handler. The first signal and when it came are one
+// word, (milliseconds << 8) | signal, set by one compare-and-swap: a handler that loses the race
+// on another thread reads both at once. (Two words, set one after the other, let it read the
+// signal without its time, take itself for a second signal a second later, and kill the process
+// before the journal is synced.)
+std::atomic<long long> requested{0};
 std::atomic<doorbell*> bell_to_ring{nullptr};
-static_assert(std::atomic<int>::is_always_lock_free && std::atomic<long long>::is_always_lock_free &&
-              std::atomic<doorbell*>::is_always_lock_free);
+static_assert(std::atomic<long long>::is_always_lock_free && std::atomic<doorbell*>::is_always_lock_free);
+
+constexpr int signal_bits = 8;
+constexpr long long signal_mask = (1LL << signal_bits) - 1;
 
 // A repeat this soon after the first signal is the same request delivered twice.
 constexpr long long same_request_ms = 1000;
@@ -35,12 +40,11 @@ long long now_ms() {
 
 void on_stop_signal(int signal) {
   const int saved_errno = errno;  // the futex syscall may change it under the interrupted code
-  int none = 0;
-  if (requested.compare_exchange_strong(none, signal)) {
-    requested_at_ms.store(now_ms());
+  long long first = 0;
+  if (requested.compare_exchange_strong(first, (now_ms() << signal_bits) | (signal & signal_mask))) {
     // ring() is a lock-free atomic increment and a futex wake: no lock, no allocation.
     if (doorbell* bell = bell_to_ring.load()) bell->ring();
-  } else if (now_ms() - requested_at_ms.load() >= same_request_ms) {
+  } else if (now_ms() - (first >> signal_bits) >= same_request_ms) {
     // Asked again: stop waiting for the pool to wind down.
     struct sigaction fallback {};
     fallback.sa_handler = SIG_DFL;
@@ -77,7 +81,7 @@ stop_signal_handlers::~stop_signal_handlers() {
     if (handled_here(signal)) sigaction(signal, &previous[signal], nullptr);
 }
 
-int requested_stop_signal() noexcept { return requested.load(); }
+int requested_stop_signal() noexcept { return static_cast<int>(requested.load() & signal_mask); }
 
 void ring_on_stop_signal(doorbell* bell) noexcept { bell_to_ring.store(bell); }
 

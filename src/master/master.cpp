@@ -22,6 +22,20 @@ bool mpi_grants_thread_multiple() {
   return provided >= MPI_THREAD_MULTIPLE;
 }
 
+// The error a call fails with when something of it failed on the master: a journal_error as it
+// is (it names the file, and callers catch it by its type), anything else named as such.
+std::exception_ptr failure_on_master(const std::string& task, const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const journal_error&) {
+    return error;
+  } catch (...) {
+  }
+  const item_error what = describe(error);
+  return std::make_exception_ptr(
+      mpipool::error("mpipool: task '" + task + "' failed on the master: " + what.type_name + ": " + what.message));
+}
+
 std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, int size) {
   std::vector<doorbell*> by_rank(static_cast<std::size_t>(size), nullptr);
   for (int rank = 1; rank < size; ++rank) by_rank[static_cast<std::size_t>(rank)] = bells.of(rank);
@@ -241,6 +255,9 @@ void master::progress() {
     // Nothing may be left waiting for a result that will never come.
     for (auto& [id, work] : late) jobs_.emplace(id, std::move(work));
     abandon_all(!body_ended);
+    // Every chunk is back: the journals of stopped calls hold what came back. Each is synced
+    // and closed as its job goes, before the body's thread can return from run().
+    draining_.clear();
   } catch (...) {
     fail_everything(std::current_exception());
   }
@@ -337,11 +354,35 @@ void master::fail_everything(const std::exception_ptr& error) {
 void master::fail_job(std::uint64_t job_id, const std::exception_ptr& error) {
   std::unique_ptr<job> failed = detach(job_id);
   if (!failed) return;
-  const item_error what = describe(error);
-  failed->abandon(std::make_exception_ptr(
-                      mpipool::error("mpipool: task '" + failed->task().name + "' failed on the master: " +
-                                     what.type_name + ": " + what.message)),
-                  true);
+  failed->abandon(failure_on_master(failed->task().name, error), true);
+  keep_journaling(job_id, std::move(failed));
+}
+
+bool master::chunk_in_flight(std::uint64_t job_id) const {
+  return std::ranges::any_of(workers_, [&](const worker_slot& worker) { return worker.has_chunk_of(job_id); });
+}
+
+void master::keep_journaling(std::uint64_t job_id, std::unique_ptr<job> work) {
+  if (!work || !work->keeps_journal()) return;
+  if (!chunk_in_flight(job_id)) work->close_journal();
+  draining_.emplace(job_id, std::move(work));
+}
+
+void master::journal_late(std::uint64_t job_id, item_range items, std::span<const char> outcomes) {
+  auto it = draining_.find(job_id);
+  if (it == draining_.end()) return;  // no journal: its results are no longer wanted
+  it->second->journal_late(items, outcomes);
+  if (!chunk_in_flight(job_id)) it->second->close_journal();
+}
+
+void master::settle_jobs() {
+  // A journaled job finishes when its journal is read or synced, which its thread says by a poke.
+  std::vector<std::uint64_t> finished;
+  for (const auto& [id, work] : jobs_)
+    if (work->finished()) finished.push_back(id);
+  std::ranges::sort(finished);
+  for (std::uint64_t id : finished) retire(id);
+  std::erase_if(draining_, [](const auto& entry) { return entry.second->journal_closed(); });
 }
 
 bool master::has_command() const {
@@ -356,12 +397,13 @@ bool master::take_commands() {
   std::vector<std::uint64_t> cancelled;
   bool terminate_now = false;
   bool body_ended = false;
+  bool poked = false;
   {
     std::lock_guard lock(mutex_);
     if (!has_command()) return false;
     arrived.swap(incoming_);
     cancelled.swap(cancels_);
-    poked_ = false;
+    poked = std::exchange(poked_, false);
     const pool_state asked = lifecycle_.state();
     // Terminating implies closing: no stream holds back any more (none is served either).
     if (asked >= pool_state::closing && acted_on_ < pool_state::closing) acted_on_ = pool_state::closing;
@@ -389,6 +431,7 @@ bool master::take_commands() {
     cancels_done_ += cancelled.size();
     changed_.notify_all();
   }
+  if (poked) settle_jobs();
   if (terminate_now) {
     terminating_ = true;
     const std::size_t unfinished = abandon_all(!body_ended);
@@ -484,7 +527,10 @@ std::size_t master::abandon_all(bool run_callbacks, std::exception_ptr why) {
       for (std::uint64_t job_id : workers_[rank].jobs_in_flight()) send_cancel(static_cast<int>(rank), job_id);
     }
   }
-  return unfinished.size();
+  // What the chunks cut short bring back still goes to the journals.
+  const std::size_t count = unfinished.size();
+  for (auto& [id, work] : unfinished) keep_journaling(id, std::move(work));
+  return count;
 }
 
 void master::kill_running_items() {
@@ -521,7 +567,7 @@ std::unique_ptr<job> master::detach(std::uint64_t job_id) {
   return detached;
 }
 
-void master::drop(std::uint64_t job_id) { detach(job_id); }
+void master::drop(std::uint64_t job_id) { keep_journaling(job_id, detach(job_id)); }
 
 bool master::take_local_results() {
   {
@@ -782,9 +828,11 @@ void master::handle_results(int rank, std::span<const char> message) {
   // reports the outcome the members agreed on.
   if (results.header.group_follower) return;
   auto it = jobs_.find(results.header.job);
-  if (it == jobs_.end()) {  // abandoned: its results are no longer wanted, only counted if it was stopped
+  if (it == jobs_.end()) {  // abandoned or dropped: its results go to its journal only, if it has one,
+                            // and are counted if it was stopped
     for (stopped_call& call : stopped_calls_)
       if (call.id == results.header.job) call.done += results.header.items.count;
+    journal_late(results.header.job, results.header.items, results.outcomes);
     return;
   }
   try {
@@ -826,11 +874,7 @@ void master::retire(std::uint64_t job_id) {
   try {
     done->publish();  // runs the callbacks, on this thread, before the result is ready
   } catch (...) {     // no memory to assemble the result
-    const item_error what = describe(std::current_exception());
-    done->abandon(std::make_exception_ptr(mpipool::error("mpipool: task '" + done->task().name +
-                                                         "' failed on the master: " + what.type_name + ": " +
-                                                         what.message)),
-                  true);
+    done->abandon(failure_on_master(done->task().name, std::current_exception()), true);
   }
 }
 

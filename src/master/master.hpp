@@ -155,8 +155,17 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   items_by_job items_in_flight() const;
   // Receives the items_done messages of workers whose count is not in the node's page.
   void take_items_done_messages();
-  // Fails a job with an error raised on the master (a value that cannot be (de)serialized).
+  // Fails a job with an error raised on the master (a value that cannot be (de)serialized, a
+  // journal that cannot be written: a journal_error keeps its type).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
+  // A journaled job taken out of the tables (abandoned, dropped, failed) keeps its journal for
+  // what its chunks in flight bring back, in draining_, until its journal is synced and closed.
+  void keep_journaling(std::uint64_t job_id, std::unique_ptr<job> work);
+  void journal_late(std::uint64_t job_id, item_range items, std::span<const char> outcomes);
+  bool chunk_in_flight(std::uint64_t job_id) const;
+  // After a poke: retires the jobs that finished without a result arriving (a journal read or
+  // synced), and lets go of the stopped jobs whose journal is closed.
+  void settle_jobs();
   byte_buffer take_buffer();
   // With progress or tracing on: one turn of the loop ended (busy if `progressed`).
   void observe_turn(bool progressed);
@@ -215,6 +224,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::size_t ready_ = 0;
   std::optional<remote_failure> first_setup_failure_;
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<job>> draining_;  // see keep_journaling
   bool closing_ = false;      // acted_on_ >= closing, for the progress thread's own reads
   bool terminating_ = false;  // acted_on_ >= terminating, likewise
   int stopped_by_signal_ = 0;  // the stop signal acted on, or 0

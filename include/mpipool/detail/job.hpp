@@ -73,6 +73,18 @@ class job {
   // made them has returned.
   virtual void abandon(const std::exception_ptr& why, bool run_callbacks) = 0;
 
+  // A journaled job that was abandoned or dropped while chunks of it were in flight still
+  // journals what they bring back (a stop must not lose results that came back), then syncs and
+  // closes its journal, all in the background. keeps_journal(): it has a journal that takes
+  // records still. journal_late(): the outcomes of `items`, which came back after the job was
+  // abandoned: the values go to the journal only. close_journal(): no chunk of it is in flight
+  // any more. journal_closed(): the journal is synced and closed (or failed), so that the job
+  // goes without waiting for its journal thread.
+  virtual bool keeps_journal() const { return false; }
+  virtual void journal_late(item_range /*items*/, std::span<const char> /*outcomes*/) {}
+  virtual void close_journal() {}
+  virtual bool journal_closed() const { return true; }
+
  private:
   task_definition task_;
   const char* method_ = "map";
@@ -101,23 +113,28 @@ class collect_job final : public job {
   using Result = collected_t<value_type, Single>;
 
  public:
-  // With a journal, `plan` covers the items it lacks; the others come from it, here.
+  // With a journal, the journal's thread reads it, takes the results it holds and replaces
+  // `plan` with one of the items it lacks (cut as `resume` says); until then the job has no
+  // chunk to give.
   collect_job(task_definition task, std::vector<args_type> items, run_plan plan,
               callbacks<Result> cb, std::shared_ptr<result_state<Result>> state,
-              std::unique_ptr<journal_call> journal = nullptr)
+              std::unique_ptr<journal_call> journal = nullptr, resume_settings resume = {})
       : job(std::move(task)),
         items_(std::move(items)),
+        item_count_(items_.size()),
         plan_(std::move(plan)),
         callbacks_(std::move(cb)),
         state_(std::move(state)),
         journal_(std::move(journal)) {
     if constexpr (!std::is_void_v<value_type>) values_.resize(items_.size());
-    if (journal_) restore_journaled();
+    if (journal_) journal_->start([this, resume] { restore_journaled(resume); });
   }
+  // The journal's thread may be at work on the members: it goes first.
+  ~collect_job() override { journal_.reset(); }
 
-  bool exhausted() const override { return plan_.exhausted(); }
-  bool has_chunks(bool) override { return !plan_.exhausted(); }
-  std::size_t chunks_left(std::size_t up_to) const override { return plan_.chunks_left(up_to); }
+  bool exhausted() const override { return ready() && (journal_failed() || plan_.exhausted()); }
+  bool has_chunks(bool) override { return ready() && !journal_failed() && !plan_.exhausted(); }
+  std::size_t chunks_left(std::size_t up_to) const override { return ready() ? plan_.chunks_left(up_to) : 0; }
 
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();
@@ -160,14 +177,31 @@ class collect_job final : public job {
           failed);
     }
     received_ += items.count;
-    if (journal_) journal_->write_added();
+    if (journal_) {
+      journal_->write_added();  // throws the journal's failure, for the master to fail the call with
+      if (received_ == item_count_) journal_->request_sync(true);
+    }
   }
 
-  bool finished() const override { return received_ == items_.size(); }
-  progress_report progress() const override { return {received_, items_.size()}; }
+  // With a journal: once it is read, and, when every item is back, once it is synced (or as
+  // soon as it fails).
+  bool finished() const override {
+    if (!journal_) return received_ == item_count_;
+    return ready() && (journal_failed() || (received_ == item_count_ && journal_->synced()));
+  }
+  progress_report progress() const override { return {ready() ? received_ : 0, item_count_}; }
 
   void publish() override {
-    if (journal_) journal_->sync();
+    if (journal_) {
+      if (std::exception_ptr failure = journal_->failure_for_call()) {
+        try {
+          std::rethrow_exception(failure);
+        } catch (const error& e) {
+          fail(failure, e);
+        }
+        return;
+      }
+    }
     if (first_error_) {
       try {
         std::rethrow_exception(first_error_);
@@ -187,7 +221,7 @@ class collect_job final : public job {
   }
 
   void abandon(const std::exception_ptr& why, bool run_callbacks) override {
-    if (journal_) journal_->sync();  // SIGTERM's stop comes here: what arrived is on disk
+    if (journal_) journal_->request_sync(false);  // SIGTERM's stop comes here: what arrived goes to disk
     if (!run_callbacks) {
       state_->set_exception(why, false);
       return;
@@ -212,8 +246,39 @@ class collect_job final : public job {
     else values_[index].emplace(std::forward<V>(value));
   }
 
-  // Takes the journaled results, each checked against its item's arguments.
-  void restore_journaled() {
+  bool ready() const { return !journal_ || journal_->loaded(); }
+  bool journal_failed() const { return journal_ && journal_->failure() != nullptr; }
+
+  bool keeps_journal() const override { return journal_ && ready() && !journal_failed() && !journal_->closing(); }
+  void journal_late(item_range items, std::span<const char> outcomes) override {
+    if (!keeps_journal()) return;
+    try {
+      if constexpr (std::is_void_v<value_type>) {
+        decode_outcomes<void>(
+            outcomes, items.count,
+            [&](std::uint32_t i) { journal_->add(items.first + i, argument_crcs_[items.first + i], [](byte_buffer&) {}); },
+            [](std::uint32_t, item_error) {});
+      } else {
+        decode_outcomes<value_type>(
+            outcomes, items.count,
+            [&](std::uint32_t i, value_type&& value) {
+              const std::size_t index = items.first + i;
+              journal_->add(index, argument_crcs_[index], [&](byte_buffer& out) { encode_alone(out, value); });
+            },
+            [](std::uint32_t, item_error) {});
+      }
+      journal_->write_added();
+    } catch (...) {  // the call failed already: a journal that failed says so on stderr as it goes
+    }
+  }
+  void close_journal() override {
+    if (journal_) journal_->request_sync(true);
+  }
+  bool journal_closed() const override { return !journal_ || (journal_->closing() && journal_->synced()); }
+
+  // On the journal's thread, once it has read the file: takes the journaled results, each
+  // checked against its item's arguments, and plans the chunks of the others.
+  void restore_journaled(const resume_settings& resume) {
     for (const journal_call::saved& saved : journal_->all_saved()) {
       journal_->check_argument(saved, argument_crc(items_[saved.index]));
       if constexpr (!std::is_void_v<value_type>) store(saved.index, journal_->restore<value_type>(saved.index, saved));
@@ -221,8 +286,10 @@ class collect_job final : public job {
     }
     received_ = journal_->all_saved().size();
     journal_->count_restored(received_);
+    plan_ = resume_plan(*journal_, item_count_, resume.chunksize, resume.workers);
     journal_->release_saved();
-    argument_crcs_.resize(items_.size());
+    argument_crcs_.resize(item_count_);
+    if (received_ == item_count_) journal_->request_sync(true);
   }
 
   stored_t<Result> collect() {
@@ -246,6 +313,7 @@ class collect_job final : public job {
   }
 
   std::vector<args_type> items_;
+  const std::size_t item_count_;
   run_plan plan_;
   callbacks<Result> callbacks_;
   std::shared_ptr<result_state<Result>> state_;

@@ -28,7 +28,8 @@ class stream_job final : public job {
   using entry = typename stream_state<value_type>::entry;
 
  public:
-  // With a journal, the items it holds are delivered from it as the input reaches them.
+  // With a journal, the items it holds are delivered from it as the input reaches them, once
+  // the journal's thread has read it; until then the job has no chunk to give.
   stream_job(task_definition task, Input input, std::size_t chunksize, std::size_t window,
              std::shared_ptr<stream_state<value_type>> state, std::unique_ptr<journal_call> journal = nullptr)
       : job(std::move(task)),
@@ -36,14 +37,17 @@ class stream_job final : public job {
         chunksize_(chunksize),
         window_(std::max(window, chunksize)),
         state_(std::move(state)),
-        journal_(std::move(journal)) {}
+        journal_(std::move(journal)) {
+    if (journal_) journal_->start();
+  }
+  ~stream_job() override { journal_.reset(); }
 
-  bool exhausted() const override { return input_done_; }
+  bool exhausted() const override { return input_done_ || (ready() && journal_failed()); }
   bool takes_turns() const override { return true; }
   std::size_t chunks_left(std::size_t up_to) const override { return input_done_ ? 0 : up_to; }
 
   bool has_chunks(bool closing) override {
-    if (input_done_) return false;
+    if (input_done_ || !ready() || journal_failed()) return false;
     if (closing) return true;
     // Items handed out and not yet read by the consumer, in flight or waiting in the stream.
     const std::uint64_t outstanding = read_ - state_->consumed();
@@ -80,6 +84,7 @@ class stream_job final : public job {
     } catch (...) {
       end_input(std::current_exception());  // raised at its position, after the items before it
     }
+    if (journal_) close_when_done();
     return {first, static_cast<std::uint32_t>(read_ - first)};
   }
 
@@ -108,10 +113,17 @@ class stream_job final : public job {
           failed);
     }
     received_ += items.count;
-    if (journal_) journal_->write_added();
+    if (journal_) {
+      journal_->write_added();  // throws the journal's failure, for the master to fail the call with
+      close_when_done();
+    }
   }
 
-  bool finished() const override { return input_done_ && received_ == read_; }
+  // With a journal: once every item is back and the journal synced, or as soon as it fails.
+  bool finished() const override {
+    if (!journal_) return input_done_ && received_ == read_;
+    return ready() && (journal_failed() || (input_done_ && received_ == read_ && journal_->synced()));
+  }
   progress_report progress() const override {
     if (input_done_) return {received_, read_};
     if constexpr (std::ranges::sized_range<const Input>)
@@ -119,15 +131,52 @@ class stream_job final : public job {
     else
       return {received_, std::nullopt};
   }
-  void publish() override {  // every outcome was delivered as it came
-    if (journal_) journal_->sync();
+  // Every outcome was delivered as it came. A journaled stream ends here, once its journal is
+  // synced, so that the journal's failure reaches its reader.
+  void publish() override {
+    if (!journal_) return;
+    if (std::exception_ptr failure = journal_->failure_for_call()) state_->fail(failure);
+    else state_->end_input(read_, input_error_);
   }
   void abandon(const std::exception_ptr& why, bool) override {
-    if (journal_) journal_->sync();  // SIGTERM's stop comes here: what arrived is on disk
+    if (journal_) journal_->request_sync(false);  // SIGTERM's stop comes here: what arrived goes to disk
     state_->fail(why);
   }
 
+  bool keeps_journal() const override { return journal_ && ready() && !journal_failed() && !journal_->closing(); }
+  void journal_late(item_range items, std::span<const char> outcomes) override {
+    if (!keeps_journal()) return;
+    try {
+      if constexpr (std::is_void_v<result_type>) {
+        decode_outcomes<void>(
+            outcomes, items.count,
+            [&](std::uint32_t i) { journal_->add(items.first + i, take_crc(items.first + i), [](byte_buffer&) {}); },
+            [&](std::uint32_t i, item_error) { sent_crcs_.erase(items.first + i); });
+      } else {
+        decode_outcomes<result_type>(
+            outcomes, items.count,
+            [&](std::uint32_t i, result_type&& value) {
+              const std::uint64_t index = items.first + i;
+              journal_->add(index, take_crc(index), [&](byte_buffer& out) { encode_alone(out, value); });
+            },
+            [&](std::uint32_t i, item_error) { sent_crcs_.erase(items.first + i); });
+      }
+      journal_->write_added();
+    } catch (...) {  // the call failed already: a journal that failed says so on stderr as it goes
+    }
+  }
+  void close_journal() override {
+    if (journal_) journal_->request_sync(true);
+  }
+  bool journal_closed() const override { return !journal_ || (journal_->closing() && journal_->synced()); }
+
  private:
+  bool ready() const { return !journal_ || journal_->loaded(); }
+  bool journal_failed() const { return journal_ && journal_->failure() != nullptr; }
+  void close_when_done() {
+    if (input_done_ && received_ == read_) journal_->request_sync(true);
+  }
+
   void restore(std::uint64_t index, const journal_call::saved& saved) {
     if constexpr (std::is_void_v<result_type>) state_->deliver(index, {std::monostate{}, nullptr});
     else state_->deliver(index, {journal_->template restore<result_type>(index, saved), nullptr});
@@ -139,9 +188,11 @@ class stream_job final : public job {
     return node ? node.mapped() : 0;
   }
 
+  // A journaled stream tells its reader in publish(), once its journal is synced.
   void end_input(std::exception_ptr error) {
     input_done_ = true;
-    state_->end_input(read_, std::move(error));
+    if (journal_) input_error_ = std::move(error);
+    else state_->end_input(read_, std::move(error));
   }
 
   Input input_;
@@ -152,6 +203,7 @@ class stream_job final : public job {
   std::uint64_t read_ = 0;
   std::uint64_t received_ = 0;
   bool input_done_ = false;
+  std::exception_ptr input_error_;  // journaled: the input's own exception, until publish()
   std::unique_ptr<journal_call> journal_;
   std::unordered_map<std::uint64_t, std::uint32_t> sent_crcs_;  // journaled calls: of the items in flight
 };
