@@ -226,6 +226,7 @@ mpipool::callbacks<Value> callbacks_of(const mpipool_callbacks* c, size_t output
   if (copy.on_result) {
     cb.on_result = [copy, output_size](const Value& value) {
       if constexpr (std::is_same_v<Value, bytes>) {
+        (void)output_size;  // a map's record size: an apply's bytes are passed as they are
         copy.on_result(value.data(), value.size(), copy.user);
       } else {
         bytes joined;
