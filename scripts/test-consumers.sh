@@ -155,7 +155,8 @@ run_expecting() {
   echo "consumers: $name: ok"
 }
 
-# The README's install recipe: the library only, in Release, without GoogleTest.
+# The README's install recipe: the library only (and its Fortran module, where a Fortran compiler
+# is found), in Release, without GoogleTest.
 check_install_recipe() {
   local recipe="$work/recipe"
   cmake -S "$root" -B "$recipe" -DCMAKE_BUILD_TYPE=Release -DMPIPOOL_BUILD_TESTS=OFF \
@@ -163,7 +164,7 @@ check_install_recipe() {
     { cat "$recipe.configure.log" >&2; fail "install recipe: configure failed (without GoogleTest)"; }
   local targets
   targets="$(cmake --build "$recipe" --target help | sed -nE 's/^\.\.\. ([^ ]+).*/\1/p' |
-             grep -vxE 'all|clean|depend|edit_cache|rebuild_cache|install(/local|/strip)?|list_install_components|mpipool|.*[.](o|i|s)' || true)"
+             grep -vxE 'all|clean|depend|edit_cache|rebuild_cache|install(/local|/strip)?|list_install_components|mpipool|mpipool_fortran|.*[.](o|i|s)' || true)"
   [ -z "$targets" ] || fail "install recipe: builds more than the library: ${targets//$'\n'/ }"
   # As scripts/example.sh would, on a Release folder: it must stay Release.
   MPIPOOL_BUILD_DIR="$recipe" "$root/scripts/build.sh" help >/dev/null
