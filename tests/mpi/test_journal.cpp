@@ -507,8 +507,8 @@ TEST(Journal, FunctionObjectWhoseStateChangedIsAnotherTask) {
 
 // The disk fills in the middle of a journaled call (here a file size limit, RLIMIT_FSIZE, on the
 // master's process: the journal's write fails with EFBIG at the byte the test chooses, as it would
-// with ENOSPC): the call fails with journal_error, catchable as such, and the journal keeps the
-// whole records written before, which a rerun takes.
+// with ENOSPC): the call fails with journal_error, catchable as such, and the journal keeps only
+// whole records written before it, which a rerun takes.
 TEST(Journal, FullDiskInTheMiddleOfACallIsAJournalError) {
   scratch s("full");
   EXPECT_EQ(with_pool([&](mpipool::pool& pool) {
@@ -533,7 +533,9 @@ TEST(Journal, FullDiskInTheMiddleOfACallIsAJournalError) {
               EXPECT_LE(std::filesystem::file_size(s.journal_file), 4096u);
               testing::internal::CaptureStderr();
               EXPECT_EQ(pool.map(plain_square{}, xs, 5, j), squares_of(xs));
-              EXPECT_GT(j.restored(), 0u);
+              // The journal's thread writes what has come back in batches, whose size depends on
+              // timing: the first batch may already pass the limit and leave no record. Whatever
+              // it left is whole, and is taken (the rest is computed again).
               EXPECT_LT(j.restored(), std::uint64_t{items});
               EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << "the failed write left no record cut short";
               return 0;
