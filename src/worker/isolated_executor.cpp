@@ -55,8 +55,9 @@ void serve_in_helper(int fd, outcome_area& area, bool timed) {
     const std::size_t unreadable_end = sizeof skip + sizeof unreadable_count + unreadable_count * sizeof(std::uint32_t);
     if (request.size() < unreadable_end) continue;
     std::vector<std::uint32_t> unreadable(unreadable_count);
-    std::memcpy(unreadable.data(), request.data() + sizeof skip + sizeof unreadable_count,
-                unreadable_count * sizeof(std::uint32_t));
+    if (unreadable_count > 0)  // memcpy to an empty vector's null data() is undefined
+      std::memcpy(unreadable.data(), request.data() + sizeof skip + sizeof unreadable_count,
+                  unreadable_count * sizeof(std::uint32_t));
     const std::span<const char> message = std::span<const char>(request).subspan(unreadable_end);
     std::size_t start = 0;          // where the outcomes start in `results`, once known
     std::size_t sent = 0;           // outcome bytes handed on so far
