@@ -208,10 +208,11 @@ check_chunk_chain() {
   done
   wait "$stopper" 2>/dev/null || true
   stopper=""
-  local links stops first_stop restored work=0
+  # (The stop line counts the items of the chunks cut short too, as the load-balance summary does:
+  # it cannot tell whether a chunk ended inside a link; the chunks' timing above sees to that.)
+  local links stops restored work=0
   links="$(grep -c "^mpipool chain: link [0-9]*, job" "$out" || true)"
   stops="$(grep -c "stopped by SIGTERM; link" "$out" || true)"
-  first_stop="$(grep -m1 -oE "SIGTERM during map of '[^']+': [0-9]+ of $chunk_chain_items items done" "$out" || true)"
   # What link 2 found in the journal: the first "journal:" line after it starts.
   restored="$(awk '/^mpipool chain: link 2, job/ { on = 1 }
                    on && /^journal: stopped by signal/ { print $6; exit }
@@ -224,8 +225,6 @@ check_chunk_chain() {
     fail "chunk chain: did not finish with an uninterrupted run's results"
   elif ((stops < 2)); then
     fail "chunk chain: stopped $stops times, not at least twice"
-  elif [[ "$first_stop" != *": 0 of $chunk_chain_items items done" ]]; then
-    fail "chunk chain: a chunk of its first link ended inside the link ($first_stop): not the case under test"
   elif [ -z "$restored" ] || ((restored == 0)); then
     fail "chunk chain: its second link found nothing in the journal"
   elif ((work < chunk_chain_items || work * 10 > chunk_chain_items * 11)); then
