@@ -136,7 +136,7 @@ check_installed() {
   run_expecting "$name.c" "pi ~ 3.1" mpirun -n 3 "$work/$name.c" 16 100000
   if pkg-config --exists mpipool-fortran; then
     # shellcheck disable=SC2046
-    mpifort "$root/examples/fortran/sweep.f90" -o "$work/$name.fortran" $(pkg-config --cflags --libs mpipool-fortran) \
+    mpifort -J "$work" "$root/examples/fortran/sweep.f90" -o "$work/$name.fortran" $(pkg-config --cflags --libs mpipool-fortran) \
       -Wl,-rpath,"$libdir" || fail "$name.fortran: build failed"
     run_expecting "$name.fortran" "damping sweep on 2 workers" mpirun -n 3 "$work/$name.fortran"
   else
