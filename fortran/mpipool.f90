@@ -245,12 +245,8 @@ contains
     integer, intent(in), optional :: chunksize
     integer, intent(out), optional :: stat
     character(*), intent(inout), optional :: errmsg
-    integer(c_long) :: chunk
-    chunk = 0
-    if (present(chunksize)) chunk = int(chunksize, c_long)
-    call finish(c_map(pool%handle, c_string(name), c_loc(x), c_sizeof(0.0_c_double), int(size(x), c_size_t), &
-                      c_loc(y), c_sizeof(0.0_c_double), int(size(y), c_size_t) * c_sizeof(0.0_c_double), chunk), &
-                stat, errmsg)
+    call map_records(pool, name, c_loc(x), size(x), c_loc(y), size(y), c_sizeof(0.0_c_double), chunksize, &
+                     stat, errmsg)
   end subroutine
 
   subroutine map_integer(pool, name, x, y, chunksize, stat, errmsg)
@@ -261,12 +257,24 @@ contains
     integer, intent(in), optional :: chunksize
     integer, intent(out), optional :: stat
     character(*), intent(inout), optional :: errmsg
+    call map_records(pool, name, c_loc(x), size(x), c_loc(y), size(y), c_sizeof(0_c_int), chunksize, stat, errmsg)
+  end subroutine
+
+  ! The map of either kind: `inputs` records of `element` bytes in, as many out into `outputs`.
+  subroutine map_records(pool, name, x, inputs, y, outputs, element, chunksize, stat, errmsg)
+    type(mpipool_pool), intent(in) :: pool
+    character(*), intent(in) :: name
+    type(c_ptr), intent(in) :: x, y
+    integer, intent(in) :: inputs, outputs
+    integer(c_size_t), intent(in) :: element
+    integer, intent(in), optional :: chunksize
+    integer, intent(out), optional :: stat
+    character(*), intent(inout), optional :: errmsg
     integer(c_long) :: chunk
     chunk = 0
     if (present(chunksize)) chunk = int(chunksize, c_long)
-    call finish(c_map(pool%handle, c_string(name), c_loc(x), c_sizeof(0_c_int), int(size(x), c_size_t), &
-                      c_loc(y), c_sizeof(0_c_int), int(size(y), c_size_t) * c_sizeof(0_c_int), chunk), &
-                stat, errmsg)
+    call finish(c_map(pool%handle, c_string(name), x, element, int(inputs, c_size_t), y, element, &
+                      int(outputs, c_size_t) * element, chunk), stat, errmsg)
   end subroutine
 
   subroutine apply_async_real8(pool, name, x, result, stat, errmsg)

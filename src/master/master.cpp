@@ -689,17 +689,22 @@ bool master::dispatch_group(std::uint64_t id, job& work) {
 
 byte_buffer master::copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
                                    const chunk_view& first) {
-  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  byte_buffer bytes = begin_chunk_for(rank, job_id, work, first.header.items, group);
+  bytes.insert(bytes.end(), first.items.begin(), first.items.end());
+  return bytes;
+}
+
+byte_buffer master::begin_chunk_for(int rank, std::uint64_t job_id, const job& work, item_range items,
+                                    const std::vector<int>& group) {
+  const worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   const bool needs_task = !worker.holds.contains(job_id);
   const task_definition& task = work.task();
   const std::string_view key = needs_task ? std::string_view(task.key) : std::string_view();
   const std::span<const char> state = needs_task ? std::span<const char>(task.state) : std::span<const char>();
   byte_buffer bytes = take_buffer();
-  begin_chunk(bytes, {job_id, first.header.items, static_cast<std::uint32_t>(key.size()),
-                      static_cast<std::uint32_t>(state.size()), static_cast<std::uint32_t>(worker.forget.size()), 0,
-                      static_cast<std::uint32_t>(group.size())},
+  begin_chunk(bytes, {job_id, items, static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(state.size()),
+                      static_cast<std::uint32_t>(worker.forget.size()), 0, static_cast<std::uint32_t>(group.size())},
               key, state, worker.forget, group);
-  bytes.insert(bytes.end(), first.items.begin(), first.items.end());
   return bytes;
 }
 
@@ -728,16 +733,7 @@ void master::send_setup(const bound_call& initializer) {
 
 std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, job& work,
                                                const std::vector<int>& group) {
-  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
-  const bool needs_task = !worker.holds.contains(job_id);
-  const task_definition& task = work.task();
-  const std::string_view key = needs_task ? std::string_view(task.key) : std::string_view();
-  const std::span<const char> state = needs_task ? std::span<const char>(task.state) : std::span<const char>();
-  byte_buffer bytes = take_buffer();
-  begin_chunk(bytes, {job_id, {}, static_cast<std::uint32_t>(key.size()),
-                      static_cast<std::uint32_t>(state.size()),
-                      static_cast<std::uint32_t>(worker.forget.size()), 0, static_cast<std::uint32_t>(group.size())},
-              key, state, worker.forget, group);
+  byte_buffer bytes = begin_chunk_for(rank, job_id, work, {}, group);
   item_range items;
   try {
     items = work.next_chunk(bytes);

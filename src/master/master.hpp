@@ -127,6 +127,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // the items of `first`.
   byte_buffer copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
                              const chunk_view& first);
+  // A chunk message for `rank` up to its items: the task if the worker lacks it, its forget list
+  // and the group.
+  byte_buffer begin_chunk_for(int rank, std::uint64_t job_id, const job& work, item_range items,
+                              const std::vector<int>& group);
   // Sends a parallel task's next chunk to the group the policy picks; false if none is idle.
   bool dispatch_group(std::uint64_t job_id, job& work);
   void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
