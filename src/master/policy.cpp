@@ -53,7 +53,12 @@ std::vector<int> dispatch_policy::group_for(std::uint64_t id) const {
 }
 
 void dispatch_policy::group_chunk_sent(const std::vector<int>& members) {
-  for (int rank : members) remove_rank(prefetchable_, rank);
+  const std::uint64_t group = next_group_++;
+  running_groups_[group] = running_group{members, members.size()};
+  for (int rank : members) {
+    remove_rank(prefetchable_, rank);
+    group_of_[rank] = group;
+  }
 }
 
 void dispatch_policy::set_node(int rank, std::size_t node) { node_.at(static_cast<std::size_t>(rank)) = node; }
@@ -107,7 +112,16 @@ void dispatch_policy::chunk_returned(int rank) {
   --total_in_flight_;
   if (count == 0) {
     remove_rank(prefetchable_, rank);
-    idle_.push_back(rank);
+    auto member = group_of_.find(rank);
+    if (member == group_of_.end()) {
+      idle_.push_back(rank);
+      return;
+    }
+    auto group = running_groups_.find(member->second);
+    group_of_.erase(member);
+    if (--group->second.outstanding > 0) return;  // it waits for the rest of its group
+    for (int each : group->second.members) idle_.push_back(each);
+    running_groups_.erase(group);
   } else {
     remove_rank(prefetchable_, rank);
     prefetchable_.push_back(rank);  // it has just started its next chunk

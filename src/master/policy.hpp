@@ -82,7 +82,11 @@ class dispatch_policy {
   // first; in rank order, so that the same workers make the same group again. Call only when
   // next_job returned the job.
   std::vector<int> group_for(std::uint64_t id) const;
-  // After its members were sent a group's chunk: none of them takes a prefetched chunk behind it.
+  // After its members were sent a group's chunk: none of them takes a prefetched chunk behind
+  // it, and they come back as one. A member whose part is done waits, not idle, until every
+  // member is done: freed one by one, each would be taken at once by a narrow task, and the
+  // workers that a wide group leaves would never be idle together again for the next wide one.
+  // (A group's members usually end together anyway, in the task's last collective.)
   void group_chunk_sent(const std::vector<int>& members);
   // Which node each worker runs on (any number that is equal for ranks of one node).
   void set_node(int rank, std::size_t node);
@@ -146,6 +150,14 @@ class dispatch_policy {
   std::vector<std::size_t> node_;  // by rank
   std::size_t wide_jobs_ = 0;           // queued jobs of width > 1
   std::vector<std::uint64_t> blocked_;  // wide jobs that the last next_job passed over
+  // Groups still running: the members of each, and how many have not come back yet.
+  struct running_group {
+    std::vector<int> members;
+    std::size_t outstanding = 0;
+  };
+  std::unordered_map<std::uint64_t, running_group> running_groups_;
+  std::unordered_map<int, std::uint64_t> group_of_;  // member rank -> its running group
+  std::uint64_t next_group_ = 0;
   bool fifo_grouping_ = false;
 };
 

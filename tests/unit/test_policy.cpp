@@ -339,3 +339,28 @@ TEST(dispatch_policy, a_group_prefers_one_node_and_spans_nodes_only_when_it_must
   policy.chunk_sent(4);
   EXPECT_TRUE(policy.group_for(2).empty());
 }
+
+TEST(dispatch_policy, a_groups_members_come_back_as_one) {
+  dispatch_policy policy = ready_policy(4, 1);
+  policy.add_job(1, false, 4);
+  policy.add_job(2, false);
+  auto ready = [](std::uint64_t) { return job_readiness::ready; };
+  ASSERT_EQ(policy.next_job(ready), std::optional<std::uint64_t>(1));
+  const std::vector<int> group = policy.group_for(1);
+  ASSERT_EQ(group, (std::vector<int>{1, 2, 3, 4}));
+  policy.chunk_taken(1);
+  for (int rank : group) policy.chunk_sent(rank);
+  policy.group_chunk_sent(group);
+  // Three members are done: none of them is idle yet, so the narrow job does not take one.
+  for (int rank : {3, 1, 4}) policy.chunk_returned(rank);
+  EXPECT_FALSE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(2, 10), std::nullopt);
+  // The last one is back: the whole group is idle at once, and could run a wide task again.
+  policy.chunk_returned(2);
+  EXPECT_EQ(policy.total_in_flight(), 0u);
+  EXPECT_EQ(policy.group_for(1), group);
+  // A member is not held for a group it has left: run on its own, it is idle when it is done.
+  policy.chunk_sent(3);
+  policy.chunk_returned(3);
+  EXPECT_EQ(policy.worker_for(2, 10), std::optional<int>(3));
+}
