@@ -133,7 +133,9 @@ int mpipool_run_comm(MPI_Comm comm, const mpipool_options* options, mpipool_body
 /**
  * @brief Applies a record task to `count` records of `input_size` bytes at `inputs`, writing
  * `count` records of `output_size` bytes to `outputs` (`outputs_capacity` bytes), in order.
- * `chunksize` 0: adaptive.
+ * `chunksize` 0: adaptive. With a chunksize above 1, each chunk's records travel as one block (a
+ * failing record fails its chunk; the error names that record), unless the pool's options count
+ * or limit items one by one (progress, a task timeout, isolated).
  */
 int mpipool_map(mpipool_pool* pool, const char* task, const void* inputs, size_t input_size, size_t count,
                 void* outputs, size_t output_size, size_t outputs_capacity, long chunksize);

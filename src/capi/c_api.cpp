@@ -25,6 +25,10 @@ using bytes = std::vector<char>;
 
 struct mpipool_pool {
   mpipool::pool* pool;
+  // Whether a map with a chunksize may send each chunk of records as one item (map_in_blocks):
+  // only where nothing counts or limits items one by one (progress, a task timeout, isolated
+  // helpers that report the item they died on).
+  bool records_in_blocks = false;
 };
 
 struct mpipool_result {
@@ -180,13 +184,62 @@ int map_fixed(mpipool::pool& pool, const char* task, const char* inputs, size_t 
   return MPIPOOL_OK;
 }
 
-// map_fixed for the smallest size class that holds both records; false if none does.
-std::optional<int> map_records_fast(mpipool::pool& pool, const char* task, const void* inputs, size_t input_size,
-                                    size_t count, void* outputs, size_t output_size,
-                                    std::optional<std::int64_t> chunksize, const mpipool::journal* log) {
-  const size_t record = std::max(input_size, output_size);
+std::optional<std::int64_t> chunksize_of(long chunksize) {
+  if (chunksize == 0) return std::nullopt;
+  return chunksize;
+}
+
+// The task's failure in a block, as the failure of the record that failed: its index in the
+// whole input, and its own message.
+mpipool::remote_error record_failure(const mpipool::remote_error& block, size_t records_per_block) {
+  const std::optional<mpipool::detail::block_failure> failed = mpipool::detail::split_block_failure(block.message());
+  const std::uint64_t first = block.index() * records_per_block;
+  return mpipool::remote_error(block.task(), failed ? first + failed->record : first,
+                               mpipool::remote_failure{block.type_name(), failed ? failed->message : block.message(),
+                                                       block.rank(), block.host()});
+}
+
+// A map with a chunksize, each chunk of records sent as one item (c_record_block_task): one copy
+// each way per chunk, nothing per record. Nothing when the call cannot go that way.
+std::optional<int> map_in_blocks(const mpipool_pool& handle, const char* task, const char* inputs, size_t input_size,
+                                 size_t count, char* outputs, size_t output_size, long chunksize,
+                                 const mpipool::journal* log) {
+  if (log || !handle.records_in_blocks || chunksize <= 1 || count == 0 || input_size == 0) return std::nullopt;
+  const size_t per_block = static_cast<size_t>(chunksize);
+  const size_t blocks = (count - 1) / per_block + 1;
+  auto records_in = [count, per_block](size_t block) { return std::min(per_block, count - block * per_block); };
+  auto items = std::views::iota(size_t{0}, blocks) | std::views::transform([=](size_t block) {
+                 const char* first = inputs + block * per_block * input_size;
+                 return bytes(first, first + records_in(block) * input_size);
+               });
+  std::vector<bytes> results;
+  try {
+    results = handle.pool->map(mpipool::detail::c_record_block_task{task}, items, 1);
+  } catch (const mpipool::remote_error& e) {
+    throw record_failure(e, per_block);
+  }
+  for (size_t block = 0; block < blocks; ++block) {
+    if (results[block].size() != records_in(block) * output_size)
+      return set_error(MPIPOOL_ERR_OTHER, "mpipool::error", "mpipool: a task's output records have the wrong size");
+    if (!results[block].empty())
+      std::memcpy(outputs + block * per_block * output_size, results[block].data(), results[block].size());
+  }
+  return MPIPOOL_OK;
+}
+
+// The fast paths of a map of records: map_in_blocks where it may go, else map_fixed for the
+// smallest size class that holds both records; nothing if neither can take the call.
+std::optional<int> map_records_fast(const mpipool_pool& handle, const char* task, const void* inputs,
+                                    size_t input_size, size_t count, void* outputs, size_t output_size,
+                                    long chunksize_argument, const mpipool::journal* log) {
   const char* in = static_cast<const char*>(inputs);
   char* out = static_cast<char*>(outputs);
+  if (std::optional<int> status =
+          map_in_blocks(handle, task, in, input_size, count, out, output_size, chunksize_argument, log))
+    return status;
+  mpipool::pool& pool = *handle.pool;
+  const std::optional<std::int64_t> chunksize = chunksize_of(chunksize_argument);
+  const size_t record = std::max(input_size, output_size);
   if (record <= 8) return map_fixed<8>(pool, task, in, input_size, count, out, output_size, chunksize, log);
   if (record <= 16) return map_fixed<16>(pool, task, in, input_size, count, out, output_size, chunksize, log);
   if (record <= 32) return map_fixed<32>(pool, task, in, input_size, count, out, output_size, chunksize, log);
@@ -198,9 +251,8 @@ std::optional<int> map_records_fast(mpipool::pool& pool, const char* task, const
   return std::nullopt;
 }
 
-std::optional<std::int64_t> chunksize_of(long chunksize) {
-  if (chunksize == 0) return std::nullopt;
-  return chunksize;
+bool records_in_blocks(const mpipool_options* c) {
+  return !c || (!c->isolated && c->task_timeout <= 0.0 && !c->progress);
 }
 
 mpipool::pool_options options_of(const mpipool_options* c) {
@@ -380,7 +432,7 @@ int mpipool_run(int* argc, char*** argv, const mpipool_options* options, mpipool
     *exit_code = mpipool::run(
         argc ? *argc : no_argc, argv ? *argv : no_argv,
         [&](mpipool::pool& pool) {
-          mpipool_pool handle{&pool};
+          mpipool_pool handle{&pool, records_in_blocks(options)};
           return body(&handle, user);
         },
         options_of(options));
@@ -394,7 +446,7 @@ int mpipool_run_comm(MPI_Comm comm, const mpipool_options* options, mpipool_body
     *exit_code = mpipool::run(
         comm,
         [&](mpipool::pool& pool) {
-          mpipool_pool handle{&pool};
+          mpipool_pool handle{&pool, records_in_blocks(options)};
           return body(&handle, user);
         },
         options_of(options));
@@ -421,8 +473,8 @@ int mpipool_map_journaled(mpipool_pool* pool, const char* task, const void* inpu
     std::optional<mpipool::journal> log;
     if (journal_file) log.emplace(journal_file, journal_name);
     const mpipool::journal* journal = log ? &*log : nullptr;
-    if (std::optional<int> status = map_records_fast(*pool->pool, task, inputs, input_size, count, outputs,
-                                                     output_size, chunksize_of(chunksize), journal))
+    if (std::optional<int> status =
+            map_records_fast(*pool, task, inputs, input_size, count, outputs, output_size, chunksize, journal))
       return *status;
     const std::vector<bytes> items = records_of(inputs, input_size, count);
     const std::vector<bytes> results = journal ? pool->pool->map(c_task{task}, items, chunksize_of(chunksize), *journal)
@@ -454,8 +506,8 @@ int mpipool_starmap(mpipool_pool* pool, const char* task, size_t arity, const vo
     }
     std::vector<char> packed(count * record);
     for (size_t i = 0; i < count; ++i) std::memcpy(packed.data() + i * record, items[i].data(), record);
-    if (std::optional<int> status = map_records_fast(*pool->pool, task, packed.data(), record, count, outputs,
-                                                     output_size, chunksize_of(chunksize), nullptr))
+    if (std::optional<int> status =
+            map_records_fast(*pool, task, packed.data(), record, count, outputs, output_size, chunksize, nullptr))
       return *status;
     return write_records(pool->pool->map(c_task{task}, items, chunksize_of(chunksize)), outputs, output_size);
   });

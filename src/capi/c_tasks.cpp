@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "mpipool/detail/protocol.hpp"
 
@@ -56,21 +57,66 @@ std::optional<c_task_entry> find_c_task(const std::string& name) {
 
 bool inside_c_task() { return running_c_task; }
 
-c_task_entry checked_record_entry(const std::string& name, std::size_t capacity) {
+namespace {
+c_task_entry record_entry(const std::string& name) {
   const std::optional<c_task_entry> entry = find_c_task(name);
   if (!entry || entry->shape != c_task_entry::kind::records)
     throw described_failure({"mpipool::registration_error",
                              "C record task '" + name + "' is not registered on this rank; register it on every "
                              "rank before the pool starts",
                              0});
-  if (entry->input_size > capacity || entry->output_size > capacity)
-    throw described_failure({"mpipool_task_error", "C task '" + name + "': its records are larger on this rank", 0});
   return *entry;
+}
+}  // namespace
+
+c_task_entry checked_record_entry(const std::string& name, std::size_t capacity) {
+  const c_task_entry entry = record_entry(name);
+  if (entry.input_size > capacity || entry.output_size > capacity)
+    throw described_failure({"mpipool_task_error", "C task '" + name + "': its records are larger on this rank", 0});
+  return entry;
 }
 
 void run_c_record_task(const std::string& name, const c_task_entry& entry, const void* input, void* output) {
   in_c_task running;
   if (const int status = entry.records(input, output, entry.user); status != 0) fail(name, status);
+}
+
+namespace {
+constexpr std::string_view block_failure_prefix = "record ";
+constexpr std::string_view block_failure_separator = " of the block: ";
+}  // namespace
+
+std::vector<char> c_record_block_task::operator()(const std::vector<char>& records) const {
+  const c_task_entry entry = record_entry(name);
+  const std::size_t count = entry.input_size > 0 ? records.size() / entry.input_size : 0;
+  if (entry.input_size == 0 || records.size() % entry.input_size != 0)
+    throw described_failure({"mpipool_task_error",
+                             "C task '" + name + "': a block of " + std::to_string(records.size()) +
+                                 " bytes, not a whole number of its " + std::to_string(entry.input_size) +
+                                 "-byte records",
+                             0});
+  std::vector<char> outputs(count * entry.output_size);
+  in_c_task running;
+  for (std::size_t i = 0; i < count; ++i) {
+    const int status = entry.records(records.data() + i * entry.input_size, outputs.data() + i * entry.output_size,
+                                     entry.user);
+    if (status == 0) continue;
+    const std::string message = failure_message.empty() ? "the task returned " + std::to_string(status) : failure_message;
+    throw described_failure({"mpipool_task_error",
+                             std::string(block_failure_prefix) + std::to_string(i) +
+                                 std::string(block_failure_separator) + "C task '" + name + "': " + message,
+                             status});
+  }
+  return outputs;
+}
+
+std::optional<block_failure> split_block_failure(const std::string& message) {
+  if (!message.starts_with(block_failure_prefix)) return std::nullopt;
+  const std::size_t separator = message.find(block_failure_separator);
+  if (separator == std::string::npos) return std::nullopt;
+  const std::string number = message.substr(block_failure_prefix.size(), separator - block_failure_prefix.size());
+  if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return block_failure{std::stoul(number), message.substr(separator + block_failure_separator.size())};
 }
 
 std::vector<char> c_task::operator()(const std::vector<char>& input) const {

@@ -78,4 +78,28 @@ struct c_record_task {
   }
 };
 
+// A chunk of records as one item, the path of a map with a chunksize: the C function runs on
+// every record of the block in a row, under one guard, and the block travels as one copy each
+// way. Nothing per record is framed, decoded or encoded, so a C map of small records runs as
+// fast as the C++ one. A record that fails fails its block, and the failure names the record's
+// place in the block (split_block_failure reads it back).
+struct c_record_block_task {
+  std::string name;
+
+  std::vector<char> operator()(const std::vector<char>& records) const;
+  std::string task_display_name() const { return name; }
+
+  template <class Archive>
+  void serialize(Archive& archive, unsigned) {
+    archive & name;
+  }
+};
+
+// A block's failure message: which of its records failed, and the record's own message.
+struct block_failure {
+  std::size_t record = 0;
+  std::string message;
+};
+std::optional<block_failure> split_block_failure(const std::string& message);
+
 }  // namespace mpipool::detail

@@ -124,6 +124,12 @@ static int body(mpipool_pool* pool, void* user) {
   CHECK(right);
   CHECK(mpipool_map(pool, "twice", xs, sizeof(double), 10, ys, sizeof(double), sizeof ys, 1) == MPIPOOL_OK);
   CHECK(ys[9] == 18.0);
+  /* with a chunksize, each chunk travels as one block of records; the last block is shorter */
+  for (int i = 0; i < n; ++i) ys[i] = -1;
+  CHECK(mpipool_map(pool, "twice", xs, sizeof(double), n, ys, sizeof(double), sizeof ys, 64) == MPIPOOL_OK);
+  right = 1;
+  for (int i = 0; i < n; ++i) right &= ys[i] == 2.0 * i;
+  CHECK(right);
 
   /* starmap over two arrays */
   int factors[4] = {1, 2, 3, 4};
@@ -180,6 +186,12 @@ static int body(mpipool_pool* pool, void* user) {
   CHECK(strstr(mpipool_last_error()->message, "seven is not allowed") != NULL);
   CHECK(strcmp(mpipool_last_error()->type_name, "mpipool_task_error") == 0);
   CHECK(mpipool_last_error()->index == 7 && mpipool_last_error()->rank >= 0 && mpipool_last_error()->host[0] != '\0');
+  /* the same in blocks of four: still the record's own index and message */
+  CHECK(mpipool_map(pool, "fail_on_seven", ints, sizeof(int), 10, outs, sizeof(int), sizeof outs, 4) == MPIPOOL_ERR_TASK);
+  CHECK(mpipool_last_error()->index == 7 && mpipool_last_error()->rank >= 0);
+  CHECK(strstr(mpipool_last_error()->message, "item 7: ") != NULL);
+  CHECK(strstr(mpipool_last_error()->message, "seven is not allowed") != NULL);
+  CHECK(strstr(mpipool_last_error()->message, "of the block") == NULL);
 
   /* misuse: each an error status and a message */
   CHECK(mpipool_map(NULL, "square", xs, sizeof(double), 1, ys, sizeof(double), sizeof ys, 0) == MPIPOOL_ERR_ARGUMENT);
@@ -198,6 +210,10 @@ static int body(mpipool_pool* pool, void* user) {
   CHECK(mpipool_map(pool, "call_the_pool", &refused, sizeof refused, 1, &refused, sizeof refused, sizeof refused, 0) ==
         MPIPOOL_OK);
   CHECK(refused == MPIPOOL_ERR_STATE);
+  int refusals[3] = {0, 0, 0};
+  CHECK(mpipool_map(pool, "call_the_pool", refusals, sizeof(int), 3, refusals, sizeof(int), sizeof refusals, 2) ==
+        MPIPOOL_OK);
+  CHECK(refusals[0] == MPIPOOL_ERR_STATE && refusals[2] == MPIPOOL_ERR_STATE);
 
   /* after close: refused */
   CHECK(mpipool_close(pool) == MPIPOOL_OK);
