@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "mpipool/detail/outcomes.hpp"
+
 namespace mpipool::detail {
 
 namespace {
@@ -19,6 +21,10 @@ constexpr std::size_t header_room = 64;  // one cache line, so that the data sta
 
 // The size of the outcome at the start of `bytes`, or 0 when it is not whole there.
 std::size_t outcome_size(std::span<const char> bytes) {
+  if (bytes.size() >= 2 && static_cast<std::uint8_t>(bytes[0]) == static_cast<std::uint8_t>(outcome_status::fixed_success)) {
+    const std::size_t payload = static_cast<std::uint8_t>(bytes[1]);
+    return payload > bytes.size() - 2 ? 0 : 2 + payload;
+  }
   if (bytes.size() < outcome_prefix) return 0;
   std::uint64_t payload = 0;
   std::memcpy(&payload, bytes.data() + 1, sizeof payload);

@@ -111,8 +111,9 @@ TEST(bitwise, an_argument_is_its_bytes_with_no_archive) {
     const char* bytes = reinterpret_cast<const char*>(&v);
     expected.insert(expected.end(), bytes, bytes + sizeof v);
   };
-  put(std::uint64_t{4}), put(7);
-  put(std::uint64_t{12}), put(1), put(2.5);  // no padding between the members
+  put(7);  // a fixed-size argument: its bytes alone, with no size
+  put(1), put(2.5);  // no padding between the members
+  // A vector's size varies: its frame's size, then its length and elements.
   put(std::uint64_t{14}), put(std::uint64_t{3}), put(std::int16_t{1}), put(std::int16_t{2}), put(std::int16_t{3});
   EXPECT_EQ(items, expected);
 }

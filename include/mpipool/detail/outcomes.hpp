@@ -36,7 +36,19 @@ enum class outcome_status : std::uint8_t {
   success = 0,
   success_in_fresh_archive = 1,  // the value is the first that a new archive wrote
   failure = 2,
+  // A fixed-size value of at most 255 bytes (most results: numbers, and small arrays, pairs and
+  // tuples of them), after a one-byte size instead of an eight-byte one.
+  fixed_success = 3,
 };
+
+// Whether a result of type R travels as a fixed_success.
+template <class R>
+constexpr bool travels_as_fixed_success() {
+  if constexpr (is_fixed_bitwise_v<R>) return fixed_wire_size<R>() <= 255;  // not asked of void
+  else return false;
+}
+template <class R>
+inline constexpr bool is_small_fixed_v = travels_as_fixed_success<R>();
 
 // Reserves a u64 size at the end of `out` and fills it in once the item after it is written.
 class size_slot {
@@ -64,6 +76,18 @@ std::size_t append_bitwise_frame(byte_buffer& out, const T& value, std::size_t p
   return start;
 }
 
+// Appends a fixed-size value's bytes (is_fixed_bitwise_v), with no size. A chunk's arguments of
+// such a type are these back to back: the worker knows their size from their type, as both ends
+// run the same task_model, and nothing but that typed reader walks a chunk's items. (Outcomes
+// keep a one-byte size, fixed_success: a helper's outcomes are counted without their type.)
+template <class T>
+void append_fixed(byte_buffer& out, const T& value) {
+  static_assert(is_fixed_bitwise_v<T>);
+  const std::size_t start = out.size();
+  out.resize(start + fixed_wire_size<T>());
+  write_bitwise(out.data() + start, value);
+}
+
 // Throws when a value was decoded from more or fewer bytes than were written for it: the
 // reader misread it.
 void check_decoded_size(std::size_t start, std::size_t size, std::size_t end);
@@ -82,7 +106,9 @@ class argument_writer {
   explicit argument_writer(byte_buffer& out) : out_(out) {}
   template <class Args>
   void add(const Args& args) {
-    if constexpr (is_bitwise_v<Args>) {
+    if constexpr (is_fixed_bitwise_v<Args>) {
+      append_fixed(out_, args);
+    } else if constexpr (is_bitwise_v<Args>) {
       append_bitwise_frame(out_, args);
     } else {
       size_slot size(out_);
@@ -105,6 +131,10 @@ class argument_reader {
   // and moves on to the next item.
   template <class Args>
   std::optional<item_error> next(Args& args) {
+    if constexpr (is_fixed_bitwise_v<Args>) {  // exactly its bytes: nothing can be misread
+      bitwise_source(frames_.take_bytes(fixed_wire_size<Args>())).read(args);
+      return std::nullopt;
+    }
     const auto size = frames_.take<std::uint64_t>();
     const std::size_t start = frames_.position();
     const std::span<const char> frame = frames_.take_bytes(size);
@@ -123,7 +153,11 @@ class argument_reader {
     return std::nullopt;
   }
   // Moves on to the next item without decoding this one.
-  void pass() { frames_.take_bytes(frames_.take<std::uint64_t>()); }
+  template <class Args>
+  void pass() {
+    if constexpr (is_fixed_bitwise_v<Args>) frames_.take_bytes(fixed_wire_size<Args>());
+    else frames_.take_bytes(frames_.take<std::uint64_t>());
+  }
 
  private:
   std::span<const char> items_;
@@ -140,7 +174,11 @@ class outcome_writer {
   void success(const R& value) {
     const std::size_t start = out_.size();
     try {
-      if constexpr (is_bitwise_v<R>) {
+      if constexpr (is_small_fixed_v<R>) {
+        out_.push_back(static_cast<char>(outcome_status::fixed_success));
+        out_.push_back(static_cast<char>(fixed_wire_size<R>()));
+        append_fixed(out_, value);
+      } else if constexpr (is_bitwise_v<R>) {
         out_[append_bitwise_frame(out_, value, 1)] = static_cast<char>(outcome_status::success);
       } else {
         out_.push_back(static_cast<char>(archive_ ? outcome_status::success : outcome_status::success_in_fresh_archive));
@@ -172,8 +210,14 @@ class outcome_reader {
   // Moves to the next outcome. Throws on a malformed message. Inline: once per item.
   void next() {
     const auto status = frames_.take<std::uint8_t>();
-    if (status > static_cast<std::uint8_t>(outcome_status::failure)) unknown_status(status);
+    if (status > static_cast<std::uint8_t>(outcome_status::fixed_success)) unknown_status(status);
     status_ = static_cast<outcome_status>(status);
+    if (status_ == outcome_status::fixed_success) {  // a one-byte size
+      const auto size = frames_.take<std::uint8_t>();
+      payload_start_ = frames_.position();
+      payload_ = frames_.take_bytes(size);
+      return;
+    }
     const auto size = frames_.take<std::uint64_t>();
     payload_start_ = frames_.position();
     payload_ = frames_.take_bytes(size);

@@ -122,8 +122,8 @@ struct task_model {
   static std::uint32_t run(void* erased, const chunk_work& work) {
     auto& callable = *static_cast<Callable*>(erased);
     argument_reader in(work.items);
-    if constexpr (is_fixed_bitwise_v<result_type>) {  // every outcome's size is known: grow once
-      constexpr std::size_t outcome_size = 1 + sizeof(std::uint64_t) + fixed_wire_size<result_type>();
+    if constexpr (is_small_fixed_v<result_type>) {  // every outcome's size is known: grow once
+      constexpr std::size_t outcome_size = 2 + fixed_wire_size<result_type>();  // status, size, value
       work.outcomes.reserve(work.outcomes.size() + std::size_t{work.count} * outcome_size);
     }
     outcome_writer out(work.outcomes);
@@ -133,7 +133,7 @@ struct task_model {
     for (; done < work.skip && done < work.count; ++done) {
       if (!unreadable.empty() && unreadable.front() == done) {
         unreadable = unreadable.subspan(1);
-        in.pass();
+        in.pass<Args>();
       } else {
         Args args;
         (void)in.next(args);
