@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""A discrete-event simulator of mpipool's dispatch: one master (or a root with sub-masters)
+handing chunks to workers, checked against measurements and used to predict large runs.
+
+    dispatch_sim.py --check RESULTS        # simulated vs measured: the dispatch-rate table
+                                           # (RESULT lines of scripts/dispatch-rate.sh) and,
+                                           # with --workloads FILE, W3 and W4 of bench_workloads
+    dispatch_sim.py --predict [--png FILE] # efficiency at 10^3..10^5 workers, one master
+                                           # against sub-masters, on dedicated cores
+    dispatch_sim.py --quick                # a few seconds: the engines against known answers
+
+What is modelled (docs/scaling.md gives the measured inputs and the results):
+
+- The master is one serial server. Each chunk of k items costs it c_m + c_i*k of CPU (encoding
+  the items, decoding the results; scripts/dispatch-rate.sh measures both). A worker spends
+  w_m + w_i*k on a chunk besides its tasks. A message takes `latency` seconds.
+- The chunk plans are mpipool's (include/mpipool/detail/scheduler.hpp): a fixed chunksize, or
+  the adaptive plan (batches of one chunk per worker, each half the remaining items over the
+  workers, capped at Python's default and at 16 384 items, shrinking to 1). The dispatch rules
+  are src/master/policy.cpp's: an idle worker gets a chunk at once; a second chunk is committed
+  to a busy worker (prefetch depth 2) only once the job's chunks are known to take under 1 ms
+  (a moving average) and while more than 2 chunks per worker are left.
+- Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
+  rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
+  at weight `spin_weight`, the ranks spinning in their 200 us wait after a message (they yield
+  the core, but not for free). Task times are CPU times (the benchmarks' tasks spin on the
+  thread's CPU clock), so they stretch when the core is shared.
+- Dedicated cores (the predictions): no sharing; identical workers may be simulated in lanes of
+  g workers that take g chunks at once (event aggregation, --lanes), which keeps 10^5 workers
+  to a few thousand simulated entities.
+- Sub-masters: one per node of R ranks (R - 1 workers). The root hands each sub-master large
+  node-chunks from an adaptive plan over the sub-masters, ahead of need (a sub-master asks for
+  the next one when its stock falls to half of the last); the sub-master cuts its stock into
+  chunks for its workers (the same guided rule over its stock) and returns their results. Root
+  and sub-master pay c_m + c_i*K per node-chunk of K items; the sub-master also pays
+  c_m + c_i*k per worker chunk, on its own core.
+
+Standard library only (matplotlib for --png).
+"""
+import argparse
+import collections
+import heapq
+import json
+import math
+import os
+import statistics
+import sys
+
+LARGEST_ADAPTIVE_CHUNK = 16384  # chunk_plan::largest_adaptive_chunk
+PREFETCH_BELOW_S = 1e-3  # dispatch_policy::prefetch_below_seconds
+PREFETCH_CHUNKS_PER_WORKER = 2  # dispatch_policy::prefetch_chunks_per_worker
+EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger messages take a handshake
+HEADER_BYTES = 64  # a chunk message besides its items (about)
+SPIN_S = 200e-6  # backoff::spin_for: how long a rank spins (yielding) after its last message
+
+
+# ---------------------------------------------------------------------------- chunk plans
+
+class ChunkPlan:
+    """chunk_plan of scheduler.hpp: fixed `chunksize`, or adaptive (chunksize None)."""
+
+    def __init__(self, items, workers, chunksize=None, cap=LARGEST_ADAPTIVE_CHUNK):
+        self.items, self.next = items, 0
+        self.adaptive = chunksize is None
+        self.workers = max(workers, 1)
+        if self.adaptive:
+            python_default = max(1, -(-items // (4 * self.workers)))
+            self.chunksize = min(python_default, cap)
+        else:
+            self.chunksize = chunksize
+        self.batch_size = self.batch_left = 0
+
+    def exhausted(self):
+        return self.next >= self.items
+
+    def take(self):
+        remaining = self.items - self.next
+        size = self.chunksize
+        if self.adaptive:
+            if self.batch_left == 0:
+                half_each = -(-remaining // (2 * self.workers))
+                self.batch_size = min(max(half_each, 1), self.chunksize)
+                self.batch_left = self.workers
+            self.batch_left -= 1
+            size = self.batch_size
+        count = min(size, remaining)
+        first = self.next
+        self.next += count
+        return first, count
+
+    def chunks_left(self, up_to):
+        if not self.adaptive:
+            return min(-(-(self.items - self.next) // self.chunksize), up_to)
+        # As the C++ does: count by taking from a copy, up to `up_to`. For a batch that is
+        # still running this is exact enough with the cheaper estimate below.
+        remaining = self.items - self.next
+        if self.batch_left and self.batch_size:
+            in_batch = min(self.batch_left, -(-remaining // self.batch_size))
+            if in_batch >= up_to or in_batch * self.batch_size >= remaining:
+                return min(in_batch, up_to)
+        return min(up_to, max(1, remaining // max(1, self.batch_size or 1))) if remaining else 0
+
+
+def master_cost(p, count):
+    """The master's CPU for a chunk of `count` items: c_m + c_i * count, or, when the
+    parameters carry one, a measured table {chunksize: seconds} interpolated linearly (the cost
+    is not quite linear: cache effects, Open MPI's protocol switch at 4 KiB)."""
+    table = p.get("master_cost_table")
+    if not table:
+        return p["c_m"] + p["c_i"] * count
+    sizes = sorted(table)
+    if count <= sizes[0]:
+        return table[sizes[0]]
+    for lo, hi in zip(sizes, sizes[1:]):
+        if count <= hi:
+            return table[lo] + (table[hi] - table[lo]) * (count - lo) / (hi - lo)
+    lo, hi = sizes[-2], sizes[-1]
+    return table[hi] + (table[hi] - table[lo]) / (hi - lo) * (count - hi)
+
+
+# ---------------------------------------------------------------------------- shared cores
+
+class SharedCoreSim:
+    """One master and `workers` workers on `cores` cores, processor sharing.
+
+    Returns the makespan of one map over `durations` (CPU seconds per item, a list) or over
+    `items` no-op items, with a fixed chunksize or the adaptive plan."""
+
+    def __init__(self, p, workers, cores):
+        self.p, self.n, self.cores = p, workers, cores
+
+    def run(self, items, chunksize=None, durations=None, task_s=0.0):
+        p, n = self.p, self.n
+        ranks = n + 1
+        plan = ChunkPlan(items, n, chunksize)
+        work = [collections.deque() for _ in range(ranks)]  # CPU jobs: [remaining s, action]
+        spin_until = [0.0] * ranks
+        events = []  # (time, seq, action) message arrivals
+        seq = [0]
+        now = [0.0]
+        in_flight = [0] * ranks
+        queued = [collections.deque() for _ in range(ranks)]  # chunks arrived at a worker
+        typical = [None]
+        started_at = {}
+        sent_at = [collections.deque() for _ in range(ranks)]  # the master's clock, per chunk
+        last_returned = [0.0] * ranks
+        done_items = [0]
+
+        def post(delay, action):
+            seq[0] += 1
+            heapq.heappush(events, (now[0] + delay, seq[0], action))
+
+        def cpu(rank, seconds, action):
+            work[rank].append([seconds, action])
+
+        # A worker that shares a core is switched in and out for each chunk.
+        switch = p["switch"] if ranks > self.cores else 0.0
+
+        def rendezvous(count):
+            """Messages above Open MPI's eager limit (4 KiB over shared memory) take a handshake
+            (in the measured cost table already, when the master's costs come from one)."""
+            if "master_cost_table" in p:
+                return 0.0
+            return p["rendezvous"] if count * p["item_bytes"] + HEADER_BYTES > EAGER_LIMIT_BYTES else 0.0
+
+        def worker_rendezvous(count):
+            """On shared cores a handshake waits for the other side to get a core, and both
+            sides poll meanwhile: CPU that grows with the ranks queueing for the cores."""
+            if count * p["item_bytes"] + HEADER_BYTES <= EAGER_LIMIT_BYTES:
+                return 0.0
+            if ranks <= self.cores:
+                return p["rendezvous"]
+            return p["rendezvous"] + p["rdv_shared"] + p["rdv_per_rank"] * (ranks - self.cores)
+
+        def chunk_cost(count, first):
+            if durations is not None:
+                return sum(durations[first:first + count])
+            return task_s * count
+
+        def send_chunk(worker):
+            first, count = plan.take()
+            in_flight[worker] += 1
+            sent_at[worker].append(now[0])
+            # The master's CPU for this chunk (encode now; the results' decoding is in c_i too).
+            cpu(0, master_cost(p, count) + rendezvous(count),
+                lambda: post(p["latency"], lambda: arrive(worker, first, count)))
+
+        def arrive(worker, first, count):
+            queued[worker].append((first, count))
+            if len(queued[worker]) == 1:
+                start_chunk(worker)
+
+        def start_chunk(worker):
+            first, count = queued[worker][0]
+            started_at[worker] = now[0]
+            cost = p["w_m"] + p["w_i"] * count + switch + worker_rendezvous(count) + chunk_cost(count, first)
+            cpu(worker, cost, lambda: finish_chunk(worker, count))
+
+        def finish_chunk(worker, count):
+            queued[worker].popleft()
+            post(p["latency"], lambda: result_at_master(worker, count))
+            if queued[worker]:
+                start_chunk(worker)
+
+        def result_at_master(worker, count):
+            in_flight[worker] -= 1
+            # worker_slot::returned: the time since it was sent or the previous result came.
+            elapsed = now[0] - max(sent_at[worker].popleft(), last_returned[worker])
+            last_returned[worker] = now[0]
+            done_items[0] += count
+            typical[0] = elapsed if typical[0] is None else 0.75 * typical[0] + 0.25 * elapsed
+            if plan.exhausted():
+                return
+            if in_flight[worker] == 0:
+                send_chunk(worker)
+            # It has just started its queued chunk (or was sent one from idle): prefetch.
+            if (not plan.exhausted() and in_flight[worker] < 2 and typical[0] is not None
+                    and typical[0] < PREFETCH_BELOW_S
+                    and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n):
+                send_chunk(worker)
+
+        for worker in range(1, ranks):
+            if not plan.exhausted():
+                send_chunk(worker)
+
+        while done_items[0] < items:
+            runnable = [r for r in range(ranks) if work[r]]
+            spinning = sum(1 for r in range(ranks) if not work[r] and spin_until[r] > now[0])
+            demand = len(runnable) + p["spin_weight"] * spinning
+            rate = min(1.0, self.cores / demand) if demand else 1.0
+            t_cpu = min((work[r][0][0] / rate for r in runnable), default=math.inf)
+            t_evt = events[0][0] - now[0] if events else math.inf
+            # A spinner that stops spinning changes the rate: step there too.
+            t_spin = min((spin_until[r] - now[0] for r in range(ranks)
+                          if not work[r] and spin_until[r] > now[0]), default=math.inf)
+            dt = min(t_cpu, t_evt, t_spin)
+            if dt == math.inf:
+                raise RuntimeError("simulation stalled")
+            for r in runnable:
+                work[r][0][0] -= dt * rate
+            now[0] += dt
+            if dt == t_evt:
+                _, _, action = heapq.heappop(events)
+                action()
+            for r in runnable:
+                if work[r] and work[r][0][0] <= 1e-15:
+                    _, action = work[r].popleft()
+                    action()
+                    if not work[r]:
+                        spin_until[r] = now[0] + SPIN_S
+        return now[0]
+
+
+# ---------------------------------------------------------------------------- dedicated cores
+
+class ClusterSim:
+    """Dedicated cores, heap-driven. One master, or a root with one sub-master per node.
+
+    Workers are simulated in lanes of `lane` identical workers that take `lane` chunks at once
+    and finish them together; lane 1 is exact."""
+
+    def __init__(self, p, workers, task_s, items, ranks_per_node=None, lane=1):
+        self.p, self.n, self.task_s, self.items = p, workers, task_s, items
+        self.R, self.lane = ranks_per_node, lane
+
+    def run(self):
+        return self._one_master() if self.R is None else self._sub_masters()
+
+    # A server (the master, or a sub-master): serial CPU, returns when a job is done.
+    @staticmethod
+    def _serve(free_at, now, seconds):
+        start = max(free_at, now)
+        return start + seconds
+
+    def _one_master(self):
+        p, t = self.p, self.task_s
+        lanes = -(-self.n // self.lane)
+        plan = ChunkPlan(self.items, self.n)
+        events, seq = [], 0
+        master_free = 0.0
+        in_flight = [0] * lanes
+        typical = None
+        done = 0
+        # Lane queue of chunk batches: (items per worker in the batch)
+        queue = [collections.deque() for _ in range(lanes)]
+        busy_until = [0.0] * lanes
+        makespan = 0.0
+
+        def take_batch(width):
+            counts = []
+            for _ in range(width):
+                if plan.exhausted():
+                    break
+                counts.append(plan.take()[1])
+            return counts
+
+        def lane_width(lane):
+            return min(self.lane, self.n - lane * self.lane)
+
+        def dispatch(lane, now):
+            nonlocal master_free, seq
+            counts = take_batch(lane_width(lane))
+            if not counts:
+                return
+            master_free = self._serve(master_free, now, sum(p["c_m"] + p["c_i"] * k for k in counts))
+            in_flight[lane] += 1
+            seq += 1
+            heapq.heappush(events, (master_free + p["latency"], seq, "arrive", lane, counts))
+
+        for lane in range(lanes):
+            dispatch(lane, 0.0)
+        while events:
+            now, _, kind, lane, counts = heapq.heappop(events)
+            if kind == "arrive":
+                # The batch runs after what the lane has queued; its chunks run side by side.
+                start = max(now, busy_until[lane])
+                chunk_s = max(p["w_m"] + (p["w_i"] + t) * k for k in counts)
+                busy_until[lane] = start + chunk_s
+                seq += 1
+                heapq.heappush(events, (busy_until[lane] + p["latency"], seq, "result", lane, (counts, chunk_s)))
+            else:
+                counts, chunk_s = counts
+                in_flight[lane] -= 1
+                done += sum(counts)
+                makespan = max(makespan, now)
+                typical = chunk_s if typical is None else 0.75 * typical + 0.25 * chunk_s
+                if in_flight[lane] == 0:
+                    dispatch(lane, now)
+                if (in_flight[lane] in (1,) and not plan.exhausted() and typical < PREFETCH_BELOW_S
+                        and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * self.n + 1)
+                        > PREFETCH_CHUNKS_PER_WORKER * self.n):
+                    dispatch(lane, now)
+        # The results are decoded by the time the last one is in: the master is free by then.
+        return max(makespan, master_free)
+
+    def _sub_masters(self):
+        p, t, R = self.p, self.task_s, self.R
+        per_node = R - 1
+        nodes = -(-self.n // per_node)
+        node_plan = ChunkPlan(self.items, nodes, cap=LARGEST_ADAPTIVE_CHUNK * per_node)
+        root_free = 0.0
+        events, seq = [], 0
+        makespan = 0.0
+        lanes_per_node = -(-per_node // self.lane)
+
+        class Node:
+            pass
+
+        state = []
+        for node in range(nodes):
+            s = Node()
+            s.free = 0.0  # the sub-master's CPU
+            s.stock = 0  # items received, not yet cut
+            s.last_refill = 0
+            s.asked = False
+            s.width = [min(self.lane, per_node - l * self.lane) for l in range(lanes_per_node)]
+            s.in_flight = [0] * lanes_per_node
+            s.busy_until = [0.0] * lanes_per_node
+            s.idle = list(range(lanes_per_node))
+            s.typical = None
+            state.append(s)
+
+        def push(time, *what):
+            nonlocal seq
+            seq += 1
+            heapq.heappush(events, (time, seq) + what)
+
+        def ask_root(node, now):
+            # The request travels to the root, which cuts and encodes the node-chunk.
+            state[node].asked = True
+            push(now + p["net_latency"], "root", node)
+
+        def cut(s, width):
+            """The sub-master's guided rule over its stock: half the stock over its workers."""
+            counts = []
+            for _ in range(width):
+                if s.stock == 0:
+                    break
+                k = max(1, min(-(-s.stock // (2 * per_node)), LARGEST_ADAPTIVE_CHUNK))
+                k = min(k, s.stock)
+                s.stock -= k
+                counts.append(k)
+            return counts
+
+        def feed(node, lane, now):
+            s = state[node]
+            counts = cut(s, s.width[lane])
+            if not counts:
+                return False
+            s.free = self._serve(s.free, now, sum(p["c_m"] + p["c_i"] * k for k in counts))
+            s.in_flight[lane] += 1
+            push(s.free + p["latency"], "arrive", node, lane, counts)
+            maybe_refill(node, s.free)
+            return True
+
+        def maybe_refill(node, now):
+            s = state[node]
+            if not s.asked and not node_plan.exhausted() and s.stock <= s.last_refill // 2:
+                ask_root(node, now)
+
+        for node in range(nodes):
+            ask_root(node, 0.0)
+        while events:
+            ev = heapq.heappop(events)
+            now, kind = ev[0], ev[2]
+            if kind == "root":
+                node = ev[3]
+                if node_plan.exhausted():
+                    state[node].asked = False
+                    continue
+                _, K = node_plan.take()
+                root_free = self._serve(root_free, now, p["c_m"] + p["root_c_i"] * K)
+                push(root_free + p["net_latency"], "stock", node, K)
+            elif kind == "stock":
+                node, K = ev[3], ev[4]
+                s = state[node]
+                s.asked = False
+                s.free = self._serve(s.free, now, p["c_m"] + p["c_i"] * K)  # decode, and later return
+                s.stock += K
+                s.last_refill = K
+                while s.idle and s.stock:
+                    lane = s.idle.pop()
+                    feed(node, lane, s.free)
+                maybe_refill(node, s.free)
+            elif kind == "arrive":
+                node, lane, counts = ev[3], ev[4], ev[5]
+                s = state[node]
+                start = max(now, s.busy_until[lane])
+                chunk_s = max(p["w_m"] + (p["w_i"] + t) * k for k in counts)
+                s.busy_until[lane] = start + chunk_s
+                push(s.busy_until[lane] + p["latency"], "result", node, lane, (counts, chunk_s))
+            else:  # a lane's results at its sub-master
+                node, lane, (counts, chunk_s) = ev[3], ev[4], ev[5]
+                s = state[node]
+                s.in_flight[lane] -= 1
+                makespan = max(makespan, now)
+                s.typical = chunk_s if s.typical is None else 0.75 * s.typical + 0.25 * chunk_s
+                if s.in_flight[lane] == 0 and not feed(node, lane, now):
+                    s.idle.append(lane)
+                if (s.in_flight[lane] == 1 and s.typical < PREFETCH_BELOW_S
+                        and s.stock > PREFETCH_CHUNKS_PER_WORKER * per_node):
+                    feed(node, lane, now)
+                maybe_refill(node, now)
+        # Results go back to the root with the node's last chunk: one more network hop.
+        return makespan + p["net_latency"]
+
+
+# ---------------------------------------------------------------------------- parameters
+
+# Measured on the 2-core machine (docs/scaling.md): the master's costs at 2 ranks, where it is
+# saturated; the worker's and the sharing parameters fitted to the dispatch-rate table at 2 and
+# 17 ranks only (3, 5 and 9 ranks, W3 and W4 are then predictions of the model).
+SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6, spin_weight=0.1, switch=4e-6,
+              rendezvous=6e-6, item_bytes=4, rdv_shared=0.0, rdv_per_rank=4e-6)
+# A cluster: the same costs per chunk and item, a core per rank; 0.5 us within a node (shared
+# memory), 2 us between nodes (InfiniBand is about 1.5 us one way).
+CLUSTER = dict(c_m=1.5e-6, c_i=17e-9, w_m=1.0e-6, w_i=5e-9, latency=0.5e-6, net_latency=2e-6,
+               root_c_i=17e-9)
+
+
+def read_results(path):
+    """RESULT lines -> {(workers, variant, metric): [values]}."""
+    values = collections.defaultdict(list)
+    for line in open(path):
+        parts = line.split()
+        if len(parts) != 7 or parts[0] != "RESULT":
+            continue
+        _, _, workers, _, variant, metric, value = parts
+        values[(int(workers), variant, metric)].append(float(value))
+    return values
+
+
+def w4_durations(path="bench/w4_durations.json"):
+    with open(path) as f:
+        return json.load(f)["durations_s"]
+
+
+def simulated_chunk_rate(p, ranks, chunksize, cores):
+    """bench_dispatch_rate: chunks/s of a map of no-ops at `chunksize`, in steady state (enough
+    chunks that the start and the tail are a few per cent, as in the 0.3 s measured maps)."""
+    workers = ranks - 1
+    chunks = max(600, 40 * workers)
+    sim = SharedCoreSim(p, workers, cores)
+    return chunks / sim.run(chunks * chunksize, chunksize)
+
+
+def check(args):
+    p = dict(SHARED)
+    rows = []
+    if args.check:
+        measured = read_results(args.check)
+        # The master's cost per chunk size where it is saturated (1 worker on its own core).
+        table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
+                 if w == 1 and m == "master_cpu_us_per_chunk"}
+        if table:
+            p["master_cost_table"] = table
+        keys = sorted({(w, v) for (w, v, m) in measured if m == "chunks_per_s"})
+        for workers, variant in keys:
+            ranks, chunksize = workers + 1, int(variant[2:])
+            if args.chunksizes and chunksize not in args.chunksizes:
+                continue
+            m = statistics.median(measured[(workers, variant, "chunks_per_s")])
+            s = simulated_chunk_rate(p, ranks, chunksize, args.cores)
+            rows.append((f"dispatch rate, {ranks} ranks, chunksize {chunksize} (chunks/s)", s, m))
+    if args.workloads:
+        measured = read_results(args.workloads)
+        durations = w4_durations()
+        workers = 2
+        sim = SharedCoreSim(p, workers, args.cores)
+        w3 = [0.010] * 200
+        key = (workers, "default", "efficiency")
+        if measured.get(key):
+            span = sim.run(len(w3), None, w3)
+            rows.append(("W3 200 x 10 ms, 3 ranks: efficiency", sum(w3) / (workers * span),
+                         statistics.median(measured[key])))
+        for variant, chunksize in (("default", None), ("cs1", 1)):
+            key = (workers, variant, "makespan_over_ideal")
+            if measured.get(key):
+                span = SharedCoreSim(p, workers, args.cores).run(len(durations), chunksize, durations)
+                rows.append((f"W4 Pareto, 3 ranks, {'default chunking' if chunksize is None else 'chunksize 1'}:"
+                             " makespan / ideal", span / (sum(durations) / workers),
+                             statistics.median(measured[key])))
+    print("| case | simulated | measured | error |")
+    print("|---|---:|---:|---:|")
+    worst = 0.0
+    for name, s, m in rows:
+        err = (s - m) / m * 100
+        worst = max(worst, abs(err))
+        fmt = (lambda v: f"{v:,.0f}") if m > 100 else (lambda v: f"{v:.3f}")
+        print(f"| {name} | {fmt(s)} | {fmt(m)} | {err:+.1f}% |")
+    print(f"\nlargest error: {worst:.1f}%")
+
+
+RANKS_PER_NODE = 64  # sub-masters: one per node of this many ranks (docs/scaling.md says why)
+WORK_PER_RANK_S = 1.0  # each prediction maps this many seconds of tasks per rank
+MAX_LANES = 1000  # event aggregation: at most this many simulated worker lanes
+
+
+def predicted_efficiency(p, ranks, task_s, mode):
+    """Useful task time / (ranks outside the root x makespan) of one map of fixed tasks of
+    `task_s`, WORK_PER_RANK_S of them per rank, adaptive chunking. `ranks` excludes the root;
+    with sub-masters one in RANKS_PER_NODE of them is a sub-master, not a worker, so the ranks
+    they take count as lost."""
+    items = int(ranks * WORK_PER_RANK_S / task_s)
+    if mode == "one master":
+        lane = max(1, ranks // MAX_LANES)
+        sim = ClusterSim(p, ranks, task_s, items, lane=lane)
+    else:
+        q = dict(p, root_c_i=0.0) if mode == "sub-masters, ranges" else p
+        nodes = ranks // RANKS_PER_NODE
+        per_node = RANKS_PER_NODE - 1
+        lane = max(1, min(per_node, nodes * per_node // MAX_LANES))
+        sim = ClusterSim(q, nodes * per_node, task_s, items, ranks_per_node=RANKS_PER_NODE, lane=lane)
+    return items * task_s / (ranks * sim.run())
+
+
+PREDICTION_MODES = ("one master", "sub-masters", "sub-masters, ranges")
+
+
+def predict(args):
+    p = dict(CLUSTER)
+    ranks_list = (1000, 10_000, 100_000)
+    tasks = (100e-6, 1e-3, 10e-3)
+    results = {}
+    print(f"Efficiency on dedicated cores: one map of {WORK_PER_RANK_S:g} s of fixed tasks per rank, "
+          f"adaptive chunking; sub-masters: one per {RANKS_PER_NODE} ranks")
+    print("| ranks | task | " + " | ".join(PREDICTION_MODES) + " |")
+    print("|---:|---:|" + "---:|" * len(PREDICTION_MODES))
+    for ranks in ranks_list:
+        for t in tasks:
+            row = [predicted_efficiency(p, ranks, t, mode) for mode in PREDICTION_MODES]
+            results[(ranks, t)] = row
+            print(f"| {ranks:,} | {t * 1e3:g} ms | " + " | ".join(f"{e:.3f}" for e in row) + " |")
+    # Where sub-masters start to pay: the smallest rank count (on a finer grid) where they beat
+    # one master, per task duration.
+    print("\nsub-masters (items through the root) beat one master from:")
+    grid = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
+    crossover = {}
+    for t in tasks:
+        crossover[t] = next((r for r in grid if predicted_efficiency(p, r, t, "sub-masters")
+                             > predicted_efficiency(p, r, t, "one master")), None)
+        print(f"  {t * 1e3:g} ms tasks: {crossover[t] or 'beyond ' + str(grid[-1])} ranks")
+    if args.png:
+        plot(results, ranks_list, tasks, args.png)
+
+
+def plot(results, ranks_list, tasks, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(tasks), figsize=(12, 3.8), sharey=True)
+    for ax, t in zip(axes, tasks):
+        for i, (mode, style) in enumerate(zip(PREDICTION_MODES, ("o-", "s--", "^:"))):
+            ax.plot(ranks_list, [results[(r, t)][i] for r in ranks_list], style, label=mode)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"tasks of {t * 1e3:g} ms")
+        ax.set_xlabel("ranks")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("efficiency (simulated)")
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(f"mpipool dispatch, simulated: {WORK_PER_RANK_S:g} s of work per rank, "
+                 f"sub-masters one per {RANKS_PER_NODE} ranks (bench/sim/dispatch_sim.py --predict)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def quick():
+    raise SystemExit("todo")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", metavar="RESULTS", help="dispatch-rate RESULT lines to compare with")
+    ap.add_argument("--workloads", metavar="RESULTS", help="bench_workloads RESULT lines (W3, W4; 3 ranks)")
+    ap.add_argument("--chunksizes", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    ap.add_argument("--cores", type=int, default=2, help="cores of the measuring machine (2)")
+    ap.add_argument("--predict", action="store_true")
+    ap.add_argument("--png", help="plot of the prediction")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.check or args.workloads:
+        check(args)
+    if args.predict:
+        predict(args)
+    if args.quick:
+        quick()
+
+
+if __name__ == "__main__":
+    main()
