@@ -337,11 +337,12 @@ class ClusterSim:
         p, t, R = self.p, self.task_s, self.R
         per_node = R - 1
         nodes = -(-self.n // per_node)
-        node_plan = ChunkPlan(self.items, nodes, cap=LARGEST_ADAPTIVE_CHUNK * per_node)
+        # The root cuts the input as one master would for all the workers, and gives a node
+        # its workers' chunks in one node-chunk: nodes of any size then get their share.
+        node_plan = ChunkPlan(self.items, self.n)
         root_free = 0.0
         events, seq = [], 0
         makespan = 0.0
-        lanes_per_node = -(-per_node // self.lane)
 
         class Node:
             pass
@@ -349,14 +350,16 @@ class ClusterSim:
         state = []
         for node in range(nodes):
             s = Node()
+            s.workers = min(per_node, self.n - node * per_node)  # the last node may have fewer
+            s_lanes = -(-s.workers // self.lane)
             s.free = 0.0  # the sub-master's CPU
             s.stock = 0  # items received, not yet cut
             s.last_refill = 0
             s.asked = False
-            s.width = [min(self.lane, per_node - l * self.lane) for l in range(lanes_per_node)]
-            s.in_flight = [0] * lanes_per_node
-            s.busy_until = [0.0] * lanes_per_node
-            s.idle = list(range(lanes_per_node))
+            s.width = [min(self.lane, s.workers - l * self.lane) for l in range(s_lanes)]
+            s.in_flight = [0] * s_lanes
+            s.busy_until = [0.0] * s_lanes
+            s.idle = list(range(s_lanes))
             s.typical = None
             state.append(s)
 
@@ -371,15 +374,16 @@ class ClusterSim:
             push(now + p["net_latency"], "root", node)
 
         def cut(s, width):
-            """The sub-master's guided rule over its stock: half the stock over its workers."""
+            """The sub-master's guided rule over its stock: half the stock over its workers.
+            A lane's chunks are cut to one size, as the adaptive plan's batches are (cut one by
+            one they would shrink within the lane, and the lane would wait for its largest)."""
+            k = max(1, min(-(-s.stock // (2 * s.workers)), LARGEST_ADAPTIVE_CHUNK))
             counts = []
             for _ in range(width):
                 if s.stock == 0:
                     break
-                k = max(1, min(-(-s.stock // (2 * per_node)), LARGEST_ADAPTIVE_CHUNK))
-                k = min(k, s.stock)
-                s.stock -= k
-                counts.append(k)
+                counts.append(min(k, s.stock))
+                s.stock -= counts[-1]
             return counts
 
         def feed(node, lane, now):
@@ -408,7 +412,7 @@ class ClusterSim:
                 if node_plan.exhausted():
                     state[node].asked = False
                     continue
-                _, K = node_plan.take()
+                K = sum(node_plan.take()[1] for _ in range(state[node].workers) if not node_plan.exhausted())
                 root_free = self._serve(root_free, now, p["c_m"] + p["root_c_i"] * K)
                 push(root_free + p["net_latency"], "stock", node, K)
             elif kind == "stock":
@@ -438,7 +442,7 @@ class ClusterSim:
                 if s.in_flight[lane] == 0 and not feed(node, lane, now):
                     s.idle.append(lane)
                 if (s.in_flight[lane] == 1 and s.typical < PREFETCH_BELOW_S
-                        and s.stock > PREFETCH_CHUNKS_PER_WORKER * per_node):
+                        and s.stock > PREFETCH_CHUNKS_PER_WORKER * s.workers):
                     feed(node, lane, now)
                 maybe_refill(node, now)
         # Results go back to the root with the node's last chunk: one more network hop.
@@ -547,10 +551,9 @@ def predicted_efficiency(p, ranks, task_s, mode):
         sim = ClusterSim(p, ranks, task_s, items, lane=lane)
     else:
         q = dict(p, root_c_i=0.0) if mode == "sub-masters, ranges" else p
-        nodes = ranks // RANKS_PER_NODE
-        per_node = RANKS_PER_NODE - 1
-        lane = max(1, min(per_node, nodes * per_node // MAX_LANES))
-        sim = ClusterSim(q, nodes * per_node, task_s, items, ranks_per_node=RANKS_PER_NODE, lane=lane)
+        workers = ranks - -(-ranks // RANKS_PER_NODE)  # every node's first rank is its sub-master
+        lane = max(1, min(RANKS_PER_NODE - 1, workers // MAX_LANES))
+        sim = ClusterSim(q, workers, task_s, items, ranks_per_node=RANKS_PER_NODE, lane=lane)
     return items * task_s / (ranks * sim.run())
 
 
