@@ -89,16 +89,21 @@ class ChunkPlan:
         return first, count
 
     def chunks_left(self, up_to):
-        if not self.adaptive:
-            return min(-(-(self.items - self.next) // self.chunksize), up_to)
-        # As the C++ does: count by taking from a copy, up to `up_to`. For a batch that is
-        # still running this is exact enough with the cheaper estimate below.
         remaining = self.items - self.next
-        if self.batch_left and self.batch_size:
-            in_batch = min(self.batch_left, -(-remaining // self.batch_size))
-            if in_batch >= up_to or in_batch * self.batch_size >= remaining:
-                return min(in_batch, up_to)
-        return min(up_to, max(1, remaining // max(1, self.batch_size or 1))) if remaining else 0
+        if not self.adaptive:
+            return min(-(-remaining // self.chunksize), up_to)
+        # As the C++ counts, by taking from a copy, but a batch at a time (up_to is 2N + 1 in
+        # the policy: a few batches).
+        chunks, batch_left, batch_size = 0, self.batch_left, self.batch_size
+        while remaining > 0 and chunks < up_to:
+            if batch_left == 0:
+                batch_size = min(max(-(-remaining // (2 * self.workers)), 1), self.chunksize)
+                batch_left = self.workers
+            taken = min(batch_left, -(-remaining // batch_size))
+            chunks += taken
+            remaining -= min(remaining, taken * batch_size)
+            batch_left = 0
+        return min(chunks, up_to)
 
 
 def master_cost(p, count):
@@ -153,8 +158,9 @@ class SharedCoreSim:
         def cpu(rank, seconds, action):
             work[rank].append([seconds, action])
 
-        # A worker that shares a core is switched in and out for each chunk.
-        switch = p["switch"] if ranks > self.cores else 0.0
+        # A worker that shares a core is switched in and out for each chunk; the switch costs
+        # more with more ranks queueing for the cores (their caches evict each other's).
+        switch = p["switch"] + p["switch_per_rank"] * (ranks - self.cores) if ranks > self.cores else 0.0
 
         def rendezvous(count):
             """Messages above Open MPI's eager limit (4 KiB over shared memory) take a handshake
@@ -186,6 +192,7 @@ class SharedCoreSim:
                 lambda: post(p["latency"], lambda: arrive(worker, first, count)))
 
         def arrive(worker, first, count):
+            spin_until[worker] = now[0] + SPIN_S  # its progress thread spins after each message
             queued[worker].append((first, count))
             if len(queued[worker]) == 1:
                 start_chunk(worker)
@@ -198,6 +205,7 @@ class SharedCoreSim:
 
         def finish_chunk(worker, count):
             queued[worker].popleft()
+            spin_until[worker] = now[0] + SPIN_S
             post(p["latency"], lambda: result_at_master(worker, count))
             if queued[worker]:
                 start_chunk(worker)
@@ -225,14 +233,17 @@ class SharedCoreSim:
 
         while done_items[0] < items:
             runnable = [r for r in range(ranks) if work[r]]
-            spinning = sum(1 for r in range(ranks) if not work[r] and spin_until[r] > now[0])
-            demand = len(runnable) + p["spin_weight"] * spinning
+            # The master's progress thread does its work, so it spins only when it has none; a
+            # worker's progress thread spins beside the thread that runs its tasks.
+            spinning = sum(1 for r in range(ranks) if (r > 0 or not work[r]) and spin_until[r] > now[0])
+            # With a core for every rank, spinning takes nothing from anyone.
+            demand = len(runnable) + (p["spin_weight"] * spinning if ranks > self.cores else 0.0)
             rate = min(1.0, self.cores / demand) if demand else 1.0
             t_cpu = min((work[r][0][0] / rate for r in runnable), default=math.inf)
             t_evt = events[0][0] - now[0] if events else math.inf
             # A spinner that stops spinning changes the rate: step there too.
-            t_spin = min((spin_until[r] - now[0] for r in range(ranks)
-                          if not work[r] and spin_until[r] > now[0]), default=math.inf)
+            t_spin = min((spin_until[r] - now[0] for r in range(ranks) if spin_until[r] > now[0]),
+                         default=math.inf)
             dt = min(t_cpu, t_evt, t_spin)
             if dt == math.inf:
                 raise RuntimeError("simulation stalled")
@@ -246,7 +257,7 @@ class SharedCoreSim:
                 if work[r] and work[r][0][0] <= 1e-15:
                     _, action = work[r].popleft()
                     action()
-                    if not work[r]:
+                    if r == 0 and not work[r]:
                         spin_until[r] = now[0] + SPIN_S
         return now[0]
 
@@ -454,7 +465,7 @@ class ClusterSim:
 # Measured on the 2-core machine (docs/scaling.md): the master's costs at 2 ranks, where it is
 # saturated; the worker's and the sharing parameters fitted to the dispatch-rate table at 2 and
 # 17 ranks only (3, 5 and 9 ranks, W3 and W4 are then predictions of the model).
-SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6, spin_weight=0.1, switch=4e-6,
+SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6, spin_weight=0.1, switch=3e-6, switch_per_rank=0.1e-6,
               rendezvous=6e-6, item_bytes=4, rdv_shared=0.0, rdv_per_rank=4e-6)
 # A cluster: the same costs per chunk and item, a core per rank; 0.5 us within a node (shared
 # memory), 2 us between nodes (InfiniBand is about 1.5 us one way).
@@ -463,15 +474,32 @@ CLUSTER = dict(c_m=1.5e-6, c_i=17e-9, w_m=1.0e-6, w_i=5e-9, latency=0.5e-6, net_
 
 
 def read_results(path):
-    """RESULT lines -> {(workers, variant, metric): [values]}."""
+    """{(workers, variant, metric): [values]} from RESULT lines (bench_common.hpp's format), or
+    from the dispatch-rate table of a Markdown page (docs/scaling.md: scripts/dispatch-rate.sh's
+    medians, one value per cell)."""
     values = collections.defaultdict(list)
+    table_columns = ("chunks_per_s", "items_per_s", "master_cpu_us_per_chunk", "caller_cpu_us_per_chunk",
+                     "master_cpu_share")
     for line in open(path):
         parts = line.split()
-        if len(parts) != 7 or parts[0] != "RESULT":
+        if len(parts) == 7 and parts[0] == "RESULT":
+            _, _, workers, _, variant, metric, value = parts
+            values[(int(workers), variant, metric)].append(float(value))
             continue
-        _, _, workers, _, variant, metric, value = parts
-        values[(int(workers), variant, metric)].append(float(value))
+        cells = [c.strip().replace(",", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 7 and all(_is_number(c) for c in cells):
+            workers, variant = int(cells[0]) - 1, "cs" + cells[1]
+            for metric, value in zip(table_columns, cells[2:]):
+                values[(workers, variant, metric)].append(float(value))
     return values
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def w4_durations(path="bench/w4_durations.json"):
@@ -498,7 +526,7 @@ def check(args):
                  if w == 1 and m == "master_cpu_us_per_chunk"}
         if table:
             p["master_cost_table"] = table
-        keys = sorted({(w, v) for (w, v, m) in measured if m == "chunks_per_s"})
+        keys = sorted({(w, v) for (w, v, m) in measured if m == "chunks_per_s"}, key=lambda k: (k[0], int(k[1][2:])))
         for workers, variant in keys:
             ranks, chunksize = workers + 1, int(variant[2:])
             if args.chunksizes and chunksize not in args.chunksizes:
@@ -540,10 +568,10 @@ WORK_PER_RANK_S = 1.0  # each prediction maps this many seconds of tasks per ran
 MAX_LANES = 1000  # event aggregation: at most this many simulated worker lanes
 
 
-def predicted_efficiency(p, ranks, task_s, mode):
+def predicted_efficiency(p, ranks, task_s, mode, ranks_per_node=RANKS_PER_NODE):
     """Useful task time / (ranks outside the root x makespan) of one map of fixed tasks of
     `task_s`, WORK_PER_RANK_S of them per rank, adaptive chunking. `ranks` excludes the root;
-    with sub-masters one in RANKS_PER_NODE of them is a sub-master, not a worker, so the ranks
+    with sub-masters one in `ranks_per_node` of them is a sub-master, not a worker, so the ranks
     they take count as lost."""
     items = int(ranks * WORK_PER_RANK_S / task_s)
     if mode == "one master":
@@ -551,9 +579,9 @@ def predicted_efficiency(p, ranks, task_s, mode):
         sim = ClusterSim(p, ranks, task_s, items, lane=lane)
     else:
         q = dict(p, root_c_i=0.0) if mode == "sub-masters, ranges" else p
-        workers = ranks - -(-ranks // RANKS_PER_NODE)  # every node's first rank is its sub-master
-        lane = max(1, min(RANKS_PER_NODE - 1, workers // MAX_LANES))
-        sim = ClusterSim(q, workers, task_s, items, ranks_per_node=RANKS_PER_NODE, lane=lane)
+        workers = ranks - -(-ranks // ranks_per_node)  # every node's first rank is its sub-master
+        lane = max(1, min(ranks_per_node - 1, workers // MAX_LANES))
+        sim = ClusterSim(q, workers, task_s, items, ranks_per_node=ranks_per_node, lane=lane)
     return items * task_s / (ranks * sim.run())
 
 
@@ -562,32 +590,34 @@ PREDICTION_MODES = ("one master", "sub-masters", "sub-masters, ranges")
 
 def predict(args):
     p = dict(CLUSTER)
+    R = args.ranks_per_node
     ranks_list = (1000, 10_000, 100_000)
     tasks = (100e-6, 1e-3, 10e-3)
     results = {}
     print(f"Efficiency on dedicated cores: one map of {WORK_PER_RANK_S:g} s of fixed tasks per rank, "
-          f"adaptive chunking; sub-masters: one per {RANKS_PER_NODE} ranks")
+          f"adaptive chunking; sub-masters: one per {R} ranks")
     print("| ranks | task | " + " | ".join(PREDICTION_MODES) + " |")
     print("|---:|---:|" + "---:|" * len(PREDICTION_MODES))
     for ranks in ranks_list:
         for t in tasks:
-            row = [predicted_efficiency(p, ranks, t, mode) for mode in PREDICTION_MODES]
+            row = [predicted_efficiency(p, ranks, t, mode, R) for mode in PREDICTION_MODES]
             results[(ranks, t)] = row
             print(f"| {ranks:,} | {t * 1e3:g} ms | " + " | ".join(f"{e:.3f}" for e in row) + " |")
-    # Where sub-masters start to pay: the smallest rank count (on a finer grid) where they beat
-    # one master, per task duration.
-    print("\nsub-masters (items through the root) beat one master from:")
-    grid = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
-    crossover = {}
-    for t in tasks:
-        crossover[t] = next((r for r in grid if predicted_efficiency(p, r, t, "sub-masters")
-                             > predicted_efficiency(p, r, t, "one master")), None)
-        print(f"  {t * 1e3:g} ms tasks: {crossover[t] or 'beyond ' + str(grid[-1])} ranks")
+    # Where sub-masters start to pay: the smallest rank count of a finer grid from which on
+    # they beat one master, per task duration.
+    print("\nsub-masters beat one master from (ranks; grid 2^8..2^17):")
+    grid = [2 ** k for k in range(8, 18)]
+    for mode in PREDICTION_MODES[1:]:
+        for t in tasks:
+            wins = [predicted_efficiency(p, r, t, mode, R) > predicted_efficiency(p, r, t, "one master")
+                    for r in grid]
+            first = next((r for i, r in enumerate(grid) if all(wins[i:])), None)
+            print(f"  {mode}, {t * 1e3:g} ms tasks: {first if first else 'not up to ' + str(grid[-1])}")
     if args.png:
-        plot(results, ranks_list, tasks, args.png)
+        plot(results, ranks_list, tasks, args.png, R)
 
 
-def plot(results, ranks_list, tasks, path):
+def plot(results, ranks_list, tasks, path, ranks_per_node):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -603,14 +633,53 @@ def plot(results, ranks_list, tasks, path):
     axes[0].set_ylabel("efficiency (simulated)")
     axes[0].legend(loc="lower left", fontsize=8)
     fig.suptitle(f"mpipool dispatch, simulated: {WORK_PER_RANK_S:g} s of work per rank, "
-                 f"sub-masters one per {RANKS_PER_NODE} ranks (bench/sim/dispatch_sim.py --predict)", fontsize=9)
+                 f"sub-masters one per {ranks_per_node} ranks (bench/sim/dispatch_sim.py --predict)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
 
 
 def quick():
-    raise SystemExit("todo")
+    """A few seconds: the engines against answers known without them. Exits 1 on a failure."""
+    failures = []
+
+    def expect(what, value, low, high):
+        ok = low <= value <= high
+        print(f"{'ok ' if ok else 'FAIL'} {what}: {value:.4g} (expected {low:.4g}..{high:.4g})")
+        if not ok:
+            failures.append(what)
+
+    # The plan: 22 chunks for 2000 items on 2 workers (scheduler.hpp's comment on chunk_plan).
+    plan = ChunkPlan(2000, 2)
+    counts = []
+    while not plan.exhausted():
+        counts.append(plan.take()[1])
+    expect("adaptive chunks for 2000 items on 2 workers", len(counts), 22, 22)
+    # One worker on its own core, no-op items: the master is the bottleneck, 1 / its cost.
+    p = dict(SHARED)
+    rate = simulated_chunk_rate(p, 2, 1, cores=2)
+    expect("chunks/s with 1 worker, chunksize 1", rate, 0.95 / (p["c_m"] + p["c_i"]), 1.0 / (p["c_m"] + p["c_i"]))
+    # Long fixed tasks on dedicated cores: the makespan is the work over the workers.
+    sim = SharedCoreSim(p, 4, cores=5)
+    span = sim.run(400, 1, [0.01] * 400)
+    expect("400 x 10 ms on 4 workers, own cores: makespan (s)", span, 1.0, 1.005)
+    # Processor sharing: 4 workers on 2 cores take twice as long (the master is idle).
+    span = SharedCoreSim(dict(p, spin_weight=0.0), 4, cores=2).run(400, 1, [0.01] * 400)
+    expect("400 x 10 ms on 4 workers, 2 cores: makespan (s)", span, 2.0, 2.02)
+    # Event aggregation: lanes of 10 workers against every worker simulated.
+    cp = dict(CLUSTER)
+    exact = ClusterSim(cp, 1000, 1e-3, 100_000).run()
+    lanes = ClusterSim(cp, 1000, 1e-3, 100_000, lane=10).run()
+    expect("1000 workers, lanes of 10 / exact makespan", lanes / exact, 0.99, 1.01)
+    exact = ClusterSim(cp, 1008, 1e-3, 100_000, ranks_per_node=64).run()
+    lanes = ClusterSim(cp, 1008, 1e-3, 100_000, ranks_per_node=64, lane=9).run()
+    expect("sub-masters, lanes of 9 / exact makespan", lanes / exact, 0.99, 1.01)
+    # The master's limit: 10^4 workers on 1-item chunks of 100 us tasks ask for 10^8 chunks/s,
+    # one master serves 1 / 1.5 us: efficiency far below 1.
+    eff = predicted_efficiency(cp, 10_000, 100e-6, "one master")
+    expect("10^4 workers, 100 us tasks, one master: efficiency", eff, 0.0, 0.7)
+    if failures:
+        sys.exit(1)
 
 
 def main():
@@ -621,6 +690,7 @@ def main():
     ap.add_argument("--cores", type=int, default=2, help="cores of the measuring machine (2)")
     ap.add_argument("--predict", action="store_true")
     ap.add_argument("--png", help="plot of the prediction")
+    ap.add_argument("--ranks-per-node", type=int, default=RANKS_PER_NODE, help="sub-masters: one per this many ranks")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.check or args.workloads:
