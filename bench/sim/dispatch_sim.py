@@ -2,10 +2,11 @@
 """A discrete-event simulator of mpipool's dispatch: one master (or a root with sub-masters)
 handing chunks to workers, checked against measurements and used to predict large runs.
 
-    dispatch_sim.py --check RESULTS        # simulated vs measured: the dispatch-rate table
-                                           # (RESULT lines of scripts/dispatch-rate.sh) and,
-                                           # with --workloads FILE, W3 and W4 of bench_workloads
-    dispatch_sim.py --predict [--png FILE] # efficiency at 10^3..10^5 workers, one master
+    dispatch_sim.py --check RESULTS        # simulated vs measured: the dispatch rates (RESULT
+                                           # lines of scripts/dispatch-rate.sh, or its table in
+                                           # docs/scaling.md) and, with --workloads FILE, W3
+                                           # and W4 (RESULT lines of bench_workloads, 3 ranks)
+    dispatch_sim.py --predict [--png FILE] # efficiency at 10^3..10^5 ranks, one master
                                            # against sub-masters, on dedicated cores
     dispatch_sim.py --quick                # a few seconds: the engines against known answers
 
@@ -25,15 +26,19 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
   at weight `spin_weight`, the ranks spinning in their 200 us wait after a message (they yield
   the core, but not for free). Task times are CPU times (the benchmarks' tasks spin on the
   thread's CPU clock), so they stretch when the core is shared.
-- Dedicated cores (the predictions): no sharing; identical workers may be simulated in lanes of
-  g workers that take g chunks at once (event aggregation, --lanes), which keeps 10^5 workers
-  to a few thousand simulated entities.
-- Sub-masters: one per node of R ranks (R - 1 workers). The root hands each sub-master large
-  node-chunks from an adaptive plan over the sub-masters, ahead of need (a sub-master asks for
-  the next one when its stock falls to half of the last); the sub-master cuts its stock into
-  chunks for its workers (the same guided rule over its stock) and returns their results. Root
-  and sub-master pay c_m + c_i*K per node-chunk of K items; the sub-master also pays
-  c_m + c_i*k per worker chunk, on its own core.
+  A worker that shares a core pays a switch per chunk, and messages above Open MPI's 4 KiB
+  eager limit a handshake; both grow with the ranks queueing for the cores.
+- Dedicated cores (the predictions): no sharing; identical workers are simulated in lanes of
+  g workers that take g chunks at once and finish together (event aggregation), at most
+  MAX_LANES lanes, which keeps 10^5 workers to about a thousand simulated entities; --quick
+  compares lanes with every worker simulated at 10^4.
+- Sub-masters: one per node of R ranks (R - 1 workers). The root cuts the input as one master
+  would for all the workers and hands a sub-master its workers' chunks as one node-chunk, ahead
+  of need (a sub-master asks for the next one when its stock falls to half of the last); the
+  sub-master cuts its stock into chunks for its workers (half the stock over its workers) and
+  returns their results. Root and sub-master pay c_m + c_i*K per node-chunk of K items (the root
+  nothing per item if it sends index ranges); the sub-master also pays c_m + c_i*k per worker
+  chunk, on its own core.
 
 Standard library only (matplotlib for --png).
 """
@@ -42,7 +47,7 @@ import collections
 import heapq
 import json
 import math
-import os
+import random
 import statistics
 import sys
 
@@ -176,7 +181,7 @@ class SharedCoreSim:
                 return 0.0
             if ranks <= self.cores:
                 return p["rendezvous"]
-            return p["rendezvous"] + p["rdv_shared"] + p["rdv_per_rank"] * (ranks - self.cores)
+            return p["rendezvous"] + p["rdv_per_rank"] * (ranks - self.cores)
 
         def chunk_cost(count, first):
             if durations is not None:
@@ -262,6 +267,43 @@ class SharedCoreSim:
         return now[0]
 
 
+# ---------------------------------------------------------------------------- task times
+
+class FixedTasks:
+    """Every task takes `seconds` (W3's kind)."""
+
+    def __init__(self, seconds):
+        self.mean = seconds
+        self.name = f"{seconds * 1e3:g} ms"
+
+    def chunk_s(self, items, rng):
+        return items * self.mean
+
+
+class BimodalTasks:
+    """A share `long_share` of the tasks takes `long_s`, the others `short_s`, independently."""
+
+    def __init__(self, short_s, long_s, long_share):
+        self.short_s, self.long_s, self.long_share = short_s, long_s, long_share
+        self.mean = short_s + (long_s - short_s) * long_share
+        self.name = f"{long_share:.0%} {long_s * 1e3:g} ms, else {short_s * 1e3:g} ms"
+
+    def chunk_s(self, items, rng):
+        if items <= 64:
+            longs = sum(rng.random() < self.long_share for _ in range(items))
+        else:  # the binomial count of long tasks, normal beyond a few dozen items
+            sd = math.sqrt(items * self.long_share * (1 - self.long_share))
+            longs = min(items, max(0, round(rng.gauss(items * self.long_share, sd))))
+        return items * self.short_s + longs * (self.long_s - self.short_s)
+
+
+def lane_chunk_s(p, tasks, counts, rng):
+    """How long a lane is busy with its chunks, one per worker of the lane: the workers run them
+    side by side, and the lane stands for them all with their average (with fixed tasks and the
+    equal chunks of a batch, that is every worker's time)."""
+    return sum(p["w_m"] + p["w_i"] * k + tasks.chunk_s(k, rng) for k in counts) / len(counts)
+
+
 # ---------------------------------------------------------------------------- dedicated cores
 
 class ClusterSim:
@@ -270,8 +312,11 @@ class ClusterSim:
     Workers are simulated in lanes of `lane` identical workers that take `lane` chunks at once
     and finish them together; lane 1 is exact."""
 
-    def __init__(self, p, workers, task_s, items, ranks_per_node=None, lane=1):
-        self.p, self.n, self.task_s, self.items = p, workers, task_s, items
+    def __init__(self, p, workers, tasks, items, ranks_per_node=None, lane=1, seed=1):
+        if isinstance(tasks, (int, float)):
+            tasks = FixedTasks(tasks)
+        self.p, self.n, self.tasks, self.items = p, workers, tasks, items
+        self.rng = random.Random(seed)
         self.R, self.lane = ranks_per_node, lane
 
     def run(self):
@@ -284,7 +329,7 @@ class ClusterSim:
         return start + seconds
 
     def _one_master(self):
-        p, t = self.p, self.task_s
+        p = self.p
         lanes = -(-self.n // self.lane)
         plan = ChunkPlan(self.items, self.n)
         events, seq = [], 0
@@ -325,7 +370,7 @@ class ClusterSim:
             if kind == "arrive":
                 # The batch runs after what the lane has queued; its chunks run side by side.
                 start = max(now, busy_until[lane])
-                chunk_s = max(p["w_m"] + (p["w_i"] + t) * k for k in counts)
+                chunk_s = lane_chunk_s(p, self.tasks, counts, self.rng)
                 busy_until[lane] = start + chunk_s
                 seq += 1
                 heapq.heappush(events, (busy_until[lane] + p["latency"], seq, "result", lane, (counts, chunk_s)))
@@ -345,7 +390,7 @@ class ClusterSim:
         return max(makespan, master_free)
 
     def _sub_masters(self):
-        p, t, R = self.p, self.task_s, self.R
+        p, R = self.p, self.R
         per_node = R - 1
         nodes = -(-self.n // per_node)
         # The root cuts the input as one master would for all the workers, and gives a node
@@ -441,7 +486,7 @@ class ClusterSim:
                 node, lane, counts = ev[3], ev[4], ev[5]
                 s = state[node]
                 start = max(now, s.busy_until[lane])
-                chunk_s = max(p["w_m"] + (p["w_i"] + t) * k for k in counts)
+                chunk_s = lane_chunk_s(p, self.tasks, counts, self.rng)
                 s.busy_until[lane] = start + chunk_s
                 push(s.busy_until[lane] + p["latency"], "result", node, lane, (counts, chunk_s))
             else:  # a lane's results at its sub-master
@@ -462,14 +507,20 @@ class ClusterSim:
 
 # ---------------------------------------------------------------------------- parameters
 
-# Measured on the 2-core machine (docs/scaling.md): the master's costs at 2 ranks, where it is
-# saturated; the worker's and the sharing parameters fitted to the dispatch-rate table at 2 and
-# 17 ranks only (3, 5 and 9 ranks, W3 and W4 are then predictions of the model).
-SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6, spin_weight=0.1, switch=3e-6, switch_per_rank=0.1e-6,
-              rendezvous=6e-6, item_bytes=4, rdv_shared=0.0, rdv_per_rank=4e-6)
-# A cluster: the same costs per chunk and item, a core per rank; 0.5 us within a node (shared
-# memory), 2 us between nodes (InfiniBand is about 1.5 us one way).
-CLUSTER = dict(c_m=1.5e-6, c_i=17e-9, w_m=1.0e-6, w_i=5e-9, latency=0.5e-6, net_latency=2e-6,
+# The 2-core measuring machine (docs/scaling.md). The master's cost per chunk: c_m + c_i * k, or
+# with --check the measured table of it at 2 ranks (the master saturated on its own core). The
+# worker's costs and the latency: small enough that one worker on its own core keeps the master
+# saturated, as measured. The sharing parameters: fitted to the dispatch-rate table at 2, 3 and
+# 17 ranks only (the 5- and 9-rank rows, W3 and W4 are then predictions of the model).
+SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6,
+              spin_weight=0.1,  # the weight of a thread spinning (yielding) in its wait
+              switch=3e-6, switch_per_rank=0.1e-6,  # a shared worker's switch per chunk
+              rendezvous=6e-6, rdv_per_rank=4e-6,  # a handshake, and its polling on shared cores
+              item_bytes=4)  # bench_dispatch_rate's items are ints
+# A cluster: the master's c_m and c_i of the model in docs/scaling.md, the worker's costs as
+# above, a core per rank; 0.5 us a message within a node (shared memory), 2 us between nodes
+# (InfiniBand is about 1.5 us one way).
+CLUSTER = dict(c_m=1.5e-6, c_i=17e-9, w_m=0.5e-6, w_i=15e-9, latency=0.5e-6, net_latency=2e-6,
                root_c_i=17e-9)
 
 
@@ -568,74 +619,76 @@ WORK_PER_RANK_S = 1.0  # each prediction maps this many seconds of tasks per ran
 MAX_LANES = 1000  # event aggregation: at most this many simulated worker lanes
 
 
-def predicted_efficiency(p, ranks, task_s, mode, ranks_per_node=RANKS_PER_NODE):
-    """Useful task time / (ranks outside the root x makespan) of one map of fixed tasks of
-    `task_s`, WORK_PER_RANK_S of them per rank, adaptive chunking. `ranks` excludes the root;
-    with sub-masters one in `ranks_per_node` of them is a sub-master, not a worker, so the ranks
-    they take count as lost."""
-    items = int(ranks * WORK_PER_RANK_S / task_s)
+def predicted_efficiency(p, ranks, tasks, mode, ranks_per_node=RANKS_PER_NODE):
+    """Useful task time / (ranks outside the root x makespan) of one map of `tasks` (a task-time
+    model, or seconds for fixed tasks), WORK_PER_RANK_S of them per rank, adaptive chunking.
+    `ranks` excludes the root; with sub-masters one in `ranks_per_node` of them is a sub-master,
+    not a worker, so the ranks they take count as lost."""
+    if isinstance(tasks, (int, float)):
+        tasks = FixedTasks(tasks)
+    items = int(ranks * WORK_PER_RANK_S / tasks.mean)
     if mode == "one master":
         lane = max(1, ranks // MAX_LANES)
-        sim = ClusterSim(p, ranks, task_s, items, lane=lane)
+        sim = ClusterSim(p, ranks, tasks, items, lane=lane)
     else:
         # The root may send index ranges instead of items (the sub-masters read the input):
         # then it pays nothing per item.
         q = dict(p, root_c_i=0.0) if mode == "sub-masters, root sends ranges" else p
         workers = ranks - -(-ranks // ranks_per_node)  # every node's first rank is its sub-master
         lane = max(1, min(ranks_per_node - 1, workers // MAX_LANES))
-        sim = ClusterSim(q, workers, task_s, items, ranks_per_node=ranks_per_node, lane=lane)
-    return items * task_s / (ranks * sim.run())
+        sim = ClusterSim(q, workers, tasks, items, ranks_per_node=ranks_per_node, lane=lane)
+    return items * tasks.mean / (ranks * sim.run())
 
 
 PREDICTION_MODES = ("one master", "sub-masters", "sub-masters, root sends ranges")
+PREDICTION_TASKS = (FixedTasks(100e-6), FixedTasks(1e-3), FixedTasks(10e-3), BimodalTasks(1e-3, 10e-3, 0.1))
 
 
 def predict(args):
     R = args.ranks_per_node
     known = {}
 
-    def efficiency(ranks, t, mode):
-        key = (ranks, t, mode)
+    def efficiency(ranks, tasks, mode):
+        key = (ranks, tasks.name, mode)
         if key not in known:
-            known[key] = predicted_efficiency(CLUSTER, ranks, t, mode, R)
+            known[key] = predicted_efficiency(CLUSTER, ranks, tasks, mode, R)
         return known[key]
 
     ranks_list = (1000, 10_000, 100_000)
-    tasks = (100e-6, 1e-3, 10e-3)
     results = {}
-    print(f"Efficiency on dedicated cores: one map of {WORK_PER_RANK_S:g} s of fixed tasks per rank, "
+    print(f"Efficiency on dedicated cores: one map of {WORK_PER_RANK_S:g} s of tasks per rank, "
           f"adaptive chunking; sub-masters: one per {R} ranks")
-    print("| ranks | task | " + " | ".join(PREDICTION_MODES) + " |")
+    print("| ranks | tasks | " + " | ".join(PREDICTION_MODES) + " |")
     print("|---:|---:|" + "---:|" * len(PREDICTION_MODES))
     for ranks in ranks_list:
-        for t in tasks:
-            row = [efficiency(ranks, t, mode) for mode in PREDICTION_MODES]
-            results[(ranks, t)] = row
-            print(f"| {ranks:,} | {t * 1e3:g} ms | " + " | ".join(f"{e:.3f}" for e in row) + " |")
+        for tasks in PREDICTION_TASKS:
+            row = [efficiency(ranks, tasks, mode) for mode in PREDICTION_MODES]
+            results[(ranks, tasks.name)] = row
+            print(f"| {ranks:,} | {tasks.name} | " + " | ".join(f"{e:.3f}" for e in row) + " |")
     # Where sub-masters start to pay: the smallest rank count of a finer grid from which on
     # they beat one master, per task duration.
     print("\nsub-masters beat one master from (ranks; grid 2^8..2^16):")
     grid = [2 ** k for k in range(8, 17)]
     for mode in PREDICTION_MODES[1:]:
-        for t in tasks:
-            wins = [efficiency(r, t, mode) > efficiency(r, t, "one master") for r in grid]
+        for tasks in PREDICTION_TASKS:
+            wins = [efficiency(r, tasks, mode) > efficiency(r, tasks, "one master") for r in grid]
             first = next((r for i, r in enumerate(grid) if all(wins[i:])), None)
-            print(f"  {mode}, {t * 1e3:g} ms tasks: {first if first else 'not up to ' + str(grid[-1])}")
+            print(f"  {mode}, {tasks.name}: {first if first else 'not up to ' + str(grid[-1])}")
     if args.png:
-        plot(results, ranks_list, tasks, args.png, R)
+        plot(results, ranks_list, args.png, R)
 
 
-def plot(results, ranks_list, tasks, path, ranks_per_node):
+def plot(results, ranks_list, path, ranks_per_node):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(tasks), figsize=(12, 3.8), sharey=True)
-    for ax, t in zip(axes, tasks):
+    fig, axes = plt.subplots(1, len(PREDICTION_TASKS), figsize=(14, 3.8), sharey=True)
+    for ax, tasks in zip(axes, PREDICTION_TASKS):
         for i, (mode, style) in enumerate(zip(PREDICTION_MODES, ("o-", "s--", "^:"))):
-            ax.plot(ranks_list, [results[(r, t)][i] for r in ranks_list], style, label=mode)
+            ax.plot(ranks_list, [results[(r, tasks.name)][i] for r in ranks_list], style, label=mode)
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"tasks of {t * 1e3:g} ms")
+        ax.set_title(f"tasks: {tasks.name}", fontsize=10)
         ax.set_xlabel("ranks")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("efficiency (simulated)")
@@ -689,6 +742,15 @@ def quick():
     exact = ClusterSim(cp, 9843, 10e-3, 1_000_000, ranks_per_node=64).run()
     lanes = ClusterSim(cp, 9843, 10e-3, 1_000_000, ranks_per_node=64, lane=63).run()
     expect("10^4 ranks, sub-masters, a node per lane / exact makespan", lanes / exact, 0.99, 1.01)
+    # Random task times: a lane stands for its workers with their average, which hides part of
+    # the slowest worker's tail (docs/scaling.md gives the size of that error).
+    bimodal = BimodalTasks(1e-3, 10e-3, 0.1)
+    exact = ClusterSim(cp, 10_000, bimodal, 5_000_000).run()
+    lanes = ClusterSim(cp, 10_000, bimodal, 5_000_000, lane=10).run()
+    expect("10^4 workers, bimodal tasks, lanes of 10 / exact makespan", lanes / exact, 0.98, 1.01)
+    exact = ClusterSim(cp, 9843, bimodal, 5_000_000, ranks_per_node=64).run()
+    lanes = ClusterSim(cp, 9843, bimodal, 5_000_000, ranks_per_node=64, lane=63).run()
+    expect("10^4 ranks, sub-masters, bimodal tasks, a node per lane / exact makespan", lanes / exact, 0.98, 1.01)
     # The master's limit: 10^4 workers on 1-item chunks of 100 us tasks ask for 10^8 chunks/s,
     # one master serves 1 / 1.5 us: efficiency far below 1.
     eff = predicted_efficiency(cp, 10_000, 100e-6, "one master")
