@@ -151,7 +151,6 @@ class SharedCoreSim:
         in_flight = [0] * ranks
         queued = [collections.deque() for _ in range(ranks)]  # chunks arrived at a worker
         typical = [None]
-        started_at = {}
         sent_at = [collections.deque() for _ in range(ranks)]  # the master's clock, per chunk
         last_returned = [0.0] * ranks
         done_items = [0]
@@ -204,7 +203,6 @@ class SharedCoreSim:
 
         def start_chunk(worker):
             first, count = queued[worker][0]
-            started_at[worker] = now[0]
             cost = p["w_m"] + p["w_i"] * count + switch + worker_rendezvous(count) + chunk_cost(count, first)
             cpu(worker, cost, lambda: finish_chunk(worker, count))
 
@@ -335,10 +333,7 @@ class ClusterSim:
         events, seq = [], 0
         master_free = 0.0
         in_flight = [0] * lanes
-        typical = None
-        done = 0
-        # Lane queue of chunk batches: (items per worker in the batch)
-        queue = [collections.deque() for _ in range(lanes)]
+        typical = None  # the job's typical chunk time, as the master's policy keeps it
         busy_until = [0.0] * lanes
         makespan = 0.0
 
@@ -377,12 +372,12 @@ class ClusterSim:
             else:
                 counts, chunk_s = counts
                 in_flight[lane] -= 1
-                done += sum(counts)
                 makespan = max(makespan, now)
+                # (The master times a chunk from its sending: a round trip of latency more.)
                 typical = chunk_s if typical is None else 0.75 * typical + 0.25 * chunk_s
                 if in_flight[lane] == 0:
                     dispatch(lane, now)
-                if (in_flight[lane] in (1,) and not plan.exhausted() and typical < PREFETCH_BELOW_S
+                if (in_flight[lane] == 1 and not plan.exhausted() and typical < PREFETCH_BELOW_S
                         and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * self.n + 1)
                         > PREFETCH_CHUNKS_PER_WORKER * self.n):
                     dispatch(lane, now)
