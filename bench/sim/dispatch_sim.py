@@ -8,6 +8,7 @@ handing chunks to workers, checked against measurements and used to predict larg
                                            # and W4 (RESULT lines of bench_workloads, 3 ranks)
     dispatch_sim.py --predict [--png FILE] # efficiency at 10^3..10^5 ranks, one master
                                            # against sub-masters, on dedicated cores
+    dispatch_sim.py --fit RESULTS          # the grid search that chose the sharing parameters
     dispatch_sim.py --quick                # a few seconds: the engines against known answers
 
 What is modelled (docs/scaling.md gives the measured inputs and the results):
@@ -45,6 +46,7 @@ Standard library only (matplotlib for --png).
 import argparse
 import collections
 import heapq
+import itertools
 import json
 import math
 import random
@@ -510,7 +512,7 @@ class ClusterSim:
 SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6,
               spin_weight=0.1,  # the weight of a thread spinning (yielding) in its wait
               switch=3e-6, switch_per_rank=0.1e-6,  # a shared worker's switch per chunk
-              rendezvous=6e-6, rdv_per_rank=4e-6,  # a handshake, and its polling on shared cores
+              rendezvous=6e-6, rdv_per_rank=3e-6,  # a handshake, and its polling on shared cores
               item_bytes=4)  # bench_dispatch_rate's items are ints
 # A cluster: the master's c_m and c_i of the model in docs/scaling.md, the worker's costs as
 # above, a core per rank; 0.5 us a message within a node (shared memory), 2 us between nodes
@@ -560,6 +562,32 @@ def simulated_chunk_rate(p, ranks, chunksize, cores):
     chunks = max(600, 40 * workers)
     sim = SharedCoreSim(p, workers, cores)
     return chunks / sim.run(chunks * chunksize, chunksize)
+
+
+FIT_RANKS = (2, 3, 17)  # the rows the sharing parameters are fitted to; the others are left to check
+FIT_GRID = dict(spin_weight=(0.05, 0.1, 0.2), switch=(2.5e-6, 3e-6, 3.5e-6),
+                switch_per_rank=(0.05e-6, 0.1e-6, 0.15e-6), rdv_per_rank=(3e-6, 4e-6, 5e-6))
+
+
+def fit(path, cores):
+    """Grid search of the sharing parameters on the FIT_RANKS rows of a dispatch-rate table:
+    the smallest largest error, ties broken by the mean error."""
+    measured = read_results(path)
+    table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
+             if w == 1 and m == "master_cpu_us_per_chunk"}
+    cells = [(w + 1, int(v[2:]), statistics.median(x)) for (w, v, m), x in measured.items()
+             if m == "chunks_per_s" and w + 1 in FIT_RANKS]
+    scored = []
+    names = list(FIT_GRID)
+    for values in itertools.product(*FIT_GRID.values()):
+        p = dict(SHARED, master_cost_table=table, **dict(zip(names, values)))
+        errors = [abs(simulated_chunk_rate(p, r, c, cores) / m - 1) for r, c, m in cells]
+        scored.append((round(max(errors), 3), statistics.mean(errors), values))
+    scored.sort()
+    print(f"fitted to {len(cells)} cells at {', '.join(map(str, FIT_RANKS))} ranks; best of {len(scored)}:")
+    for largest, mean, values in scored[:3]:
+        print(f"  largest error {largest:.1%}, mean {mean:.1%}: "
+              + ", ".join(f"{n}={v:g}" for n, v in zip(names, values)))
 
 
 def check(args):
@@ -760,6 +788,7 @@ def main():
     ap.add_argument("--workloads", metavar="RESULTS", help="bench_workloads RESULT lines (W3, W4; 3 ranks)")
     ap.add_argument("--chunksizes", type=lambda s: [int(x) for x in s.split(",")], default=None)
     ap.add_argument("--cores", type=int, default=2, help="cores of the measuring machine (2)")
+    ap.add_argument("--fit", metavar="RESULTS", help="fit the sharing parameters to a dispatch-rate table")
     ap.add_argument("--predict", action="store_true")
     ap.add_argument("--png", help="plot of the prediction")
     ap.add_argument("--ranks-per-node", type=int, default=RANKS_PER_NODE, help="sub-masters: one per this many ranks")
@@ -772,6 +801,8 @@ def main():
         if name not in SHARED:
             ap.error(f"no parameter {name}; there are {', '.join(SHARED)}")
         SHARED[name] = float(value)
+    if args.fit:
+        fit(args.fit, args.cores)
     if args.check or args.workloads:
         check(args)
     if args.predict:
