@@ -73,11 +73,14 @@ def table(data, base, new):
         med = {s: statistics.median(data[(s, workers, workload, variant, metric)])
                if (s, workers, workload, variant, metric) in data else None for s in [base, new] + others}
         ratio = med[new] / med[base] if med[new] is not None and med[base] else None
-        noise = max((spread(data[(s, workers, workload, variant, metric)]) for s in (base, new)
-                     if (s, workers, workload, variant, metric) in data), default=0.0)
+        runs = [data[(s, workers, workload, variant, metric)] for s in (base, new)
+                if (s, workers, workload, variant, metric) in data]
+        # One repetition has no spread to judge a change by: no verdict.
+        noise = max(spread(values) for values in runs) if all(len(values) > 1 for values in runs) else None
         better = "higher" if metric in HIGHER_IS_BETTER else "lower" if metric in LOWER_IS_BETTER else ""
         cells = [workload, str(workers), variant, metric, better, fmt(med[base]), fmt(med[new]),
-                 f"{ratio:.3f}" if ratio is not None else "—", f"{noise:.0%}", verdict(metric, ratio, noise)]
+                 f"{ratio:.3f}" if ratio is not None else "—", f"{noise:.0%}" if noise is not None else "—",
+                 verdict(metric, ratio, noise) if noise is not None else ""]
         cells += [fmt(med[o]) for o in others]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -94,7 +97,7 @@ def main():
             f"{args.load} before and {args.load_after} after). Both builds ran interleaved in every repetition; each "
             f"cell is the median over the repetitions, the ratio that of the medians ({args.new} / {args.base}), "
             f"the spread the larger of the two builds' (max - min) / median over the repetitions, and the verdict "
-            f"\"even\" within ±{EVEN_WITHIN:.0%} or within the spread.{' One repetition: a smoke test, not a measurement.' if args.repeats == '1' else ''} Settings: `{args.settings}`.\n\n{table(load(args.results), args.base, args.new)}\n")
+            f"\"even\" within ±{EVEN_WITHIN:.0%} or within the spread.{' One repetition: a smoke test, no verdicts.' if args.repeats == '1' else ''} Settings: `{args.settings}`.\n\n{table(load(args.results), args.base, args.new)}\n")
     print(text)
     if args.markdown:
         with open(args.markdown, "w") as f:
