@@ -11,6 +11,14 @@
 #   scripts/bench.sh --repeats 5
 # Then bench_parallel_tasks (16 ranks): parallel tasks of mixed widths against FIFO grouping.
 #
+#   scripts/bench.sh --compare REV [--quick] [--repeats N] [--with-peers]
+# Comparing builds: checks REV out into a temporary git worktree, builds its benchmarks (with
+# REV's own CMake files) in <build dir>-compare-<short REV>/build, and runs mpipool's sessions
+# (bench_workloads at 3 ranks on W1-W4 and at 2 ranks on W1/W2; bench_dispatch_rate at 2 ranks)
+# for the working tree and for REV, interleaved in every repetition. Prints the table of medians
+# (REV, working tree, their ratio) and writes it to <build dir>/bench-results/compare.md; the
+# Python peers join the round-robin only with --with-peers. Writes nothing into the checkout.
+#
 # Environment: MPIPOOL_BENCH_BUILD_DIR (default build-bench), REPEATS.
 # The raw result lines, the micro-benchmarks' output, the table and the plot of every run are
 # kept in <build dir>/bench-results/.
@@ -21,15 +29,23 @@ build="${MPIPOOL_BENCH_BUILD_DIR:-build-bench}"
 [[ "$build" = /* ]] || build="$root/$build"
 repeats="${REPEATS:-3}"
 quick=0
+compare_rev=""
+with_peers=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; repeats=1 ;;
     --repeats) repeats="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --compare) compare_rev="$2"; shift ;;
+    --with-peers) with_peers=1 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [ "$with_peers" = 1 ] && [ -z "$compare_rev" ]; then
+  echo "bench.sh: --with-peers goes with --compare (a plain run always has the peers)" >&2
+  exit 2
+fi
 started=$(date +%s)
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -47,6 +63,11 @@ fi
 python=/usr/bin/python3  # Debian's, which has python3-mpi4py and python3-matplotlib
 
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
+if [ -n "$compare_rev" ]; then
+  # shellcheck source=scripts/bench-compare.sh
+  source "$root/scripts/bench-compare.sh"
+  exit 0
+fi
 targets=(bench_workloads bench_raw_mpi bench_imap_memory bench_micro_chunks bench_parallel_tasks bench_c_api_map
          bench_fortran_map)
 "$root/scripts/build-bench.sh" "$build" "${targets[@]}"

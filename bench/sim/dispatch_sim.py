@@ -1,0 +1,815 @@
+#!/usr/bin/env python3
+"""A discrete-event simulator of mpipool's dispatch: one master (or a root with sub-masters)
+handing chunks to workers, checked against measurements and used to predict large runs.
+
+    dispatch_sim.py --check RESULTS        # simulated vs measured: the dispatch rates (RESULT
+                                           # lines of scripts/dispatch-rate.sh, or its table in
+                                           # docs/scaling.md) and, with --workloads FILE, W3
+                                           # and W4 (RESULT lines of bench_workloads, 3 ranks)
+    dispatch_sim.py --predict [--png FILE] # efficiency at 10^3..10^5 ranks, one master
+                                           # against sub-masters, on dedicated cores
+    dispatch_sim.py --fit RESULTS          # the grid search that chose the sharing parameters
+    dispatch_sim.py --quick                # a few seconds: the engines against known answers
+
+What is modelled (docs/scaling.md gives the measured inputs and the results):
+
+- The master is one serial server. Each chunk of k items costs it c_m + c_i*k of CPU (encoding
+  the items, decoding the results; scripts/dispatch-rate.sh measures both). A worker spends
+  w_m + w_i*k on a chunk besides its tasks. A message takes `latency` seconds.
+- The chunk plans are mpipool's (include/mpipool/detail/scheduler.hpp): a fixed chunksize, or
+  the adaptive plan (batches of one chunk per worker, each half the remaining items over the
+  workers, capped at Python's default and at 16 384 items, shrinking to 1). The dispatch rules
+  are src/master/policy.cpp's: an idle worker gets a chunk at once; a second chunk is committed
+  to a busy worker (prefetch depth 2) only once the job's chunks are known to take under 1 ms
+  (a moving average) and while more than 2 chunks per worker are left.
+- Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
+  rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
+  at weight `spin_weight`, the ranks spinning in their 200 us wait after a message (they yield
+  the core, but not for free). Task times are CPU times (the benchmarks' tasks spin on the
+  thread's CPU clock), so they stretch when the core is shared.
+  A worker that shares a core pays a switch per chunk, and messages above Open MPI's 4 KiB
+  eager limit a handshake; both grow with the ranks queueing for the cores.
+- Dedicated cores (the predictions): no sharing; identical workers are simulated in lanes of
+  g workers that take g chunks at once and finish together (event aggregation), at most
+  MAX_LANES lanes, which keeps 10^5 workers to about a thousand simulated entities; --quick
+  compares lanes with every worker simulated at 10^4.
+- Sub-masters: one per node of R ranks (R - 1 workers). The root cuts the input as one master
+  would for all the workers and hands a sub-master its workers' chunks as one node-chunk, ahead
+  of need (a sub-master asks for the next one when its stock falls to half of the last); the
+  sub-master cuts its stock into chunks for its workers (half the stock over its workers) and
+  returns their results. Root and sub-master pay c_m + c_i*K per node-chunk of K items (the root
+  nothing per item if it sends index ranges); the sub-master also pays c_m + c_i*k per worker
+  chunk, on its own core.
+
+Standard library only (matplotlib for --png).
+"""
+import argparse
+import collections
+import heapq
+import itertools
+import json
+import math
+import random
+import statistics
+import sys
+
+LARGEST_ADAPTIVE_CHUNK = 16384  # chunk_plan::largest_adaptive_chunk
+PREFETCH_BELOW_S = 1e-3  # dispatch_policy::prefetch_below_seconds
+PREFETCH_CHUNKS_PER_WORKER = 2  # dispatch_policy::prefetch_chunks_per_worker
+EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger messages take a handshake
+HEADER_BYTES = 64  # a chunk message besides its items (about)
+SPIN_S = 200e-6  # backoff::spin_for: how long a rank spins (yielding) after its last message
+
+
+# ---------------------------------------------------------------------------- chunk plans
+
+class ChunkPlan:
+    """chunk_plan of scheduler.hpp: fixed `chunksize`, or adaptive (chunksize None)."""
+
+    def __init__(self, items, workers, chunksize=None, cap=LARGEST_ADAPTIVE_CHUNK):
+        self.items, self.next = items, 0
+        self.adaptive = chunksize is None
+        self.workers = max(workers, 1)
+        if self.adaptive:
+            python_default = max(1, -(-items // (4 * self.workers)))
+            self.chunksize = min(python_default, cap)
+        else:
+            self.chunksize = chunksize
+        self.batch_size = self.batch_left = 0
+
+    def exhausted(self):
+        return self.next >= self.items
+
+    def take(self):
+        remaining = self.items - self.next
+        size = self.chunksize
+        if self.adaptive:
+            if self.batch_left == 0:
+                half_each = -(-remaining // (2 * self.workers))
+                self.batch_size = min(max(half_each, 1), self.chunksize)
+                self.batch_left = self.workers
+            self.batch_left -= 1
+            size = self.batch_size
+        count = min(size, remaining)
+        first = self.next
+        self.next += count
+        return first, count
+
+    def chunks_left(self, up_to):
+        remaining = self.items - self.next
+        if not self.adaptive:
+            return min(-(-remaining // self.chunksize), up_to)
+        # As the C++ counts, by taking from a copy, but a batch at a time (up_to is 2N + 1 in
+        # the policy: a few batches).
+        chunks, batch_left, batch_size = 0, self.batch_left, self.batch_size
+        while remaining > 0 and chunks < up_to:
+            if batch_left == 0:
+                batch_size = min(max(-(-remaining // (2 * self.workers)), 1), self.chunksize)
+                batch_left = self.workers
+            taken = min(batch_left, -(-remaining // batch_size))
+            chunks += taken
+            remaining -= min(remaining, taken * batch_size)
+            batch_left = 0
+        return min(chunks, up_to)
+
+
+def master_cost(p, count):
+    """The master's CPU for a chunk of `count` items: c_m + c_i * count, or, when the
+    parameters carry one, a measured table {chunksize: seconds} interpolated linearly (the cost
+    is not quite linear: cache effects, Open MPI's protocol switch at 4 KiB)."""
+    table = p.get("master_cost_table")
+    if not table:
+        return p["c_m"] + p["c_i"] * count
+    sizes = sorted(table)
+    if count <= sizes[0]:
+        return table[sizes[0]]
+    for lo, hi in zip(sizes, sizes[1:]):
+        if count <= hi:
+            return table[lo] + (table[hi] - table[lo]) * (count - lo) / (hi - lo)
+    lo, hi = sizes[-2], sizes[-1]
+    return table[hi] + (table[hi] - table[lo]) / (hi - lo) * (count - hi)
+
+
+# ---------------------------------------------------------------------------- shared cores
+
+class SharedCoreSim:
+    """One master and `workers` workers on `cores` cores, processor sharing.
+
+    Returns the makespan of one map over `durations` (CPU seconds per item, a list) or over
+    `items` no-op items, with a fixed chunksize or the adaptive plan."""
+
+    def __init__(self, p, workers, cores):
+        self.p, self.n, self.cores = p, workers, cores
+
+    def run(self, items, chunksize=None, durations=None, task_s=0.0):
+        p, n = self.p, self.n
+        ranks = n + 1
+        plan = ChunkPlan(items, n, chunksize)
+        work = [collections.deque() for _ in range(ranks)]  # CPU jobs: [remaining s, action]
+        spin_until = [0.0] * ranks
+        events = []  # (time, seq, action) message arrivals
+        seq = [0]
+        now = [0.0]
+        in_flight = [0] * ranks
+        queued = [collections.deque() for _ in range(ranks)]  # chunks arrived at a worker
+        typical = [None]
+        sent_at = [collections.deque() for _ in range(ranks)]  # the master's clock, per chunk
+        last_returned = [0.0] * ranks
+        done_items = [0]
+
+        def post(delay, action):
+            seq[0] += 1
+            heapq.heappush(events, (now[0] + delay, seq[0], action))
+
+        def cpu(rank, seconds, action):
+            work[rank].append([seconds, action])
+
+        # A worker that shares a core is switched in and out for each chunk; the switch costs
+        # more with more ranks queueing for the cores (their caches evict each other's).
+        switch = p["switch"] + p["switch_per_rank"] * (ranks - self.cores) if ranks > self.cores else 0.0
+
+        def rendezvous(count):
+            """Messages above Open MPI's eager limit (4 KiB over shared memory) take a handshake
+            (in the measured cost table already, when the master's costs come from one)."""
+            if "master_cost_table" in p:
+                return 0.0
+            return p["rendezvous"] if count * p["item_bytes"] + HEADER_BYTES > EAGER_LIMIT_BYTES else 0.0
+
+        def worker_rendezvous(count):
+            """On shared cores a handshake waits for the other side to get a core, and both
+            sides poll meanwhile: CPU that grows with the ranks queueing for the cores."""
+            if count * p["item_bytes"] + HEADER_BYTES <= EAGER_LIMIT_BYTES:
+                return 0.0
+            if ranks <= self.cores:
+                return p["rendezvous"]
+            return p["rendezvous"] + p["rdv_per_rank"] * (ranks - self.cores)
+
+        def chunk_cost(count, first):
+            if durations is not None:
+                return sum(durations[first:first + count])
+            return task_s * count
+
+        def send_chunk(worker):
+            first, count = plan.take()
+            in_flight[worker] += 1
+            sent_at[worker].append(now[0])
+            # The master's CPU for this chunk (encode now; the results' decoding is in c_i too).
+            cpu(0, master_cost(p, count) + rendezvous(count),
+                lambda: post(p["latency"], lambda: arrive(worker, first, count)))
+
+        def arrive(worker, first, count):
+            spin_until[worker] = now[0] + SPIN_S  # its progress thread spins after each message
+            queued[worker].append((first, count))
+            if len(queued[worker]) == 1:
+                start_chunk(worker)
+
+        def start_chunk(worker):
+            first, count = queued[worker][0]
+            cost = p["w_m"] + p["w_i"] * count + switch + worker_rendezvous(count) + chunk_cost(count, first)
+            cpu(worker, cost, lambda: finish_chunk(worker, count))
+
+        def finish_chunk(worker, count):
+            queued[worker].popleft()
+            spin_until[worker] = now[0] + SPIN_S
+            post(p["latency"], lambda: result_at_master(worker, count))
+            if queued[worker]:
+                start_chunk(worker)
+
+        def result_at_master(worker, count):
+            in_flight[worker] -= 1
+            # worker_slot::returned: the time since it was sent or the previous result came.
+            elapsed = now[0] - max(sent_at[worker].popleft(), last_returned[worker])
+            last_returned[worker] = now[0]
+            done_items[0] += count
+            typical[0] = elapsed if typical[0] is None else 0.75 * typical[0] + 0.25 * elapsed
+            if plan.exhausted():
+                return
+            if in_flight[worker] == 0:
+                send_chunk(worker)
+            # It has just started its queued chunk (or was sent one from idle): prefetch.
+            if (not plan.exhausted() and in_flight[worker] < 2 and typical[0] is not None
+                    and typical[0] < PREFETCH_BELOW_S
+                    and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n):
+                send_chunk(worker)
+
+        for worker in range(1, ranks):
+            if not plan.exhausted():
+                send_chunk(worker)
+
+        while done_items[0] < items:
+            runnable = [r for r in range(ranks) if work[r]]
+            # The master's progress thread does its work, so it spins only when it has none; a
+            # worker's progress thread spins beside the thread that runs its tasks.
+            spinning = sum(1 for r in range(ranks) if (r > 0 or not work[r]) and spin_until[r] > now[0])
+            # With a core for every rank, spinning takes nothing from anyone.
+            demand = len(runnable) + (p["spin_weight"] * spinning if ranks > self.cores else 0.0)
+            rate = min(1.0, self.cores / demand) if demand else 1.0
+            t_cpu = min((work[r][0][0] / rate for r in runnable), default=math.inf)
+            t_evt = events[0][0] - now[0] if events else math.inf
+            # A spinner that stops spinning changes the rate: step there too.
+            t_spin = min((spin_until[r] - now[0] for r in range(ranks) if spin_until[r] > now[0]),
+                         default=math.inf)
+            dt = min(t_cpu, t_evt, t_spin)
+            if dt == math.inf:
+                raise RuntimeError("simulation stalled")
+            for r in runnable:
+                work[r][0][0] -= dt * rate
+            now[0] += dt
+            if dt == t_evt:
+                _, _, action = heapq.heappop(events)
+                action()
+            for r in runnable:
+                if work[r] and work[r][0][0] <= 1e-15:
+                    _, action = work[r].popleft()
+                    action()
+                    if r == 0 and not work[r]:
+                        spin_until[r] = now[0] + SPIN_S
+        return now[0]
+
+
+# ---------------------------------------------------------------------------- task times
+
+class FixedTasks:
+    """Every task takes `seconds` (W3's kind)."""
+
+    def __init__(self, seconds):
+        self.mean = seconds
+        self.name = f"{seconds * 1e3:g} ms"
+
+    def chunk_s(self, items, rng):
+        return items * self.mean
+
+
+class BimodalTasks:
+    """A share `long_share` of the tasks takes `long_s`, the others `short_s`, independently."""
+
+    def __init__(self, short_s, long_s, long_share):
+        self.short_s, self.long_s, self.long_share = short_s, long_s, long_share
+        self.mean = short_s + (long_s - short_s) * long_share
+        self.name = f"{long_share:.0%} {long_s * 1e3:g} ms, else {short_s * 1e3:g} ms"
+
+    def chunk_s(self, items, rng):
+        if items <= 64:
+            longs = sum(rng.random() < self.long_share for _ in range(items))
+        else:  # the binomial count of long tasks, normal beyond a few dozen items
+            sd = math.sqrt(items * self.long_share * (1 - self.long_share))
+            longs = min(items, max(0, round(rng.gauss(items * self.long_share, sd))))
+        return items * self.short_s + longs * (self.long_s - self.short_s)
+
+
+def lane_chunk_s(p, tasks, counts, rng):
+    """How long a lane is busy with its chunks, one per worker of the lane: the workers run them
+    side by side, and the lane stands for them all with their average (with fixed tasks and the
+    equal chunks of a batch, that is every worker's time)."""
+    return sum(p["w_m"] + p["w_i"] * k + tasks.chunk_s(k, rng) for k in counts) / len(counts)
+
+
+# ---------------------------------------------------------------------------- dedicated cores
+
+class ClusterSim:
+    """Dedicated cores, heap-driven. One master, or a root with one sub-master per node.
+
+    Workers are simulated in lanes of `lane` identical workers that take `lane` chunks at once
+    and finish them together; lane 1 is exact."""
+
+    def __init__(self, p, workers, tasks, items, ranks_per_node=None, lane=1, seed=1):
+        if isinstance(tasks, (int, float)):
+            tasks = FixedTasks(tasks)
+        self.p, self.n, self.tasks, self.items = p, workers, tasks, items
+        self.rng = random.Random(seed)
+        self.R, self.lane = ranks_per_node, lane
+
+    def run(self):
+        return self._one_master() if self.R is None else self._sub_masters()
+
+    # A server (the master, or a sub-master): serial CPU, returns when a job is done.
+    @staticmethod
+    def _serve(free_at, now, seconds):
+        start = max(free_at, now)
+        return start + seconds
+
+    def _one_master(self):
+        p = self.p
+        lanes = -(-self.n // self.lane)
+        plan = ChunkPlan(self.items, self.n)
+        events, seq = [], 0
+        master_free = 0.0
+        in_flight = [0] * lanes
+        typical = None  # the job's typical chunk time, as the master's policy keeps it
+        busy_until = [0.0] * lanes
+        makespan = 0.0
+
+        def take_batch(width):
+            counts = []
+            for _ in range(width):
+                if plan.exhausted():
+                    break
+                counts.append(plan.take()[1])
+            return counts
+
+        def lane_width(lane):
+            return min(self.lane, self.n - lane * self.lane)
+
+        def dispatch(lane, now):
+            nonlocal master_free, seq
+            counts = take_batch(lane_width(lane))
+            if not counts:
+                return
+            master_free = self._serve(master_free, now, sum(p["c_m"] + p["c_i"] * k for k in counts))
+            in_flight[lane] += 1
+            seq += 1
+            heapq.heappush(events, (master_free + p["latency"], seq, "arrive", lane, counts))
+
+        for lane in range(lanes):
+            dispatch(lane, 0.0)
+        while events:
+            now, _, kind, lane, counts = heapq.heappop(events)
+            if kind == "arrive":
+                # The batch runs after what the lane has queued; its chunks run side by side.
+                start = max(now, busy_until[lane])
+                chunk_s = lane_chunk_s(p, self.tasks, counts, self.rng)
+                busy_until[lane] = start + chunk_s
+                seq += 1
+                heapq.heappush(events, (busy_until[lane] + p["latency"], seq, "result", lane, (counts, chunk_s)))
+            else:
+                counts, chunk_s = counts
+                in_flight[lane] -= 1
+                makespan = max(makespan, now)
+                # (The master times a chunk from its sending: a round trip of latency more.)
+                typical = chunk_s if typical is None else 0.75 * typical + 0.25 * chunk_s
+                if in_flight[lane] == 0:
+                    dispatch(lane, now)
+                if (in_flight[lane] == 1 and not plan.exhausted() and typical < PREFETCH_BELOW_S
+                        and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * self.n + 1)
+                        > PREFETCH_CHUNKS_PER_WORKER * self.n):
+                    dispatch(lane, now)
+        # The results are decoded by the time the last one is in: the master is free by then.
+        return max(makespan, master_free)
+
+    def _sub_masters(self):
+        p, R = self.p, self.R
+        per_node = R - 1
+        nodes = -(-self.n // per_node)
+        # The root cuts the input as one master would for all the workers, and gives a node
+        # its workers' chunks in one node-chunk: nodes of any size then get their share.
+        node_plan = ChunkPlan(self.items, self.n)
+        root_free = 0.0
+        events, seq = [], 0
+        makespan = 0.0
+
+        class Node:
+            pass
+
+        state = []
+        for node in range(nodes):
+            s = Node()
+            s.workers = min(per_node, self.n - node * per_node)  # the last node may have fewer
+            s_lanes = -(-s.workers // self.lane)
+            s.free = 0.0  # the sub-master's CPU
+            s.stock = 0  # items received, not yet cut
+            s.last_refill = 0
+            s.asked = False
+            s.width = [min(self.lane, s.workers - l * self.lane) for l in range(s_lanes)]
+            s.in_flight = [0] * s_lanes
+            s.busy_until = [0.0] * s_lanes
+            s.idle = list(range(s_lanes))
+            s.typical = None
+            state.append(s)
+
+        def push(time, *what):
+            nonlocal seq
+            seq += 1
+            heapq.heappush(events, (time, seq) + what)
+
+        def ask_root(node, now):
+            # The request travels to the root, which cuts and encodes the node-chunk.
+            state[node].asked = True
+            push(now + p["net_latency"], "root", node)
+
+        def cut(s, width):
+            """The sub-master's guided rule over its stock: half the stock over its workers.
+            A lane's chunks are cut to one size, as the adaptive plan's batches are (cut one by
+            one they would shrink within the lane, and the lane would wait for its largest)."""
+            k = max(1, min(-(-s.stock // (2 * s.workers)), LARGEST_ADAPTIVE_CHUNK))
+            counts = []
+            for _ in range(width):
+                if s.stock == 0:
+                    break
+                counts.append(min(k, s.stock))
+                s.stock -= counts[-1]
+            return counts
+
+        def feed(node, lane, now):
+            s = state[node]
+            counts = cut(s, s.width[lane])
+            if not counts:
+                return False
+            s.free = self._serve(s.free, now, sum(p["c_m"] + p["c_i"] * k for k in counts))
+            s.in_flight[lane] += 1
+            push(s.free + p["latency"], "arrive", node, lane, counts)
+            maybe_refill(node, s.free)
+            return True
+
+        def maybe_refill(node, now):
+            s = state[node]
+            if not s.asked and not node_plan.exhausted() and s.stock <= s.last_refill // 2:
+                ask_root(node, now)
+
+        for node in range(nodes):
+            ask_root(node, 0.0)
+        while events:
+            ev = heapq.heappop(events)
+            now, kind = ev[0], ev[2]
+            if kind == "root":
+                node = ev[3]
+                if node_plan.exhausted():
+                    state[node].asked = False
+                    continue
+                K = sum(node_plan.take()[1] for _ in range(state[node].workers) if not node_plan.exhausted())
+                root_free = self._serve(root_free, now, p["c_m"] + p["root_c_i"] * K)
+                push(root_free + p["net_latency"], "stock", node, K)
+            elif kind == "stock":
+                node, K = ev[3], ev[4]
+                s = state[node]
+                s.asked = False
+                s.free = self._serve(s.free, now, p["c_m"] + p["c_i"] * K)  # decode, and later return
+                s.stock += K
+                s.last_refill = K
+                while s.idle and s.stock:
+                    lane = s.idle.pop()
+                    feed(node, lane, s.free)
+                maybe_refill(node, s.free)
+            elif kind == "arrive":
+                node, lane, counts = ev[3], ev[4], ev[5]
+                s = state[node]
+                start = max(now, s.busy_until[lane])
+                chunk_s = lane_chunk_s(p, self.tasks, counts, self.rng)
+                s.busy_until[lane] = start + chunk_s
+                push(s.busy_until[lane] + p["latency"], "result", node, lane, (counts, chunk_s))
+            else:  # a lane's results at its sub-master
+                node, lane, (counts, chunk_s) = ev[3], ev[4], ev[5]
+                s = state[node]
+                s.in_flight[lane] -= 1
+                makespan = max(makespan, now)
+                s.typical = chunk_s if s.typical is None else 0.75 * s.typical + 0.25 * chunk_s
+                if s.in_flight[lane] == 0 and not feed(node, lane, now):
+                    s.idle.append(lane)
+                if (s.in_flight[lane] == 1 and s.typical < PREFETCH_BELOW_S
+                        and s.stock > PREFETCH_CHUNKS_PER_WORKER * s.workers):
+                    feed(node, lane, now)
+                maybe_refill(node, now)
+        # Results go back to the root with the node's last chunk: one more network hop.
+        return makespan + p["net_latency"]
+
+
+# ---------------------------------------------------------------------------- parameters
+
+# The 2-core measuring machine (docs/scaling.md). The master's cost per chunk: c_m + c_i * k, or
+# with --check the measured table of it at 2 ranks (the master saturated on its own core). The
+# worker's costs and the latency: small enough that one worker on its own core keeps the master
+# saturated, as measured. The sharing parameters: fitted to the dispatch-rate table at 2, 3 and
+# 17 ranks only (the 5- and 9-rank rows, W3 and W4 are then predictions of the model).
+SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6,
+              spin_weight=0.1,  # the weight of a thread spinning (yielding) in its wait
+              switch=3e-6, switch_per_rank=0.1e-6,  # a shared worker's switch per chunk
+              rendezvous=6e-6, rdv_per_rank=3e-6,  # a handshake, and its polling on shared cores
+              item_bytes=4)  # bench_dispatch_rate's items are ints
+# A cluster: the master's c_m and c_i of the model in docs/scaling.md, the worker's costs as
+# above, a core per rank; 0.5 us a message within a node (shared memory), 2 us between nodes
+# (InfiniBand is about 1.5 us one way).
+CLUSTER = dict(c_m=1.5e-6, c_i=17e-9, w_m=0.5e-6, w_i=15e-9, latency=0.5e-6, net_latency=2e-6,
+               root_c_i=17e-9)
+
+
+def read_results(path):
+    """{(workers, variant, metric): [values]} from RESULT lines (bench_common.hpp's format), or
+    from the dispatch-rate table of a Markdown page (docs/scaling.md: scripts/dispatch-rate.sh's
+    medians, one value per cell)."""
+    values = collections.defaultdict(list)
+    table_columns = ("chunks_per_s", "items_per_s", "master_cpu_us_per_chunk", "caller_cpu_us_per_chunk",
+                     "master_cpu_share")
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == 7 and parts[0] == "RESULT":
+            _, _, workers, _, variant, metric, value = parts
+            values[(int(workers), variant, metric)].append(float(value))
+            continue
+        cells = [c.strip().replace(",", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 7 and all(_is_number(c) for c in cells):
+            workers, variant = int(cells[0]) - 1, "cs" + cells[1]
+            for metric, value in zip(table_columns, cells[2:]):
+                values[(workers, variant, metric)].append(float(value))
+    return values
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def w4_durations(path="bench/w4_durations.json"):
+    with open(path) as f:
+        return json.load(f)["durations_s"]
+
+
+def simulated_chunk_rate(p, ranks, chunksize, cores):
+    """bench_dispatch_rate: chunks/s of a map of no-ops at `chunksize`, in steady state (enough
+    chunks that the start and the tail are a few per cent, as in the 0.3 s measured maps)."""
+    workers = ranks - 1
+    chunks = max(600, 40 * workers)
+    sim = SharedCoreSim(p, workers, cores)
+    return chunks / sim.run(chunks * chunksize, chunksize)
+
+
+FIT_RANKS = (2, 3, 17)  # the rows the sharing parameters are fitted to; the others are left to check
+FIT_GRID = dict(spin_weight=(0.05, 0.1, 0.2), switch=(2.5e-6, 3e-6, 3.5e-6),
+                switch_per_rank=(0.05e-6, 0.1e-6, 0.15e-6), rdv_per_rank=(3e-6, 4e-6, 5e-6))
+
+
+def fit(path, cores):
+    """Grid search of the sharing parameters on the FIT_RANKS rows of a dispatch-rate table:
+    the smallest largest error, ties broken by the mean error."""
+    measured = read_results(path)
+    table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
+             if w == 1 and m == "master_cpu_us_per_chunk"}
+    cells = [(w + 1, int(v[2:]), statistics.median(x)) for (w, v, m), x in measured.items()
+             if m == "chunks_per_s" and w + 1 in FIT_RANKS]
+    scored = []
+    names = list(FIT_GRID)
+    for values in itertools.product(*FIT_GRID.values()):
+        p = dict(SHARED, master_cost_table=table, **dict(zip(names, values)))
+        errors = [abs(simulated_chunk_rate(p, r, c, cores) / m - 1) for r, c, m in cells]
+        scored.append((round(max(errors), 3), statistics.mean(errors), values))
+    scored.sort()
+    print(f"fitted to {len(cells)} cells at {', '.join(map(str, FIT_RANKS))} ranks; best of {len(scored)}:")
+    for largest, mean, values in scored[:3]:
+        print(f"  largest error {largest:.1%}, mean {mean:.1%}: "
+              + ", ".join(f"{n}={v:g}" for n, v in zip(names, values)))
+
+
+def check(args):
+    p = dict(SHARED)
+    rows = []
+    if args.check:
+        measured = read_results(args.check)
+        # The master's cost per chunk size where it is saturated (1 worker on its own core).
+        table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
+                 if w == 1 and m == "master_cpu_us_per_chunk"}
+        if table:
+            p["master_cost_table"] = table
+        keys = sorted({(w, v) for (w, v, m) in measured if m == "chunks_per_s"}, key=lambda k: (k[0], int(k[1][2:])))
+        for workers, variant in keys:
+            ranks, chunksize = workers + 1, int(variant[2:])
+            if args.chunksizes and chunksize not in args.chunksizes:
+                continue
+            m = statistics.median(measured[(workers, variant, "chunks_per_s")])
+            s = simulated_chunk_rate(p, ranks, chunksize, args.cores)
+            rows.append((f"dispatch rate, {ranks} ranks, chunksize {chunksize} (chunks/s)", s, m))
+    if args.workloads:
+        measured = read_results(args.workloads)
+        durations = w4_durations()
+        workers = 2
+        sim = SharedCoreSim(p, workers, args.cores)
+        w3 = [0.010] * 200
+        key = (workers, "default", "efficiency")
+        if measured.get(key):
+            span = sim.run(len(w3), None, w3)
+            rows.append(("W3 200 x 10 ms, 3 ranks: efficiency", sum(w3) / (workers * span),
+                         statistics.median(measured[key])))
+        for variant, chunksize in (("default", None), ("cs1", 1)):
+            key = (workers, variant, "makespan_over_ideal")
+            if measured.get(key):
+                span = SharedCoreSim(p, workers, args.cores).run(len(durations), chunksize, durations)
+                rows.append((f"W4 Pareto, 3 ranks, {'default chunking' if chunksize is None else 'chunksize 1'}:"
+                             " makespan / ideal", span / (sum(durations) / workers),
+                             statistics.median(measured[key])))
+    print("| case | simulated | measured | error |")
+    print("|---|---:|---:|---:|")
+    worst = 0.0
+    for name, s, m in rows:
+        err = (s - m) / m * 100
+        worst = max(worst, abs(err))
+        fmt = (lambda v: f"{v:,.0f}") if m > 100 else (lambda v: f"{v:.3f}")
+        print(f"| {name} | {fmt(s)} | {fmt(m)} | {err:+.1f}% |")
+    print(f"\nlargest error: {worst:.1f}%")
+
+
+RANKS_PER_NODE = 64  # sub-masters: one per node of this many ranks (docs/scaling.md says why)
+WORK_PER_RANK_S = 1.0  # each prediction maps this many seconds of tasks per rank
+MAX_LANES = 1000  # event aggregation: at most this many simulated worker lanes
+
+
+def predicted_efficiency(p, ranks, tasks, mode, ranks_per_node=RANKS_PER_NODE):
+    """Useful task time / (ranks outside the root x makespan) of one map of `tasks` (a task-time
+    model, or seconds for fixed tasks), WORK_PER_RANK_S of them per rank, adaptive chunking.
+    `ranks` excludes the root; with sub-masters one in `ranks_per_node` of them is a sub-master,
+    not a worker, so the ranks they take count as lost."""
+    if isinstance(tasks, (int, float)):
+        tasks = FixedTasks(tasks)
+    items = int(ranks * WORK_PER_RANK_S / tasks.mean)
+    if mode == "one master":
+        lane = max(1, ranks // MAX_LANES)
+        sim = ClusterSim(p, ranks, tasks, items, lane=lane)
+    else:
+        # The root may send index ranges instead of items (the sub-masters read the input):
+        # then it pays nothing per item.
+        q = dict(p, root_c_i=0.0) if mode == "sub-masters, root sends ranges" else p
+        workers = ranks - -(-ranks // ranks_per_node)  # every node's first rank is its sub-master
+        lane = max(1, min(ranks_per_node - 1, workers // MAX_LANES))
+        sim = ClusterSim(q, workers, tasks, items, ranks_per_node=ranks_per_node, lane=lane)
+    return items * tasks.mean / (ranks * sim.run())
+
+
+PREDICTION_MODES = ("one master", "sub-masters", "sub-masters, root sends ranges")
+PREDICTION_TASKS = (FixedTasks(100e-6), FixedTasks(1e-3), FixedTasks(10e-3), BimodalTasks(1e-3, 10e-3, 0.1))
+
+
+def predict(args):
+    R = args.ranks_per_node
+    known = {}
+
+    def efficiency(ranks, tasks, mode):
+        key = (ranks, tasks.name, mode)
+        if key not in known:
+            known[key] = predicted_efficiency(CLUSTER, ranks, tasks, mode, R)
+        return known[key]
+
+    ranks_list = (1000, 10_000, 100_000)
+    results = {}
+    print(f"Efficiency on dedicated cores: one map of {WORK_PER_RANK_S:g} s of tasks per rank, "
+          f"adaptive chunking; sub-masters: one per {R} ranks")
+    print("| ranks | tasks | " + " | ".join(PREDICTION_MODES) + " |")
+    print("|---:|---:|" + "---:|" * len(PREDICTION_MODES))
+    for ranks in ranks_list:
+        for tasks in PREDICTION_TASKS:
+            row = [efficiency(ranks, tasks, mode) for mode in PREDICTION_MODES]
+            results[(ranks, tasks.name)] = row
+            print(f"| {ranks:,} | {tasks.name} | " + " | ".join(f"{e:.3f}" for e in row) + " |")
+    # Where sub-masters start to pay: the smallest rank count of a finer grid from which on
+    # they beat one master, per task duration.
+    print("\nsub-masters beat one master from (ranks; grid 2^8..2^16):")
+    grid = [2 ** k for k in range(8, 17)]
+    for mode in PREDICTION_MODES[1:]:
+        for tasks in PREDICTION_TASKS:
+            wins = [efficiency(r, tasks, mode) > efficiency(r, tasks, "one master") for r in grid]
+            first = next((r for i, r in enumerate(grid) if all(wins[i:])), None)
+            print(f"  {mode}, {tasks.name}: {first if first else 'not up to ' + str(grid[-1])}")
+    if args.png:
+        plot(results, ranks_list, args.png, R)
+
+
+def plot(results, ranks_list, path, ranks_per_node):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(PREDICTION_TASKS), figsize=(14, 3.8), sharey=True)
+    for ax, tasks in zip(axes, PREDICTION_TASKS):
+        for i, (mode, style) in enumerate(zip(PREDICTION_MODES, ("o-", "s--", "^:"))):
+            ax.plot(ranks_list, [results[(r, tasks.name)][i] for r in ranks_list], style, label=mode)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"tasks: {tasks.name}", fontsize=10)
+        ax.set_xlabel("ranks")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("efficiency (simulated)")
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(f"mpipool dispatch, simulated: {WORK_PER_RANK_S:g} s of work per rank, "
+                 f"sub-masters one per {ranks_per_node} ranks (bench/sim/dispatch_sim.py --predict)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def quick():
+    """A few seconds: the engines against answers known without them. Exits 1 on a failure."""
+    failures = []
+
+    def expect(what, value, low, high):
+        ok = low <= value <= high
+        print(f"{'ok ' if ok else 'FAIL'} {what}: {value:.4g} (expected {low:.4g}..{high:.4g})")
+        if not ok:
+            failures.append(what)
+
+    # The plan: 22 chunks for 2000 items on 2 workers (scheduler.hpp's comment on chunk_plan).
+    plan = ChunkPlan(2000, 2)
+    counts = []
+    while not plan.exhausted():
+        counts.append(plan.take()[1])
+    expect("adaptive chunks for 2000 items on 2 workers", len(counts), 22, 22)
+    # One worker on its own core, no-op items: the master is the bottleneck, 1 / its cost.
+    p = dict(SHARED)
+    rate = simulated_chunk_rate(p, 2, 1, cores=2)
+    expect("chunks/s with 1 worker, chunksize 1", rate, 0.95 / (p["c_m"] + p["c_i"]), 1.0 / (p["c_m"] + p["c_i"]))
+    # Long fixed tasks on dedicated cores: the makespan is the work over the workers.
+    sim = SharedCoreSim(p, 4, cores=5)
+    span = sim.run(400, 1, [0.01] * 400)
+    expect("400 x 10 ms on 4 workers, own cores: makespan (s)", span, 1.0, 1.005)
+    # Processor sharing: 4 workers on 2 cores take twice as long (the master is idle).
+    span = SharedCoreSim(dict(p, spin_weight=0.0), 4, cores=2).run(400, 1, [0.01] * 400)
+    expect("400 x 10 ms on 4 workers, 2 cores: makespan (s)", span, 2.0, 2.02)
+    # Event aggregation: lanes of 10 workers against every worker simulated.
+    cp = dict(CLUSTER)
+    exact = ClusterSim(cp, 1000, 1e-3, 100_000).run()
+    lanes = ClusterSim(cp, 1000, 1e-3, 100_000, lane=10).run()
+    expect("1000 workers, lanes of 10 / exact makespan", lanes / exact, 0.99, 1.01)
+    exact = ClusterSim(cp, 1008, 1e-3, 100_000, ranks_per_node=64).run()
+    lanes = ClusterSim(cp, 1008, 1e-3, 100_000, ranks_per_node=64, lane=9).run()
+    expect("sub-masters, lanes of 9 / exact makespan", lanes / exact, 0.99, 1.01)
+    # As --predict aggregates at 10^5 ranks (lanes of 100 workers, a node per lane), at 10^4.
+    exact = ClusterSim(cp, 10_000, 10e-3, 1_000_000).run()
+    lanes = ClusterSim(cp, 10_000, 10e-3, 1_000_000, lane=100).run()
+    expect("10^4 workers, lanes of 100 / exact makespan", lanes / exact, 0.99, 1.01)
+    exact = ClusterSim(cp, 9843, 10e-3, 1_000_000, ranks_per_node=64).run()
+    lanes = ClusterSim(cp, 9843, 10e-3, 1_000_000, ranks_per_node=64, lane=63).run()
+    expect("10^4 ranks, sub-masters, a node per lane / exact makespan", lanes / exact, 0.99, 1.01)
+    # Random task times: a lane stands for its workers with their average, which hides part of
+    # the slowest worker's tail (docs/scaling.md gives the size of that error).
+    bimodal = BimodalTasks(1e-3, 10e-3, 0.1)
+    exact = ClusterSim(cp, 10_000, bimodal, 5_000_000).run()
+    lanes = ClusterSim(cp, 10_000, bimodal, 5_000_000, lane=10).run()
+    expect("10^4 workers, bimodal tasks, lanes of 10 / exact makespan", lanes / exact, 0.98, 1.01)
+    exact = ClusterSim(cp, 9843, bimodal, 5_000_000, ranks_per_node=64).run()
+    lanes = ClusterSim(cp, 9843, bimodal, 5_000_000, ranks_per_node=64, lane=63).run()
+    expect("10^4 ranks, sub-masters, bimodal tasks, a node per lane / exact makespan", lanes / exact, 0.98, 1.01)
+    # The master's limit: 10^4 workers on 1-item chunks of 100 us tasks ask for 10^8 chunks/s,
+    # one master serves 1 / 1.5 us: efficiency far below 1.
+    eff = predicted_efficiency(cp, 10_000, 100e-6, "one master")
+    expect("10^4 workers, 100 us tasks, one master: efficiency", eff, 0.0, 0.7)
+    if failures:
+        sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", metavar="RESULTS", help="dispatch-rate RESULT lines to compare with")
+    ap.add_argument("--workloads", metavar="RESULTS", help="bench_workloads RESULT lines (W3, W4; 3 ranks)")
+    ap.add_argument("--chunksizes", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    ap.add_argument("--cores", type=int, default=2, help="cores of the measuring machine (2)")
+    ap.add_argument("--fit", metavar="RESULTS", help="fit the sharing parameters to a dispatch-rate table")
+    ap.add_argument("--predict", action="store_true")
+    ap.add_argument("--png", help="plot of the prediction")
+    ap.add_argument("--ranks-per-node", type=int, default=RANKS_PER_NODE, help="sub-masters: one per this many ranks")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a parameter of the shared-core model (SHARED), e.g. spin_weight=1")
+    args = ap.parse_args()
+    for setting in args.set:
+        name, value = setting.split("=")
+        if name not in SHARED:
+            ap.error(f"no parameter {name}; there are {', '.join(SHARED)}")
+        SHARED[name] = float(value)
+    if args.fit:
+        fit(args.fit, args.cores)
+    if args.check or args.workloads:
+        check(args)
+    if args.predict:
+        predict(args)
+    if args.quick:
+        quick()
+
+
+if __name__ == "__main__":
+    main()
