@@ -142,7 +142,7 @@ class collect_job final : public job {
     if (journal_) {
       for (std::size_t i = first; i < first + count; ++i) argument_crcs_[i] = argument_crc(items_[i]);
     }
-    for (std::size_t i = first; i < first + count; ++i) w.add(items_[i]);
+    w.add_all(std::span<const args_type>(items_.data() + first, count));
     // A chunk's items are sent once and never needed again.
     // Moved out, not assigned over: assigning an empty string keeps the old one's memory.
     for (std::size_t i = first; i < first + count; ++i) {

@@ -104,6 +104,20 @@ void read_bitwise_frame(std::span<const char> frame, T& value) {
 class argument_writer {
  public:
   explicit argument_writer(byte_buffer& out) : out_(out) {}
+  // A run of arguments. Fixed-size ones grow the buffer once and are then copied in: grown
+  // one at a time, every item would store the vector's new end, which the compiler must reload
+  // after each write through a char pointer (perf: most of the master's time per item).
+  template <class Args>
+  void add_all(std::span<const Args> run) {
+    if constexpr (is_fixed_bitwise_v<Args>) {
+      const std::size_t start = out_.size();
+      out_.resize(start + run.size() * fixed_wire_size<Args>());
+      char* at = out_.data() + start;
+      for (const Args& args : run) at = write_bitwise(at, args);
+    } else {
+      for (const Args& args : run) add(args);
+    }
+  }
   template <class Args>
   void add(const Args& args) {
     if constexpr (is_fixed_bitwise_v<Args>) {
@@ -230,7 +244,11 @@ class outcome_reader {
   template <class T>
   T value() {
     T v{};
-    if constexpr (is_bitwise_v<T>) {
+    if constexpr (is_fixed_bitwise_v<T>) {
+      // Inline, with no check after: once its size is right, nothing in it can be misread.
+      if (payload_.size() != fixed_wire_size<T>()) check_decoded_size(0, payload_.size(), fixed_wire_size<T>());
+      bitwise_source(payload_).read(v);
+    } else if constexpr (is_bitwise_v<T>) {
       read_bitwise_frame(payload_, v);
     } else {
       if (!archive_) throw std::runtime_error("mpipool: protocol error: a value outside any archive");
