@@ -189,9 +189,12 @@ class outcome_writer {
     const std::size_t start = out_.size();
     try {
       if constexpr (is_small_fixed_v<R>) {
-        out_.push_back(static_cast<char>(outcome_status::fixed_success));
-        out_.push_back(static_cast<char>(fixed_wire_size<R>()));
-        append_fixed(out_, value);
+        // Grown once, then written through a pointer: each growth stores the vector's end anew.
+        out_.resize(start + 2 + fixed_wire_size<R>());
+        char* at = out_.data() + start;
+        at[0] = static_cast<char>(outcome_status::fixed_success);
+        at[1] = static_cast<char>(fixed_wire_size<R>());
+        write_bitwise(at + 2, value);
       } else if constexpr (is_bitwise_v<R>) {
         out_[append_bitwise_frame(out_, value, 1)] = static_cast<char>(outcome_status::success);
       } else {
@@ -237,6 +240,19 @@ class outcome_reader {
     payload_ = frames_.take_bytes(size);
     if (status_ == outcome_status::success_in_fresh_archive) archive_.emplace(outcomes_);
   }
+  // When the next outcome is a fixed_success of a T, reads it into `value` and moves past it;
+  // otherwise leaves it for next(). Most chunks come back as nothing else: one check each.
+  template <class T>
+  bool take_fixed_success(T& value) {
+    constexpr std::size_t size = fixed_wire_size<T>();
+    const std::span<const char> rest = frames_.rest();
+    if (rest.size() < 2 + size || static_cast<std::uint8_t>(rest[0]) != static_cast<std::uint8_t>(outcome_status::fixed_success) ||
+        static_cast<std::uint8_t>(rest[1]) != size)
+      return false;
+    bitwise_source(rest.subspan(2, size)).read(value);
+    frames_.take_bytes(2 + size);
+    return true;
+  }
   bool succeeded() const { return status_ != outcome_status::failure; }
   // The current failure's error.
   item_error failure() const;
@@ -278,6 +294,13 @@ void decode_outcomes(std::span<const char> outcomes, std::uint32_t count, OnValu
                      OnFailure&& on_failure) {
   outcome_reader in(outcomes);
   for (std::uint32_t i = 0; i < count; ++i) {
+    if constexpr (is_small_fixed_v<Value>) {
+      Value value{};
+      if (in.take_fixed_success(value)) {
+        on_value(i, std::move(value));
+        continue;
+      }
+    }
     in.next();
     if (!in.succeeded()) {
       on_failure(i, in.failure());
