@@ -97,26 +97,46 @@ def table(data):
     return "\n".join(lines)
 
 
+def spread_over_median(data, key):
+    """The largest repetition over the median: how far one run strays from the typical one."""
+    values = list(data.get(key, {}).values())
+    return max(values) / statistics.median(values) if values else None
+
+
 def targets(data):
     m = lambda w, wl, v, metric: ("mpipool", w, wl, v, metric)
+    at_most = lambda limit: (f"≤ {limit}", lambda v: v <= limit)
+    at_least = lambda limit: (f"≥ {limit}", lambda v: v >= limit)
+    # (measure, value, kind, target): the targets of the performance issues, each met or not.
     rows = [
         ("W1 chunksize 1, mpipool / raw MPI, 1 worker",
-         ratio(data, m(1, "W1", "cs1", "items_per_s"), ("raw_mpi", 1, "W1", "cs1", "items_per_s")), "ratio"),
+         ratio(data, m(1, "W1", "cs1", "items_per_s"), ("raw_mpi", 1, "W1", "cs1", "items_per_s")), "ratio",
+         at_least(0.8)),
         ("W1 chunksize 1, mpipool / raw MPI, 2 workers",
-         ratio(data, m(2, "W1", "cs1", "items_per_s"), ("raw_mpi", 2, "W1", "cs1", "items_per_s")), "ratio"),
+         ratio(data, m(2, "W1", "cs1", "items_per_s"), ("raw_mpi", 2, "W1", "cs1", "items_per_s")), "ratio",
+         at_least(0.8)),
         ("W1 default chunking, mpipool / mp.Pool(2)",
-         ratio(data, m(2, "W1", "default", "items_per_s"), ("mp_pool", 2, "W1", "default", "items_per_s")), "ratio"),
-        ("W2 apply round trip, 1 worker (µs)", median(data, m(1, "W2", "apply", "us_per_call")), "us"),
-        ("W2 apply round trip, 2 workers (µs)", median(data, m(2, "W2", "apply", "us_per_call")), "us"),
-        ("W3 efficiency", median(data, m(2, "W3", "default", "efficiency")), "ratio"),
-        ("W4 makespan / ideal, default chunking", median(data, m(2, "W4", "default", "makespan_over_ideal")), "times"),
-        ("W4 makespan / ideal, chunksize 1", median(data, m(2, "W4", "cs1", "makespan_over_ideal")), "times"),
-        ("idle pool, CPU-s per wall-s (3 ranks)", median(data, m(2, "idle", "pool", "cpu_s_per_s")), "cpu"),
-        ("W6, CPU-s per wall-s (3 ranks and mpirun)", median(data, m(2, "W6", "sleep", "cpu_s_per_s")), "cpu"),
-        ("W5, master's peak RSS growth (MiB)", median(data, m(2, "W5", "stream", "growth_mib")), "mib"),
+         ratio(data, m(2, "W1", "default", "items_per_s"), ("mp_pool", 2, "W1", "default", "items_per_s")), "ratio",
+         at_least(10)),
+        ("W2 apply round trip, 1 worker (µs)", median(data, m(1, "W2", "apply", "us_per_call")), "us", at_most(3)),
+        ("W2 apply round trip, 2 workers (µs)", median(data, m(2, "W2", "apply", "us_per_call")), "us", at_most(8)),
+        ("W2 apply round trip, 2 workers: slowest run / median",
+         spread_over_median(data, m(2, "W2", "apply", "us_per_call")), "ratio", at_most(2)),
+        ("W3 efficiency", median(data, m(2, "W3", "default", "efficiency")), "ratio", at_least(0.98)),
+        ("W4 makespan / ideal, default chunking", median(data, m(2, "W4", "default", "makespan_over_ideal")), "times",
+         at_most(1.02)),
+        ("W4 makespan / ideal, chunksize 1", median(data, m(2, "W4", "cs1", "makespan_over_ideal")), "times",
+         at_most(1.05)),
+        ("idle pool, CPU-s per wall-s (3 ranks)", median(data, m(2, "idle", "pool", "cpu_s_per_s")), "cpu",
+         at_most(0.005)),
+        ("W6, CPU-s per wall-s (3 ranks and mpirun)", median(data, m(2, "W6", "sleep", "cpu_s_per_s")), "cpu",
+         at_most(0.005)),
+        ("W5, master's peak RSS growth (MiB)", median(data, m(2, "W5", "stream", "growth_mib")), "mib", at_most(16)),
     ]
-    lines = ["| target's measure | mpipool |", "|---|---:|"]
-    lines += [f"| {label} | {fmt(value, kind)} |" for label, value, kind in rows]
+    lines = ["| target's measure | mpipool | target | met |", "|---|---:|---|---|"]
+    for label, value, kind, (target, met) in rows:
+        verdict = "—" if value is None else ("yes" if met(value) else "no")
+        lines.append(f"| {label} | {fmt(value, kind)} | {target} | {verdict} |")
     return "\n".join(lines)
 
 
