@@ -35,6 +35,8 @@ pool::~pool() {
 }
 
 std::size_t pool::workers() const noexcept { return master_.worker_count(); }
+bool pool::isolated() const noexcept { return master_.isolated(); }
+bool pool::shows_progress() const noexcept { return master_.shows_progress(); }
 std::size_t pool::worker_count() const { return master_.worker_count(); }
 std::thread::id pool::progress_thread() const { return master_.progress_thread(); }
 

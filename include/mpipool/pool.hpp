@@ -167,6 +167,20 @@ class pool {
   /// @endcode
   std::size_t workers() const noexcept;
 
+  /// Whether tasks run in helper processes: pool_options::isolated, a task or initializer
+  /// timeout, max_tasks_per_child, or `MPIPOOL_ISOLATED=1` in the environment.
+  /// @code
+  /// if (pool.isolated()) std::puts("a crashing task fails its item, not the job");
+  /// @endcode
+  bool isolated() const noexcept;
+
+  /// Whether the pool shows its calls' progress on stderr: pool_options::progress or
+  /// `MPIPOOL_PROGRESS` in the environment.
+  /// @code
+  /// if (!pool.shows_progress()) std::puts("quiet run");
+  /// @endcode
+  bool shows_progress() const noexcept;
+
   /// @brief Whether SIGTERM or SIGINT reached the master while the pool ran: Slurm's time
   /// limit, `scancel`, or Ctrl-C. The pool then hands out no more work, unfinished calls fail
   /// with mpipool::pool_interrupted and new ones are refused with it, and `mpipool::run`

@@ -189,10 +189,15 @@ std::optional<std::int64_t> chunksize_of(long chunksize) {
   return chunksize;
 }
 
+// Whether the pool watches items one by one (isolated helpers report the item they died on, a
+// progress display counts items): then records travel one by one.
+bool records_in_blocks(const mpipool::pool& pool) { return !pool.isolated() && !pool.shows_progress(); }
+
 // The task's failure in a block, as the failure of the record that failed: its index in the
 // whole input, and its own message.
 mpipool::remote_error record_failure(const mpipool::remote_error& block, size_t records_per_block) {
-  const std::optional<mpipool::detail::block_failure> failed = mpipool::detail::split_block_failure(block.message());
+  std::optional<mpipool::detail::block_failure> failed = mpipool::detail::split_block_failure(block.message());
+  if (failed && failed->record >= records_per_block) failed.reset();  // not the block task's own marker
   const std::uint64_t first = block.index() * records_per_block;
   return mpipool::remote_error(block.task(), failed ? first + failed->record : first,
                                mpipool::remote_failure{block.type_name(), failed ? failed->message : block.message(),
@@ -214,7 +219,7 @@ std::optional<int> map_in_blocks(const mpipool_pool& handle, const char* task, c
                });
   std::vector<bytes> results;
   try {
-    results = handle.pool->map(mpipool::detail::c_record_block_task{task}, items, 1);
+    results = handle.pool->map(mpipool::detail::c_record_block_task{task, input_size, output_size}, items, 1);
   } catch (const mpipool::remote_error& e) {
     throw record_failure(e, per_block);
   }
@@ -249,10 +254,6 @@ std::optional<int> map_records_fast(const mpipool_pool& handle, const char* task
     return map_fixed<mpipool::detail::largest_c_record>(pool, task, in, input_size, count, out, output_size,
                                                          chunksize, log);
   return std::nullopt;
-}
-
-bool records_in_blocks(const mpipool_options* c) {
-  return !c || (!c->isolated && c->task_timeout <= 0.0 && !c->progress);
 }
 
 mpipool::pool_options options_of(const mpipool_options* c) {
@@ -432,7 +433,7 @@ int mpipool_run(int* argc, char*** argv, const mpipool_options* options, mpipool
     *exit_code = mpipool::run(
         argc ? *argc : no_argc, argv ? *argv : no_argv,
         [&](mpipool::pool& pool) {
-          mpipool_pool handle{&pool, records_in_blocks(options)};
+          mpipool_pool handle{&pool, records_in_blocks(pool)};
           return body(&handle, user);
         },
         options_of(options));
@@ -446,7 +447,7 @@ int mpipool_run_comm(MPI_Comm comm, const mpipool_options* options, mpipool_body
     *exit_code = mpipool::run(
         comm,
         [&](mpipool::pool& pool) {
-          mpipool_pool handle{&pool, records_in_blocks(options)};
+          mpipool_pool handle{&pool, records_in_blocks(pool)};
           return body(&handle, user);
         },
         options_of(options));

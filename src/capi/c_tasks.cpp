@@ -1,5 +1,6 @@
 #include "capi/c_tasks.hpp"
 
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <string>
@@ -88,6 +89,13 @@ constexpr std::string_view block_failure_separator = " of the block: ";
 
 std::vector<char> c_record_block_task::operator()(const std::vector<char>& records) const {
   const c_task_entry entry = record_entry(name);
+  if (entry.input_size != input_size || entry.output_size != output_size)
+    throw described_failure({"mpipool::registration_error",
+                             "C task '" + name + "' is registered on this rank for records of " +
+                                 std::to_string(entry.input_size) + " bytes in and " +
+                                 std::to_string(entry.output_size) + " out, on rank 0 for " +
+                                 std::to_string(input_size) + " and " + std::to_string(output_size),
+                             0});
   const std::size_t count = entry.input_size > 0 ? records.size() / entry.input_size : 0;
   if (entry.input_size == 0 || records.size() % entry.input_size != 0)
     throw described_failure({"mpipool_task_error",
@@ -98,6 +106,7 @@ std::vector<char> c_record_block_task::operator()(const std::vector<char>& recor
   std::vector<char> outputs(count * entry.output_size);
   in_c_task running;
   for (std::size_t i = 0; i < count; ++i) {
+    failure_message.clear();  // each record's own mpipool_task_fail, as with one record per item
     const int status = entry.records(records.data() + i * entry.input_size, outputs.data() + i * entry.output_size,
                                      entry.user);
     if (status == 0) continue;
@@ -114,9 +123,12 @@ std::optional<block_failure> split_block_failure(const std::string& message) {
   if (!message.starts_with(block_failure_prefix)) return std::nullopt;
   const std::size_t separator = message.find(block_failure_separator);
   if (separator == std::string::npos) return std::nullopt;
-  const std::string number = message.substr(block_failure_prefix.size(), separator - block_failure_prefix.size());
-  if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  return block_failure{std::stoul(number), message.substr(separator + block_failure_separator.size())};
+  const char* first = message.data() + block_failure_prefix.size();
+  const char* last = message.data() + separator;
+  std::size_t record = 0;
+  const auto [end, error] = std::from_chars(first, last, record);
+  if (first == last || error != std::errc() || end != last) return std::nullopt;
+  return block_failure{record, message.substr(separator + block_failure_separator.size())};
 }
 
 std::vector<char> c_task::operator()(const std::vector<char>& input) const {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -85,13 +86,17 @@ struct c_record_task {
 // place in the block (split_block_failure reads it back).
 struct c_record_block_task {
   std::string name;
+  // The record sizes of rank 0's registration: a worker whose registration differs fails the
+  // block, where records cut at the wrong size would give wrong results.
+  std::uint64_t input_size = 0;
+  std::uint64_t output_size = 0;
 
   std::vector<char> operator()(const std::vector<char>& records) const;
   std::string task_display_name() const { return name; }
 
   template <class Archive>
   void serialize(Archive& archive, unsigned) {
-    archive & name;
+    archive & name & input_size & output_size;
   }
 };
 

@@ -61,6 +61,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       worker_bells_(bells_by_rank(bells, size_)),
       worker_items_done_(items_done_by_rank(bells, size_, local_items_done_)),
       thread_multiple_(mpi_grants_thread_multiple()),
+      isolated_(isolation.isolated),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));

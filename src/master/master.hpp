@@ -60,6 +60,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   // Processes that run tasks: the worker ranks, or the master itself when alone.
   std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
+  // Whether tasks run in helper processes (isolation_from: the options or the environment).
+  bool isolated() const { return isolated_; }
+  // Whether the pool shows its calls' progress; known once start() has run.
+  bool shows_progress() const { return display_ != nullptr; }
   // Whether the pool runs on one rank, the master's own process running the tasks.
   bool is_local() const { return local_; }
   std::thread::id progress_thread() const { return thread_id_; }
@@ -195,6 +199,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::chrono::steady_clock::time_point items_done_taken_{};
   static constexpr std::chrono::milliseconds take_items_done_every{100};
   const bool thread_multiple_;  // queried before the progress thread starts
+  const bool isolated_;
 
   // Shared with callers, under mutex_.
   mutable std::mutex mutex_;

@@ -1,5 +1,6 @@
 // The C API (mpipool.h) driven from C++: options (the initializer), error callbacks with the
 // failing item's details, waits with a timeout, and a journaled map resumed from its journal.
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -49,13 +50,35 @@ int negate(const void* input, void* output, void*) {
   return 0;
 }
 
+int copy_record(const void* input, void* output, void* user) {
+  std::memcpy(output, input, reinterpret_cast<std::size_t>(user));
+  return 0;
+}
+
+// Item 1 leaves a failure message but succeeds; item 2 fails with no message of its own.
+int note_then_fail(const void* input, void* output, void*) {
+  int x = 0;
+  std::memcpy(&x, input, sizeof x);
+  if (x == 1) mpipool_task_fail("a note that item 1 left");
+  std::memcpy(output, &x, sizeof x);
+  return x == 2 ? 7 : 0;
+}
+
+int world_rank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
 struct registered {
   registered() {
+
     mpipool_register_bytes("remember", remember, nullptr);
     mpipool_register_records("report_initializer", report_initializer, sizeof(int), sizeof(int), nullptr);
     mpipool_register_records("fail_on_three", fail_on_three, sizeof(int), sizeof(int), nullptr);
     mpipool_register_bytes("wait_at_gate", wait_at_gate, nullptr);
     mpipool_register_records("negate", negate, sizeof(double), sizeof(double), nullptr);
+    mpipool_register_records("note_then_fail", note_then_fail, sizeof(int), sizeof(int), nullptr);
   }
 } registered_at_start;  // on every rank, before any pool
 
@@ -162,4 +185,42 @@ TEST(c_api, a_journaled_map_takes_its_results_from_the_journal_on_a_rerun) {
     EXPECT_GT(std::filesystem::file_size(file), 0u);
     std::filesystem::remove(file);
   }
+}
+
+TEST(c_api, a_worker_whose_registration_differs_fails_the_map_with_a_registration_error) {
+  // Registered for 8-byte records on rank 0 and 4-byte ones elsewhere: a program that does not
+  // register the same task on every rank.
+  const std::size_t record = world_rank() == 0 ? 8 : 4;
+  mpipool_register_records("copy_mismatched", copy_record, record, record, reinterpret_cast<void*>(record));
+  run_c_pool(nullptr, [](mpipool_pool* pool) {
+    std::vector<double> ins(12, 1.5), outs(12, 0.0);
+    const int status = mpipool_map(pool, "copy_mismatched", ins.data(), sizeof(double), ins.size(), outs.data(),
+                                   sizeof(double), outs.size() * sizeof(double), 4);
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size == 1) {  // rank 0 runs the tasks itself, with its own registration
+      EXPECT_EQ(status, MPIPOOL_OK);
+      EXPECT_EQ(outs[11], 1.5);
+    } else {
+      EXPECT_EQ(status, MPIPOOL_ERR_TASK);
+      EXPECT_STREQ(mpipool_last_error()->type_name, "mpipool::registration_error");
+      EXPECT_NE(std::string(mpipool_last_error()->message).find("4 bytes in"), std::string::npos)
+          << mpipool_last_error()->message;
+    }
+    return 0;
+  });
+}
+
+TEST(c_api, a_record_in_a_block_fails_with_its_own_message_not_an_earlier_records) {
+  run_c_pool(nullptr, [](mpipool_pool* pool) {
+    std::vector<int> ins{0, 1, 2, 3}, outs(4);
+    EXPECT_EQ(mpipool_map(pool, "note_then_fail", ins.data(), sizeof(int), ins.size(), outs.data(), sizeof(int),
+                          outs.size() * sizeof(int), 4),
+              MPIPOOL_ERR_TASK);
+    const std::string message = mpipool_last_error()->message;
+    EXPECT_EQ(mpipool_last_error()->index, 2);
+    EXPECT_NE(message.find("the task returned 7"), std::string::npos) << message;
+    EXPECT_EQ(message.find("a note"), std::string::npos) << message;
+    return 0;
+  });
 }

@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdint>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <ranges>
@@ -324,4 +326,19 @@ TEST(pool, function_object_state_is_shipped_once_per_call_not_per_item) {
       }
     }
   });
+}
+
+TEST(pool, says_whether_its_tasks_run_isolated_and_whether_it_shows_progress) {
+  // The environment may ask for either (the suite's isolated runs set MPIPOOL_ISOLATED=1).
+  const bool isolated_by_environment = std::getenv("MPIPOOL_ISOLATED") && std::string(std::getenv("MPIPOOL_ISOLATED")) == "1";
+  const char* progress_env = std::getenv("MPIPOOL_PROGRESS");
+  const bool progress_by_environment = progress_env && *progress_env && std::string(progress_env) != "0";
+  with_pool([&](mpipool::pool& pool) {
+    EXPECT_EQ(pool.isolated(), isolated_by_environment);
+    EXPECT_EQ(pool.shows_progress(), progress_by_environment);
+  });
+  // A task timeout needs a helper process to kill: it makes the pool isolated.
+  with_pool([](mpipool::pool& pool) { EXPECT_TRUE(pool.isolated()); },
+            mpipool::pool_options{.task_timeout = std::chrono::seconds(30)});
+  with_pool([](mpipool::pool& pool) { EXPECT_TRUE(pool.shows_progress()); }, mpipool::pool_options{.progress = true});
 }

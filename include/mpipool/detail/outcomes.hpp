@@ -3,7 +3,10 @@
 // so that one item that cannot be (de)serialized fails alone: its reader skips to the next.
 //
 //   argument: size (u64) | the argument tuple
+//             or, for a fixed-size tuple (is_fixed_bitwise_v), its bytes alone: the worker's
+//             typed reader knows their size
 //   outcome:  status (u8) | size (u64) | payload
+//             or, for a fixed-size result of at most 255 bytes: fixed_success (u8) | size (u8) | value
 //
 // Sizes are 64-bit: one value may be larger than 4 GiB, as messages may be.
 //
