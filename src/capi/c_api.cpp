@@ -25,10 +25,6 @@ using bytes = std::vector<char>;
 
 struct mpipool_pool {
   mpipool::pool* pool;
-  // Whether a map with a chunksize may send each chunk of records as one item (map_in_blocks):
-  // only where nothing counts or limits items one by one (progress, a task timeout, isolated
-  // helpers that report the item they died on).
-  bool records_in_blocks = false;
 };
 
 struct mpipool_result {
@@ -209,7 +205,7 @@ mpipool::remote_error record_failure(const mpipool::remote_error& block, size_t 
 std::optional<int> map_in_blocks(const mpipool_pool& handle, const char* task, const char* inputs, size_t input_size,
                                  size_t count, char* outputs, size_t output_size, long chunksize,
                                  const mpipool::journal* log) {
-  if (log || !handle.records_in_blocks || chunksize <= 1 || count == 0 || input_size == 0) return std::nullopt;
+  if (log || !records_in_blocks(*handle.pool) || chunksize <= 1 || count == 0 || input_size == 0) return std::nullopt;
   const size_t per_block = static_cast<size_t>(chunksize);
   const size_t blocks = (count - 1) / per_block + 1;
   auto records_in = [count, per_block](size_t block) { return std::min(per_block, count - block * per_block); };
@@ -433,7 +429,7 @@ int mpipool_run(int* argc, char*** argv, const mpipool_options* options, mpipool
     *exit_code = mpipool::run(
         argc ? *argc : no_argc, argv ? *argv : no_argv,
         [&](mpipool::pool& pool) {
-          mpipool_pool handle{&pool, records_in_blocks(pool)};
+          mpipool_pool handle{&pool};
           return body(&handle, user);
         },
         options_of(options));
@@ -447,7 +443,7 @@ int mpipool_run_comm(MPI_Comm comm, const mpipool_options* options, mpipool_body
     *exit_code = mpipool::run(
         comm,
         [&](mpipool::pool& pool) {
-          mpipool_pool handle{&pool, records_in_blocks(pool)};
+          mpipool_pool handle{&pool};
           return body(&handle, user);
         },
         options_of(options));

@@ -79,18 +79,6 @@ std::size_t append_bitwise_frame(byte_buffer& out, const T& value, std::size_t p
   return start;
 }
 
-// Appends a fixed-size value's bytes (is_fixed_bitwise_v), with no size. A chunk's arguments of
-// such a type are these back to back: the worker knows their size from their type, as both ends
-// run the same task_model, and nothing but that typed reader walks a chunk's items. (Outcomes
-// keep a one-byte size, fixed_success: a helper's outcomes are counted without their type.)
-template <class T>
-void append_fixed(byte_buffer& out, const T& value) {
-  static_assert(is_fixed_bitwise_v<T>);
-  const std::size_t start = out.size();
-  out.resize(start + fixed_wire_size<T>());
-  write_bitwise(out.data() + start, value);
-}
-
 // Throws when a value was decoded from more or fewer bytes than were written for it: the
 // reader misread it.
 void check_decoded_size(std::size_t start, std::size_t size, std::size_t end);
@@ -107,9 +95,13 @@ void read_bitwise_frame(std::span<const char> frame, T& value) {
 class argument_writer {
  public:
   explicit argument_writer(byte_buffer& out) : out_(out) {}
-  // A run of arguments. Fixed-size ones grow the buffer once and are then copied in: grown
-  // one at a time, every item would store the vector's new end, which the compiler must reload
-  // after each write through a char pointer (perf: most of the master's time per item).
+  // A run of arguments. Fixed-size ones (is_fixed_bitwise_v) are their bytes alone, with no
+  // size: the worker knows their size from their type, as both ends run the same task_model,
+  // and nothing but that typed reader walks a chunk's items. (Outcomes keep a one-byte size,
+  // fixed_success: a helper's outcomes are counted without their type.) They grow the buffer
+  // once and are then copied in: grown one at a time, every item would store the vector's new
+  // end, which the compiler must reload after each write through a char pointer (perf: most of
+  // the master's time per item).
   template <class Args>
   void add_all(std::span<const Args> run) {
     if constexpr (is_fixed_bitwise_v<Args>) {
@@ -124,7 +116,7 @@ class argument_writer {
   template <class Args>
   void add(const Args& args) {
     if constexpr (is_fixed_bitwise_v<Args>) {
-      append_fixed(out_, args);
+      add_all(std::span<const Args>(&args, 1));
     } else if constexpr (is_bitwise_v<Args>) {
       append_bitwise_frame(out_, args);
     } else {
