@@ -79,6 +79,9 @@ void pool::require_running() const {
 }
 
 std::uint64_t pool::enqueue(std::unique_ptr<detail::job> work) { return master_.submit(std::move(work)); }
+std::uint64_t pool::enqueue_and_drive(std::unique_ptr<detail::job> work, const std::function<bool()>& done) {
+  return master_.submit_and_drive(std::move(work), done);
+}
 
 void pool::close() {
   require_off_progress_thread();

@@ -14,6 +14,8 @@
 
 #include "faults/crash_report.hpp"
 #include "wire/doorbell.hpp"
+#include "wire/core_sharing.hpp"
+#include "wire/wait.hpp"
 #include "worker/fork_server.hpp"
 #include "worker/isolated_executor.hpp"
 #include "master/master.hpp"
@@ -92,6 +94,7 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   // progress thread joined and the workers were released, so no one rings a freed bell. (Not
   // by the master: it may be dropped on a caller's thread, which must not call MPI.)
   const node_doorbells bells(comm);
+  allow_hot_spin(!node_shares_cores(comm));
   if (comm.rank() != 0) {
     try {
       return serve(comm, bells, isolation);

@@ -81,6 +81,8 @@ class result_state {
     std::lock_guard lock(mutex_);
     return ready_;
   }
+  // Whether waiters may go: the value is in place and the done callbacks have run.
+  bool released() const { return released_.load(std::memory_order_acquire); }
   bool successful() const {
     std::lock_guard lock(mutex_);
     if (!ready_) throw std::logic_error("mpipool: successful() called before the result is ready");

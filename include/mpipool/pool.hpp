@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -208,8 +209,9 @@ class pool {
   template <class F, class... Args>
     requires(!detail::is_callbacks<std::decay_t<F>>::value && !detail::is_task_width<F>)
   auto apply(F&& f, Args&&... args) {
-    return take(apply_with(callbacks<apply_result_t<F, Args...>>{}, std::forward<F>(f),
-                           std::forward<Args>(args)...));
+    // The caller waits at once: it may drive the call itself (submit_and_drive).
+    return take(apply_with<true>(callbacks<apply_result_t<F, Args...>>{}, std::forward<F>(f),
+                                 std::forward<Args>(args)...));
   }
 
   /// @brief Calls `f(args...)` on a worker in the background: an
@@ -618,6 +620,8 @@ class pool {
   std::thread::id progress_thread() const;
   std::size_t worker_count() const;
   std::uint64_t enqueue(std::unique_ptr<detail::job> work);
+  // As enqueue, for a call whose caller waits for it at once; `done` says when it may stop driving.
+  std::uint64_t enqueue_and_drive(std::unique_ptr<detail::job> work, const std::function<bool()>& done);
 
   // Reads a whole input on the calling thread into argument tuples.
   template <class MakeArgs, class Range>
@@ -628,8 +632,8 @@ class pool {
     return args;
   }
 
-  // apply, apply_async and submit: one call of `f(args...)`.
-  template <class F, class... Args>
+  // apply, apply_async and submit: one call of `f(args...)`. `Drive`: the caller waits for it at once.
+  template <bool Drive = false, class F, class... Args>
   auto apply_with(callbacks<apply_result_t<F, Args...>> cb, F&& f, Args&&... args) {
     using args_type = detail::apply_args_t<Args...>;
     if constexpr (!detail::task_checks<F, args_type>::ok) {
@@ -638,8 +642,8 @@ class pool {
       require_running();
       std::vector<args_type> items;
       items.emplace_back(std::forward<Args>(args)...);
-      return submit<true>(detail::make_callable(std::forward<F>(f)), std::move(items),
-                          detail::run_plan(detail::chunk_plan(1, 1), 1), std::move(cb), "apply");
+      return submit<true, Drive>(detail::make_callable(std::forward<F>(f)), std::move(items),
+                                 detail::run_plan(detail::chunk_plan(1, 1), 1), std::move(cb), "apply");
     }
   }
 
@@ -735,7 +739,7 @@ class pool {
                                                   });
   }
 
-  template <bool Single, class Callable, class Args, class Result>
+  template <bool Single, bool Drive = false, class Callable, class Args, class Result>
   async_result<Result> submit(Callable callable, std::vector<Args> items, detail::run_plan plan,
                               callbacks<Result> cb, const char* method,
                               std::unique_ptr<detail::journal_call> journaled = nullptr,
@@ -747,7 +751,8 @@ class pool {
         detail::define_task<model>(callable), std::move(items), std::move(plan), std::move(cb), state,
         std::move(journaled), resume);
     work->set_method(method);
-    enqueue(std::move(work));
+    if constexpr (Drive) enqueue_and_drive(std::move(work), [&state] { return state->released(); });
+    else enqueue(std::move(work));
     return async_result<Result>(std::move(state));
   }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
+#include <thread>
 #include <string>
 
 #include <boost/mpi/environment.hpp>
@@ -82,6 +84,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
 void master::ring_progress_thread() {
   // Once stopped, the progress thread waits no more, and a bell in the node's page may be gone.
   if (!lifecycle_.stopped()) bell_->ring();
+  resume_.notify_one();  // it may sleep while a caller drives (sleep_while_caller_drives)
 }
 
 void master::ring_worker(int rank) {
@@ -143,6 +146,87 @@ std::uint64_t master::submit(std::unique_ptr<job> work) {
     ring_progress_thread();
   }
   return id;
+}
+
+std::uint64_t master::submit_and_drive(std::unique_ptr<job> work, const std::function<bool()>& done) {
+  std::unique_lock turn(turn_mutex_, std::defer_lock);
+  // An idle progress thread spins a while after each event, a turn after a turn, a yield
+  // between them: a few tries find the loop free. A busy one keeps it: it takes the call.
+  if (!take_turn_soon(turn)) return submit(std::move(work));
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!lifecycle_.running()) throw std::logic_error("mpipool: pool not running");
+    id = next_job_id_++;
+    if (!caller_may_drive()) {
+      incoming_.emplace_back(id, std::move(work));
+      ring_progress_thread();
+      return id;
+    }
+    caller_driving_ = true;
+  }
+  bool finished = false;
+  try {
+    // Straight into the tables, not through the commands: whatever other threads send from
+    // now on stays there, for the progress thread.
+    admit(id, std::move(work));
+    finished = drive_until(done);
+  } catch (...) {  // as on the progress thread: the transport or the tables failed
+    fail_everything(std::current_exception());
+  }
+  std::lock_guard lock(mutex_);
+  caller_driving_ = false;
+  const auto now = std::chrono::steady_clock::now();
+  // Not finished: the progress thread takes over at once. Finished: it sleeps on while the
+  // caller's next apply is likely to come.
+  lease_end_ = finished ? now + caller_lease : now;
+  if (!finished) ring_progress_thread();
+  return id;
+}
+
+bool master::take_turn_soon(std::unique_lock<std::mutex>& turn) {
+  constexpr int tries = 8;
+  for (int attempt = 0; attempt < tries; ++attempt) {
+    if (turn.try_lock()) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+bool master::caller_may_drive() const {
+  return !local_ && !trace_ && setup_done_ && !closing_ && !terminating_ && jobs_.empty() && draining_.empty() &&
+         stopped_calls_.empty() && !has_command();
+}
+
+bool master::drive_until(const std::function<bool()>& done) {
+  backoff waiting;  // its spin only: past it the caller leaves the call to the progress thread
+  const auto give_up = std::chrono::steady_clock::now() + backoff::spin_for;
+  for (;;) {
+    dispatch();
+    poll_messages();
+    complete_sends();
+    if (done()) return true;
+    {
+      std::lock_guard lock(mutex_);
+      if (has_command()) return false;  // another thread's command: the progress thread's work
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= give_up) return false;  // a long task: wait blocked
+    if (waiting.hot(now)) cpu_relax();
+    else std::this_thread::yield();
+  }
+}
+
+bool master::sleep_while_caller_drives() {
+  std::unique_lock lock(mutex_);
+  bool slept = false;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!caller_driving_ && (now >= lease_end_ || has_command())) return slept;
+    // While the caller drives, a look every caller_lease: its drive is bounded, so this never spins.
+    resume_.wait_until(lock, std::max(lease_end_, now + caller_lease));
+    slept = true;
+  }
 }
 
 void master::cancel(std::uint64_t job_id) {
@@ -240,6 +324,8 @@ void master::step_aside_while_asked() {
 void master::progress() {
   try {
     serve_until_stopped();
+    // No caller drives a pool that stopped taking calls; the tables are this thread's alone.
+    std::lock_guard turn(turn_mutex_);
     // Every chunk is back, so no more will come: none is left for a later pool on this communicator.
     if (display_ && !local_) take_items_done_messages();
     report_run();
@@ -267,6 +353,13 @@ void master::progress() {
 void master::serve_until_stopped() {
   event_wait idle(bell_);
   for (;;) {
+    if (sleep_while_caller_drives()) continue;
+    std::unique_lock turn(turn_mutex_, std::try_to_lock);
+    if (!turn) {  // a caller took the loop a moment ago: it says so at once, under mutex_
+      std::this_thread::yield();
+      continue;
+    }
+    // Parked with the turn held: no caller drives (or calls MPI) during an mpi_section.
     step_aside_while_asked();  // between steps: no MPI call of this thread is under way
     idle.arm();  // before looking: a ring from here on ends the wait at once
     bool progressed = take_commands();
@@ -275,8 +368,11 @@ void master::serve_until_stopped() {
     progressed |= complete_sends();
     if (!stopped_calls_.empty()) report_stopped_calls_when_due();
     if (should_stop()) break;
+    const bool rings = every_event_rings();
+    turn.unlock();
     if (progressed) idle.reset();
-    else wait_for_event(idle);
+    else wait_for_event(idle, rings);
+    // With a trace no caller drives (caller_may_drive): the tables are this thread's here.
     if (trace_) observe_turn(progressed);
   }
 }
@@ -412,16 +508,7 @@ bool master::take_commands() {
     terminate_now = asked >= pool_state::terminating && !terminating_;
     body_ended = body_ended_;
   }
-  for (auto& [id, work] : arrived) {
-    if (trace_) {
-      trace_->job_started(id, work->method(), work->task().name);
-      if (display_) display_->job_started(id, *work, trace_recorder::clock::now());
-    }
-    const bool finished = work->finished();  // an empty map: nothing to send
-    policy_.add_job(id, work->takes_turns(), static_cast<std::size_t>(std::max(work->task().group_width, 1)));
-    jobs_.emplace(id, std::move(work));
-    if (finished) retire(id);
-  }
+  for (auto& [id, work] : arrived) admit(id, std::move(work));
   if (const int signal = requested_stop_signal(); signal != 0 && stopped_by_signal_ == 0) {
     stop_on_signal(signal, !body_ended);
     terminate_now = false;  // done: every unfinished call failed with the signal
@@ -449,6 +536,17 @@ bool master::take_commands() {
     changed_.notify_all();
   }
   return true;
+}
+
+void master::admit(std::uint64_t id, std::unique_ptr<job> work) {
+  if (trace_) {
+    trace_->job_started(id, work->method(), work->task().name);
+    if (display_) display_->job_started(id, *work, trace_recorder::clock::now());
+  }
+  const bool finished = work->finished();  // an empty map: nothing to send
+  policy_.add_job(id, work->takes_turns(), static_cast<std::size_t>(std::max(work->task().group_width, 1)));
+  jobs_.emplace(id, std::move(work));
+  if (finished) retire(id);
 }
 
 void master::stop_on_signal(int signal, bool run_callbacks) {
@@ -880,14 +978,14 @@ bool master::should_stop() const {
   return drained && (terminating_ || (closing_ && jobs_.empty()));
 }
 
-void master::wait_for_event(event_wait& idle) {
+void master::wait_for_event(event_wait& idle, bool every_event_rings) {
   {
     std::lock_guard lock(mutex_);
     if (has_command()) return;
   }
   // A caller that just got its result often sends the next call at once: the spin before
   // blocking saves it the wake-up of a blocked thread (about 12 us).
-  idle.pause(every_event_rings());
+  idle.pause(every_event_rings);
 }
 
 bool master::every_event_rings() const {

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,13 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   // Returns the job's id.
   std::uint64_t submit(std::unique_ptr<job> work);
+  // As submit, for a caller that will wait for the job's result at once (a plain apply). When
+  // the pool has nothing else to do, the caller runs the loop's turns itself until `done()`:
+  // it sends the chunk and takes the result on its own thread, so that the round trip costs no
+  // hand-off to the progress thread and back. It stops driving, and leaves the job to the
+  // progress thread, once anything else needs the loop, or after backoff::spin_for. Returns the
+  // job's id; the caller then waits for its result as after submit.
+  std::uint64_t submit_and_drive(std::unique_ptr<job> work, const std::function<bool()>& done);
   void cancel(std::uint64_t job_id) override;
   void poke() override;
   void close();      // finish every submitted job, then stop
@@ -104,16 +112,31 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   void progress();
   void serve_until_stopped();
+  // While a caller drives the loop, and for caller_lease after it did, the progress thread
+  // sleeps: a caller that calls apply after apply keeps the loop, and no spinning thread takes
+  // its core. Commands from other threads end the sleep at once. Returns whether it slept.
+  bool sleep_while_caller_drives();
+  // Whether a caller may drive its own call now (turn_mutex_ and mutex_ held): nothing else is
+  // in the tables or asked for, and nothing is watched turn by turn (a trace, a progress display).
+  bool caller_may_drive() const;
+  // Locks `turn` if the progress thread leaves it free within a few tries.
+  static bool take_turn_soon(std::unique_lock<std::mutex>& turn);
+  // The caller's turns (turn_mutex_ held): returns whether `done()` came true before anything
+  // else needed the loop or the spin ended.
+  bool drive_until(const std::function<bool()>& done);
   // Something failed that no single call can be blamed for: fail every pending call, report,
   // and abort the job.
   [[noreturn]] void fail_everything(const std::exception_ptr& error);
   bool take_commands();
+  // Puts a job into the tables (the turn held).
+  void admit(std::uint64_t id, std::unique_ptr<job> work);
   bool poll_messages();
   bool take_local_results();
   bool dispatch();
   bool complete_sends();
   bool should_stop() const;
-  void wait_for_event(event_wait& idle);
+  // `every_event_rings`: as every_event_rings(), read while the turn was held.
+  void wait_for_event(event_wait& idle, bool every_event_rings);
   // Whether everything the progress thread now waits for rings its bell: no send in progress,
   // and no busy worker without a bell.
   bool every_event_rings() const;
@@ -213,6 +236,14 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool poked_ = false;
   bool local_results_ready_ = false;
   std::size_t mpi_sections_ = 0;  // open mpi_sections, over every caller thread
+  bool caller_driving_ = false;    // a caller runs the loop's turns (submit_and_drive)
+  // Until then the progress thread sleeps unless a command comes: a caller drove the loop lately.
+  std::chrono::steady_clock::time_point lease_end_{};
+  // Long, because each look of the sleeping progress thread takes a core from the caller or a
+  // worker (with 3 ranks on 2 cores, looks every 200 us cost it 15% of a core); harmless, because
+  // the pool is idle while it lasts: a command ends it at once, and only a stop signal (which
+  // rings the bell alone) waits for its end.
+  static constexpr std::chrono::microseconds caller_lease{2000};
   bool parked_ = false;           // the progress thread stepped aside for them
   lifecycle lifecycle_;  // moved under mutex_, so that submit() sees it atomically with its enqueue
   // How far the progress thread has acted on lifecycle_: closing once it stopped holding back
@@ -227,7 +258,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::thread thread_;
   std::thread::id thread_id_;
 
-  // Owned by the progress thread.
+  // Held by whoever runs a turn of the loop: the progress thread, or a caller that drives its
+  // own apply. What follows is owned by the progress thread, and read or written only by the
+  // holder of this mutex (or by the progress thread once the pool stopped taking calls).
+  std::mutex turn_mutex_;
   std::vector<worker_slot> workers_;  // indexed by rank
   dispatch_policy policy_;
   std::size_t ready_ = 0;

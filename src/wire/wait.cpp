@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace mpipool::detail {
@@ -12,6 +13,18 @@ namespace mpipool::detail {
 bool backoff::spinning(clock::time_point now) {
   if (!waiting_since_) waiting_since_ = now;
   return now - *waiting_since_ < spin_for;
+}
+
+namespace {
+std::atomic<bool> hot_spin_allowed{false};
+}  // namespace
+
+void allow_hot_spin(bool allowed) { hot_spin_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool backoff::hot(clock::time_point now) {
+  if (!hot_spin_allowed.load(std::memory_order_relaxed)) return false;
+  if (!waiting_since_) waiting_since_ = now;
+  return now - *waiting_since_ < hot_spin;
 }
 
 std::chrono::microseconds backoff::next(clock::time_point now) {
@@ -28,6 +41,10 @@ std::chrono::microseconds backoff::next(clock::time_point now) {
 }
 
 void backoff::pause() {
+  if (hot()) {
+    cpu_relax();
+    return;
+  }
   const auto duration = next();
   if (duration == std::chrono::microseconds::zero()) std::this_thread::yield();
   else std::this_thread::sleep_for(duration);
@@ -45,6 +62,10 @@ void event_wait::arm() {
 }
 
 void event_wait::pause(bool every_event_rings) {
+  if (backoff_.hot()) {
+    cpu_relax();
+    return;
+  }
   if (looks_left_ > 0) {
     --looks_left_;
     std::this_thread::yield();

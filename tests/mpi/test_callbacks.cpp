@@ -1,5 +1,8 @@
 // Result and error callbacks: once each, on the master, before get() returns; a throwing
 // callback is reported and ignored; a pool call from a callback throws instead of deadlocking.
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -154,5 +157,43 @@ TEST(callbacks, waiting_on_another_result_from_a_callback_throws) {
     if (two_workers) {
       EXPECT_NE(refused.find("deadlock"), std::string::npos) << refused;
     }
+  });
+}
+
+// A plain apply may make its round trip on the caller's own thread, when the pool has nothing
+// else to do (master::submit_and_drive). The callbacks of other calls still run on the
+// progress thread, each once, while a thread applies back to back.
+TEST(callbacks, stay_on_the_progress_thread_while_another_thread_applies_back_to_back) {
+  with_pool([](mpipool::pool& pool) {
+    constexpr int calls = 300;
+    std::atomic<int> wrong{0};
+    std::thread::id applier_id;
+    std::thread applier([&] {
+      applier_id = std::this_thread::get_id();
+      for (int i = 0; i < 2000; ++i)
+        if (pool.apply(parse, std::to_string(i)) != i) ++wrong;
+    });
+    std::mutex seen_mutex;
+    std::vector<std::thread::id> callback_threads;
+    long sum = 0;
+    std::vector<mpipool::async_result<int>> results;
+    for (int i = 0; i < calls; ++i)
+      results.push_back(pool.apply_async({.on_result =
+                                              [&](const int& v) {
+                                                std::lock_guard lock(seen_mutex);
+                                                callback_threads.push_back(std::this_thread::get_id());
+                                                sum += v;
+                                              }},
+                                         parse, std::to_string(i)));
+    for (auto& r : results) r.wait();
+    applier.join();
+    EXPECT_EQ(wrong.load(), 0);
+    std::lock_guard lock(seen_mutex);
+    ASSERT_EQ(callback_threads.size(), static_cast<std::size_t>(calls));
+    EXPECT_EQ(sum, long{calls} * (calls - 1) / 2);
+    const std::set<std::thread::id> threads(callback_threads.begin(), callback_threads.end());
+    EXPECT_EQ(threads.size(), 1u);  // the progress thread alone
+    EXPECT_FALSE(threads.contains(applier_id));
+    EXPECT_FALSE(threads.contains(std::this_thread::get_id()));
   });
 }

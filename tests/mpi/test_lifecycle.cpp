@@ -2,6 +2,7 @@
 // in one program, and none inside another. Each test runs at 1, 2, 3 and 5 ranks.
 #include <atomic>
 #include <chrono>
+#include <latch>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -33,6 +34,15 @@ void mark_then_nap(std::string started, int milliseconds) {
   std::this_thread::sleep_for(std::chrono::milliseconds(milliseconds));
 }
 MPIPOOL_REGISTER(mark_then_nap);
+
+// Busy for `milliseconds` of wall time: longer than a caller spins on its apply.
+int busy_then_twice(int x, int milliseconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(milliseconds);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  return 2 * x;
+}
+MPIPOOL_REGISTER(busy_then_twice);
 
 // Opens `started`, then waits until the test opens `release`.
 int hold(std::string started, std::string release) {
@@ -409,5 +419,61 @@ TEST(lifecycle, run_inside_a_callback_throws_logic_error_and_the_pool_goes_on) {
     expect_nested_run_refused(on_world);
     expect_nested_run_refused(with_arguments);
     EXPECT_EQ(pool.apply(twice, 6), 12);
+  });
+}
+
+// Callers on several threads that apply back to back take turns on the pool's loop, or hand
+// their call to the progress thread (master::submit_and_drive): each gets its own results.
+TEST(lifecycle, callers_on_several_threads_apply_back_to_back_and_each_gets_its_own_results) {
+  with_pool([](mpipool::pool& pool) {
+    std::atomic<int> wrong{0};
+    auto caller = [&](int offset) {
+      for (int i = 0; i < 1000; ++i)
+        if (pool.apply(twice, offset + i) != 2 * (offset + i)) ++wrong;
+    };
+    std::thread first(caller, 100000);
+    std::thread second(caller, 200000);
+    caller(0);
+    first.join();
+    second.join();
+    EXPECT_EQ(wrong.load(), 0);
+  });
+}
+
+// A task longer than the caller's spin on its apply: the progress thread takes the call over.
+TEST(lifecycle, an_apply_longer_than_the_callers_spin_returns_its_value) {
+  with_pool([](mpipool::pool& pool) {
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(pool.apply(busy_then_twice, i, 3), 2 * i);
+    EXPECT_EQ(pool.apply(twice, 21), 42);
+  });
+}
+
+// close() from another thread while a caller applies back to back: each apply returns its
+// value, until one is refused as the pool is not running; none hangs, and join() returns.
+TEST(lifecycle, close_while_another_thread_applies_back_to_back) {
+  with_pool([](mpipool::pool& pool) {
+    std::atomic<int> returned{0};
+    std::atomic<int> wrong{0};
+    std::string refusal;
+    std::latch started(1);
+    std::thread applier([&] {
+      for (int i = 0;; ++i) {
+        try {
+          if (pool.apply(twice, i) != 2 * i) ++wrong;
+          ++returned;
+        } catch (const std::logic_error& e) {
+          refusal = e.what();
+          break;
+        }
+        if (i == 100) started.count_down();
+      }
+    });
+    started.wait();
+    pool.close();
+    applier.join();
+    pool.join();
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_GT(returned.load(), 100);
+    EXPECT_NE(refusal.find("not running"), std::string::npos) << refusal;
   });
 }

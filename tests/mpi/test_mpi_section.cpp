@@ -2,6 +2,7 @@
 // MPI_THREAD_SERIALIZED, where a section parks the progress thread, and under
 // MPI_THREAD_MULTIPLE, where it does nothing and the same MPI calls work all the same. Each runs
 // at 1, 2, 3 and 5 ranks; the pool over part of the ranks needs 2 or more.
+#include <atomic>
 #include <latch>
 #include <optional>
 #include <stdexcept>
@@ -280,4 +281,29 @@ TEST(mpi_section, collectives_with_ranks_outside_the_pool_while_a_map_is_in_flig
     for (int round = 0; round < rounds; ++round) take_part(round);
   }
   if (with_outsiders != MPI_COMM_NULL) MPI_Comm_free(&with_outsiders);
+}
+
+// A caller that applies back to back may run the pool's loop on its own thread: a section
+// opened by another thread still has MPI to itself, and every apply gets its value.
+TEST(mpi_section, sections_while_another_thread_applies_back_to_back) {
+  with_pool([&](mpipool::pool& pool) {
+    std::atomic<bool> done{false};
+    std::atomic<int> wrong{0};
+    std::thread applier([&] {
+      for (int i = 0; i < 2000; ++i)
+        if (pool.apply(thrice, i) != 3 * i) ++wrong;
+      done = true;
+    });
+    int sections = 0;
+    while (!done || sections < 20) {
+      const mpipool::mpi_section section(pool);
+      int mine = sections;
+      int sum = -1;
+      MPI_Allreduce(&mine, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_SELF);
+      EXPECT_EQ(sum, sections);
+      ++sections;
+    }
+    applier.join();
+    EXPECT_EQ(wrong.load(), 0);
+  });
 }
