@@ -9,6 +9,7 @@
 #include <boost/mpi/communicator.hpp>
 #include <gtest/gtest.h>
 
+#include "wire/core_sharing.hpp"
 #include "wire/doorbell.hpp"
 #include "wire/wait.hpp"
 #include "support.hpp"
@@ -136,4 +137,23 @@ TEST(node_doorbells, a_pool_with_them_gets_every_result) {
     return 0;
   });
   EXPECT_EQ(code, 0);
+}
+
+// More ranks on the node than cores in their masks: shared. The tests run every rank on one
+// machine, so the ranks of the node are the ranks of the world.
+TEST(core_sharing, is_said_when_the_nodes_ranks_outnumber_its_cores) {
+  const boost::mpi::communicator world;
+  const bool shared = mpipool::detail::node_shares_cores(world);
+  const auto cores = std::thread::hardware_concurrency();
+  if (cores > 0 && static_cast<unsigned>(world.size()) > cores) {
+    EXPECT_TRUE(shared);
+  }
+  if (world.size() == 1) {
+    EXPECT_FALSE(shared);  // one rank has at least the core it runs on
+  }
+  // Every rank of a node learns the same answer.
+  int mine = shared ? 1 : 0;
+  int all = 0;
+  MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  EXPECT_TRUE(all == 0 || all == world.size());
 }

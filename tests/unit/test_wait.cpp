@@ -34,6 +34,22 @@ TEST(backoff, spins_without_sleeping_at_first) {
   EXPECT_FALSE(waiting.spinning(start + backoff::spin_for));
 }
 
+TEST(backoff, spins_hot_only_where_allowed_and_only_at_first) {
+  mpipool::detail::allow_hot_spin(false);
+  backoff shared;
+  const auto start = backoff::clock::now();
+  EXPECT_FALSE(shared.hot(start));  // cores shared: every look yields
+  mpipool::detail::allow_hot_spin(true);
+  backoff own;
+  EXPECT_TRUE(own.hot(start));
+  EXPECT_TRUE(own.hot(start + backoff::hot_spin / 2));
+  EXPECT_FALSE(own.hot(start + backoff::hot_spin));
+  EXPECT_TRUE(own.spinning(start + backoff::hot_spin));  // the yielding spin goes on
+  own.reset();
+  EXPECT_TRUE(own.hot(start + backoff::hot_spin));  // a new wait starts hot again
+  mpipool::detail::allow_hot_spin(false);
+}
+
 TEST(backoff, looks_once_more_after_every_sleep) {
   backoff waiting;
   const auto start = backoff::clock::now();
