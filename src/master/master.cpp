@@ -64,6 +64,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       worker_items_done_(items_done_by_rank(bells, size_, local_items_done_)),
       thread_multiple_(mpi_grants_thread_multiple()),
       isolated_(isolation.isolated),
+      inbox_(*bell_),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
@@ -73,18 +74,9 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
   if (const char* backfill = std::getenv("MPIPOOL_GROUP_BACKFILL"); backfill && std::string(backfill) == "off")
     policy_.set_fifo_grouping(true);
   if (local_) {
-    local_worker_ = std::make_unique<local_worker>(host_, isolation, local_items_done_, [this] {
-      std::lock_guard lock(mutex_);
-      local_results_ready_ = true;
-      ring_progress_thread();
-    });
+    local_worker_ = std::make_unique<local_worker>(host_, isolation, local_items_done_,
+                                                   [this] { inbox_.local_results_ready(); });
   }
-}
-
-void master::ring_progress_thread() {
-  // Once stopped, the progress thread waits no more, and a bell in the node's page may be gone.
-  if (!lifecycle_.stopped()) bell_->ring();
-  resume_.notify_one();  // it may sleep while a caller drives (sleep_while_caller_drives)
 }
 
 void master::ring_worker(int rank) {
@@ -121,12 +113,7 @@ void master::start(const pool_options& options) {
     thread_id_ = thread_.get_id();
   }
   started_.store(true);
-  std::optional<remote_failure> failure;
-  {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return setup_done_ || lifecycle_.stopped(); });
-    failure = setup_failure_;
-  }
+  std::optional<remote_failure> failure = inbox_.wait_for_setup();
   if (failure) {
     terminate();
     join();
@@ -134,37 +121,15 @@ void master::start(const pool_options& options) {
   }
 }
 
-std::uint64_t master::submit(std::unique_ptr<job> work) {
-  std::uint64_t id = 0;
-  {
-    std::lock_guard lock(mutex_);
-    // The pool checked this already; here it is checked again, atomically with the enqueue, for
-    // a submission that raced a close() or terminate() from another thread.
-    if (!lifecycle_.running()) throw std::logic_error("mpipool: pool not running");
-    id = next_job_id_++;
-    incoming_.emplace_back(id, std::move(work));
-    ring_progress_thread();
-  }
-  return id;
-}
+std::uint64_t master::submit(std::unique_ptr<job> work) { return inbox_.submit(std::move(work)); }
 
 std::uint64_t master::submit_and_drive(std::unique_ptr<job> work, const std::function<bool()>& done) {
   std::unique_lock turn(turn_mutex_, std::defer_lock);
   // An idle progress thread spins a while after each event, a turn after a turn, a yield
   // between them: a few tries find the loop free. A busy one keeps it: it takes the call.
   if (!take_turn_soon(turn)) return submit(std::move(work));
-  std::uint64_t id = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (!lifecycle_.running()) throw std::logic_error("mpipool: pool not running");
-    id = next_job_id_++;
-    if (!caller_may_drive()) {
-      incoming_.emplace_back(id, std::move(work));
-      ring_progress_thread();
-      return id;
-    }
-    caller_driving_ = true;
-  }
+  const auto [id, drives] = inbox_.submit_or_drive(work, [this] { return caller_may_drive(); });
+  if (!drives) return id;
   bool finished = false;
   try {
     // Straight into the tables, not through the commands: whatever other threads send from
@@ -174,13 +139,7 @@ std::uint64_t master::submit_and_drive(std::unique_ptr<job> work, const std::fun
   } catch (...) {  // as on the progress thread: the transport or the tables failed
     fail_everything(std::current_exception());
   }
-  std::lock_guard lock(mutex_);
-  caller_driving_ = false;
-  const auto now = std::chrono::steady_clock::now();
-  // Not finished: the progress thread takes over at once. Finished: it sleeps on while the
-  // caller's next apply is likely to come.
-  lease_end_ = finished ? now + caller_lease : now;
-  if (!finished) ring_progress_thread();
+  inbox_.end_drive(finished);
   return id;
 }
 
@@ -195,7 +154,7 @@ bool master::take_turn_soon(std::unique_lock<std::mutex>& turn) {
 
 bool master::caller_may_drive() const {
   return !local_ && !trace_ && setup_done_ && !closing_ && !terminating_ && jobs_.empty() && draining_.empty() &&
-         stopped_calls_.empty() && !has_command();
+         stopped_calls_.empty();
 }
 
 bool master::drive_until(const std::function<bool()>& done) {
@@ -206,26 +165,11 @@ bool master::drive_until(const std::function<bool()>& done) {
     poll_messages();
     complete_sends();
     if (done()) return true;
-    {
-      std::lock_guard lock(mutex_);
-      if (has_command()) return false;  // another thread's command: the progress thread's work
-    }
+    if (inbox_.has_command()) return false;  // another thread's command: the progress thread's work
     const auto now = std::chrono::steady_clock::now();
     if (now >= give_up) return false;  // a long task: wait blocked
     if (waiting.hot(now)) cpu_relax();
     else std::this_thread::yield();
-  }
-}
-
-bool master::sleep_while_caller_drives() {
-  std::unique_lock lock(mutex_);
-  bool slept = false;
-  for (;;) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!caller_driving_ && (now >= lease_end_ || has_command())) return slept;
-    // While the caller drives, a look every caller_lease: its drive is bounded, so this never spins.
-    resume_.wait_until(lock, std::max(lease_end_, now + caller_lease));
-    slept = true;
   }
 }
 
@@ -234,46 +178,19 @@ void master::cancel(std::uint64_t job_id) {
     drop(job_id);
     return;
   }
-  std::unique_lock lock(mutex_);
-  if (lifecycle_.stopped()) return;
-  cancels_.push_back(job_id);
-  const std::uint64_t ticket = ++cancels_asked_;
-  ring_progress_thread();
-  // A stream dropped inside this thread's mpi_section: the parked progress thread cannot act
-  // now, and when it resumes it drops the job before it reads any input or message again.
-  if (holds_parking_mpi_section()) return;
-  changed_.wait(lock, [&] { return cancels_done_ >= ticket || lifecycle_.stopped(); });
+  inbox_.cancel(job_id);
 }
 
-void master::poke() {
-  {
-    std::lock_guard lock(mutex_);
-    poked_ = true;
-    ring_progress_thread();
-  }
-}
+void master::poke() { inbox_.poke(); }
 
-void master::close() {
-  {
-    std::lock_guard lock(mutex_);
-    lifecycle_.advance_to(pool_state::closing);
-    ring_progress_thread();
-  }
-}
+void master::close() { inbox_.close(); }
 
 void master::terminate() {
-  if (!started_.load()) return;
-  std::unique_lock lock(mutex_);
-  lifecycle_.advance_to(pool_state::terminating);
-  ring_progress_thread();
-  changed_.wait(lock, [this] { return acted_on_ >= pool_state::terminating || lifecycle_.stopped(); });
+  if (started_.load()) inbox_.terminate();
 }
 
 void master::end_of_body() {
-  {
-    std::lock_guard lock(mutex_);
-    if (lifecycle_.state() < pool_state::terminating) body_ended_ = true;
-  }
+  inbox_.mark_body_ended();
   terminate();
 }
 
@@ -289,37 +206,9 @@ void master::release_workers(int exit_code) {
   }
 }
 
-bool master::enter_mpi_section() {
-  {
-    std::lock_guard lock(mutex_);
-    if (lifecycle_.stopped()) return false;
-    ++mpi_sections_;
-    if (parked_) return true;  // another section holds it parked already
-    ring_progress_thread();
-  }
-  std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return parked_ || lifecycle_.stopped(); });
-  if (parked_) return true;
-  --mpi_sections_;  // it stopped instead: nothing to hold
-  return false;
-}
+bool master::enter_mpi_section() { return inbox_.enter_mpi_section(); }
 
-void master::leave_mpi_section() {
-  {
-    std::lock_guard lock(mutex_);
-    if (--mpi_sections_ > 0) return;
-  }
-  resume_.notify_one();
-}
-
-void master::step_aside_while_asked() {
-  std::unique_lock lock(mutex_);
-  if (mpi_sections_ == 0) return;
-  parked_ = true;
-  changed_.notify_all();
-  resume_.wait(lock, [this] { return mpi_sections_ == 0; });
-  parked_ = false;
-}
+void master::leave_mpi_section() { inbox_.leave_mpi_section(); }
 
 void master::progress() {
   try {
@@ -330,15 +219,7 @@ void master::progress() {
     if (display_ && !local_) take_items_done_messages();
     report_run();
     ring_on_stop_signal(nullptr);  // no one waits on the bell any more
-    std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> late;
-    bool body_ended = false;
-    {
-      std::lock_guard lock(mutex_);
-      lifecycle_.advance_to(pool_state::stopped);
-      late.swap(incoming_);
-      body_ended = body_ended_;
-      changed_.notify_all();
-    }
+    auto [late, body_ended] = inbox_.stop();
     // Nothing may be left waiting for a result that will never come.
     for (auto& [id, work] : late) jobs_.emplace(id, std::move(work));
     abandon_all(!body_ended);
@@ -353,14 +234,14 @@ void master::progress() {
 void master::serve_until_stopped() {
   event_wait idle(bell_);
   for (;;) {
-    if (sleep_while_caller_drives()) continue;
+    if (inbox_.sleep_while_caller_drives()) continue;
     std::unique_lock turn(turn_mutex_, std::try_to_lock);
-    if (!turn) {  // a caller took the loop a moment ago: it says so at once, under mutex_
+    if (!turn) {  // a caller took the loop a moment ago: it says so at once, in the inbox
       std::this_thread::yield();
       continue;
     }
     // Parked with the turn held: no caller drives (or calls MPI) during an mpi_section.
-    step_aside_while_asked();  // between steps: no MPI call of this thread is under way
+    inbox_.step_aside_while_asked();  // between steps: no MPI call of this thread is under way
     idle.arm();  // before looking: a ring from here on ends the wait at once
     bool progressed = take_commands();
     progressed |= poll_messages();
@@ -420,12 +301,7 @@ void master::fail_everything(const std::exception_ptr& error) {
   try {
     const item_error what = describe(error);
     const std::string problem = "the pool's progress thread failed: " + what.type_name + ": " + what.message;
-    std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> pending;
-    {
-      std::lock_guard lock(mutex_);
-      lifecycle_.advance_to(pool_state::stopped);
-      pending.swap(incoming_);
-    }
+    std::vector<command_inbox::queued_job> pending = inbox_.stop().first;
     for (auto& [id, work] : jobs_) pending.emplace_back(id, std::move(work));
     jobs_.clear();
     const auto why = std::make_exception_ptr(mpipool::error("mpipool: " + problem + "; every pending call fails"));
@@ -435,10 +311,7 @@ void master::fail_everything(const std::exception_ptr& error) {
       } catch (...) {  // one job's failure must not keep the others waiting
       }
     }
-    {
-      std::lock_guard lock(mutex_);
-      changed_.notify_all();
-    }
+    inbox_.wake_waiters();
     std::fprintf(stderr, "mpipool: rank 0 on host %s: %s; aborting the job\n", host_.c_str(), problem.c_str());
   } catch (...) {  // not even memory to say it: abort all the same
     std::fprintf(stderr, "mpipool: rank 0: the pool's progress thread failed; aborting the job\n");
@@ -482,44 +355,22 @@ void master::settle_jobs() {
   std::erase_if(draining_, [](const auto& entry) { return entry.second->journal_closed(); });
 }
 
-bool master::has_command() const {
-  // stopped is the progress thread's own doing: nothing to act on.
-  return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ || mpi_sections_ > 0 ||
-         std::min(lifecycle_.state(), pool_state::terminating) > acted_on_ ||
-         (requested_stop_signal() != 0 && stopped_by_signal_ == 0);
-}
-
 bool master::take_commands() {
-  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> arrived;
-  std::vector<std::uint64_t> cancelled;
-  bool terminate_now = false;
-  bool body_ended = false;
-  bool poked = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (!has_command()) return false;
-    arrived.swap(incoming_);
-    cancelled.swap(cancels_);
-    poked = std::exchange(poked_, false);
-    const pool_state asked = lifecycle_.state();
-    // Terminating implies closing: no stream holds back any more (none is served either).
-    if (asked >= pool_state::closing && acted_on_ < pool_state::closing) acted_on_ = pool_state::closing;
-    closing_ = acted_on_ >= pool_state::closing;
-    terminate_now = asked >= pool_state::terminating && !terminating_;
-    body_ended = body_ended_;
-  }
-  for (auto& [id, work] : arrived) admit(id, std::move(work));
+  std::optional<command_inbox::commands> taken = inbox_.take();
+  if (!taken) return false;
+  closing_ = taken->closing;
+  bool terminate_now = taken->asked >= pool_state::terminating && !terminating_;
+  const bool body_ended = taken->body_ended;
+  for (auto& [id, work] : taken->arrived) admit(id, std::move(work));
   if (const int signal = requested_stop_signal(); signal != 0 && stopped_by_signal_ == 0) {
     stop_on_signal(signal, !body_ended);
     terminate_now = false;  // done: every unfinished call failed with the signal
   }
-  if (!cancelled.empty()) {
-    for (std::uint64_t id : cancelled) drop(id);
-    std::lock_guard lock(mutex_);
-    cancels_done_ += cancelled.size();
-    changed_.notify_all();
+  if (!taken->cancelled.empty()) {
+    for (std::uint64_t id : taken->cancelled) drop(id);
+    inbox_.cancels_handled(taken->cancelled.size());
   }
-  if (poked) settle_jobs();
+  if (taken->poked) settle_jobs();
   if (terminate_now) {
     terminating_ = true;
     const std::size_t unfinished = abandon_all(!body_ended);
@@ -531,9 +382,7 @@ bool master::take_commands() {
                    "the body returns)\n",
                    host_.c_str(), unfinished, unfinished == 1 ? "" : "s", unfinished == 1 ? "it was" : "they were",
                    unfinished == 1 ? "its" : "their");
-    std::lock_guard lock(mutex_);
-    acted_on_ = pool_state::terminating;
-    changed_.notify_all();
+    inbox_.terminated();
   }
   return true;
 }
@@ -551,10 +400,7 @@ void master::admit(std::uint64_t id, std::unique_ptr<job> work) {
 
 void master::stop_on_signal(int signal, bool run_callbacks) {
   stopped_by_signal_ = signal;
-  {
-    std::lock_guard lock(mutex_);
-    lifecycle_.advance_to(pool_state::terminating);  // new calls are refused from now on
-  }
+  inbox_.refuse_calls_after_signal();  // new calls are refused from now on
   const char* name = stop_signal_name(signal);
   // How far each call came is said once its chunks in flight are back (report_stopped_calls_when_due).
   for (const auto& [id, work] : jobs_) {
@@ -572,9 +418,7 @@ void master::stop_on_signal(int signal, bool run_callbacks) {
                                  signal)));
   closing_ = true;
   terminating_ = true;
-  std::lock_guard lock(mutex_);
-  acted_on_ = pool_state::terminating;
-  changed_.notify_all();
+  inbox_.terminated();
 }
 
 void master::report_stopped_calls_when_due() {
@@ -669,10 +513,7 @@ std::unique_ptr<job> master::detach(std::uint64_t job_id) {
 void master::drop(std::uint64_t job_id) { keep_journaling(job_id, detach(job_id)); }
 
 bool master::take_local_results() {
-  {
-    std::lock_guard lock(mutex_);
-    local_results_ready_ = false;
-  }
+  inbox_.take_local_results_flag();  // looked at below in any case
   std::optional<byte_buffer> results = local_worker_->take_results();
   if (!results) return false;
   raise_injected_fault(fault_point::results_receive);
@@ -687,9 +528,9 @@ bool master::poll_messages() {
   bool any = false;
   while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
     raise_injected_fault(fault_point::results_receive);
-    receive_message(comm_, *status, inbox_);
-    handle_results(status->source(), inbox_);
-    trim_message_buffer(inbox_);
+    receive_message(comm_, *status, received_);
+    handle_results(status->source(), received_);
+    trim_message_buffer(received_);
     any = true;
   }
   return any;
@@ -957,10 +798,8 @@ void master::finish_setup(int rank, const results_view& results) {
     while (workers_[static_cast<std::size_t>(node)].host != workers_[static_cast<std::size_t>(member)].host) ++node;
     policy_.set_node(member, static_cast<std::size_t>(node));
   }
-  std::lock_guard lock(mutex_);
   setup_done_ = true;
-  setup_failure_ = first_setup_failure_;
-  changed_.notify_all();
+  inbox_.setup_finished(first_setup_failure_);
 }
 
 void master::retire(std::uint64_t job_id) {
@@ -979,10 +818,7 @@ bool master::should_stop() const {
 }
 
 void master::wait_for_event(event_wait& idle, bool every_event_rings) {
-  {
-    std::lock_guard lock(mutex_);
-    if (has_command()) return;
-  }
+  if (inbox_.has_command()) return;
   // A caller that just got its result often sends the next call at once: the spin before
   // blocking saves it the wake-up of a blocked thread (about 12 us).
   idle.pause(every_event_rings);

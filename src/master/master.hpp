@@ -1,9 +1,11 @@
 #pragma once
-// The pool master: one progress thread that wires the pool's parts together. It takes callers'
-// commands, asks the dispatch policy which job's chunk goes to which worker, sends it through
-// the transport, and hands the results to the job. It is the only code on the master rank that
-// calls MPI while a pool runs, so MPI_THREAD_SERIALIZED is enough; the caller's own MPI calls
-// wait for it to park in an mpi_section.
+// The pool master: the loop that wires the pool's parts together. Each turn takes callers'
+// commands from the inbox (command_inbox.hpp), asks the dispatch policy which job's chunk goes
+// to which worker, sends it through the transport, and hands the results to the job. The turn
+// runs on the progress thread, or on a caller that drives its own apply while the pool is idle
+// (submit_and_drive); a mutex makes sure only one runs it, so the loop is the only code on the
+// master rank that calls MPI while a pool runs, and MPI_THREAD_SERIALIZED is enough. The
+// caller's own MPI calls wait for the progress thread to park in an mpi_section.
 
 #include <atomic>
 #include <chrono>
@@ -29,6 +31,7 @@
 #include "worker/isolated_executor.hpp"
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
+#include "master/command_inbox.hpp"
 #include "master/lifecycle.hpp"
 #include "worker/local_worker.hpp"
 #include "master/policy.hpp"
@@ -70,7 +73,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::thread::id progress_thread() const { return thread_id_; }
   // The pool's state, as callers asked for it: close() and terminate() move it at once; the
   // progress thread acts on it, then stops.
-  pool_state state() const { return lifecycle_.state(); }
+  pool_state state() const { return inbox_.state(); }
 
   // Returns the job's id.
   std::uint64_t submit(std::unique_ptr<job> work);
@@ -112,12 +115,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
 
   void progress();
   void serve_until_stopped();
-  // While a caller drives the loop, and for caller_lease after it did, the progress thread
-  // sleeps: a caller that calls apply after apply keeps the loop, and no spinning thread takes
-  // its core. Commands from other threads end the sleep at once. Returns whether it slept.
-  bool sleep_while_caller_drives();
-  // Whether a caller may drive its own call now (turn_mutex_ and mutex_ held): nothing else is
-  // in the tables or asked for, and nothing is watched turn by turn (a trace, a progress display).
+  // Whether a caller may drive its own call now (turn_mutex_ held, and the inbox's lock, with
+  // nothing in it): nothing is in the tables, and nothing is watched turn by turn (a trace, a
+  // progress display).
   bool caller_may_drive() const;
   // Locks `turn` if the progress thread leaves it free within a few tries.
   static bool take_turn_soon(std::unique_lock<std::mutex>& turn);
@@ -140,11 +140,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // Whether everything the progress thread now waits for rings its bell: no send in progress,
   // and no busy worker without a bell.
   bool every_event_rings() const;
-  void ring_progress_thread();  // mutex_ held
   void ring_worker(int rank);
-  // While a caller's mpi_section is open: parked, no MPI call, commands queue.
-  void step_aside_while_asked();
-  bool has_command() const;  // mutex_ held
 
   void send_setup(const bound_call& initializer);
   // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over.
@@ -224,34 +220,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   const bool thread_multiple_;  // queried before the progress thread starts
   const bool isolated_;
 
-  // Shared with callers, under mutex_.
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;  // callers wait here
-  std::condition_variable resume_;   // the progress thread, parked for an mpi_section, waits here
-  std::vector<std::pair<std::uint64_t, std::unique_ptr<job>>> incoming_;
-  std::vector<std::uint64_t> cancels_;
-  std::uint64_t next_job_id_ = setup_job + 1;
-  std::uint64_t cancels_done_ = 0;  // cancel requests handled so far
-  std::uint64_t cancels_asked_ = 0;
-  bool poked_ = false;
-  bool local_results_ready_ = false;
-  std::size_t mpi_sections_ = 0;  // open mpi_sections, over every caller thread
-  bool caller_driving_ = false;    // a caller runs the loop's turns (submit_and_drive)
-  // Until then the progress thread sleeps unless a command comes: a caller drove the loop lately.
-  std::chrono::steady_clock::time_point lease_end_{};
-  // Long, because each look of the sleeping progress thread takes a core from the caller or a
-  // worker (with 3 ranks on 2 cores, looks every 200 us cost it 15% of a core); harmless, because
-  // the pool is idle while it lasts: a command ends it at once, and only a stop signal (which
-  // rings the bell alone) waits for its end.
-  static constexpr std::chrono::microseconds caller_lease{2000};
-  bool parked_ = false;           // the progress thread stepped aside for them
-  lifecycle lifecycle_;  // moved under mutex_, so that submit() sees it atomically with its enqueue
-  // How far the progress thread has acted on lifecycle_: closing once it stopped holding back
-  // streams, terminating once it failed every unfinished job. Written under mutex_.
-  pool_state acted_on_ = pool_state::running;
-  bool body_ended_ = false;  // the terminate request comes from end_of_body()
-  bool setup_done_ = false;
-  std::optional<remote_failure> setup_failure_;
+  // Where callers' threads meet the progress thread: their commands, and the pool's state.
+  command_inbox inbox_;
 
   std::atomic<bool> started_{false};
   std::mutex join_mutex_;  // guards thread_ once started: join() and the destructor may race
@@ -265,11 +235,12 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::vector<worker_slot> workers_;  // indexed by rank
   dispatch_policy policy_;
   std::size_t ready_ = 0;
+  bool setup_done_ = false;  // every worker ran the initializer
   std::optional<remote_failure> first_setup_failure_;
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> draining_;  // see keep_journaling
-  bool closing_ = false;      // acted_on_ >= closing, for the progress thread's own reads
-  bool terminating_ = false;  // acted_on_ >= terminating, likewise
+  bool closing_ = false;      // the inbox said closing, for the turn's own reads
+  bool terminating_ = false;  // terminating was acted on, likewise
   int stopped_by_signal_ = 0;  // the stop signal acted on, or 0
   // The calls a stop signal failed, until the line that says how far each came: the items
   // done before the stop, and those of its chunks cut short as they come back.
@@ -285,7 +256,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   static constexpr std::chrono::seconds stopped_calls_wait{2};
   std::list<pending_send> sends_;
   std::vector<byte_buffer> spare_buffers_;
-  byte_buffer inbox_;
+  byte_buffer received_;  // the latest results message
   std::unique_ptr<local_worker> local_worker_;  // with one rank only
   // Both null unless asked for: then the loop costs one branch per turn and per chunk.
   std::unique_ptr<trace_recorder> trace_;
