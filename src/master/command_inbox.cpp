@@ -30,7 +30,7 @@ std::pair<std::uint64_t, bool> command_inbox::submit_or_drive(std::unique_ptr<jo
   std::lock_guard lock(mutex_);
   if (!lifecycle_.running()) throw std::logic_error("mpipool: pool not running");
   const std::uint64_t id = next_job_id_++;
-  if (!has_command() && may_drive()) {
+  if (!has_command_locked() && may_drive()) {
     caller_driving_ = true;
     return {id, true};
   }
@@ -116,6 +116,11 @@ std::optional<remote_failure> command_inbox::wait_for_setup() {
 }
 
 bool command_inbox::has_command() const {
+  std::lock_guard lock(mutex_);
+  return has_command_locked();
+}
+
+bool command_inbox::has_command_locked() const {
   // stopped is the progress thread's own doing: nothing to act on.
   return !incoming_.empty() || !cancels_.empty() || poked_ || local_results_ready_ || mpi_sections_ > 0 ||
          std::min(lifecycle_.state(), pool_state::terminating) > acted_on_ ||
@@ -124,7 +129,7 @@ bool command_inbox::has_command() const {
 
 std::optional<command_inbox::commands> command_inbox::take() {
   std::lock_guard lock(mutex_);
-  if (!has_command()) return std::nullopt;
+  if (!has_command_locked()) return std::nullopt;
   commands taken;
   taken.arrived.swap(incoming_);
   taken.cancelled.swap(cancels_);
@@ -195,7 +200,7 @@ bool command_inbox::sleep_while_caller_drives() {
   bool slept = false;
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
-    if (!caller_driving_ && (now >= lease_end_ || has_command())) return slept;
+    if (!caller_driving_ && (now >= lease_end_ || has_command_locked())) return slept;
     // While the caller drives, a look every caller_lease: its drive is bounded, so this never spins.
     resume_.wait_until(lock, std::max(lease_end_, now + caller_lease));
     slept = true;

@@ -100,6 +100,7 @@ class command_inbox {
 
  private:
   void ring();  // mutex_ held
+  bool has_command_locked() const;  // mutex_ held
 
   doorbell& bell_;
   mutable std::mutex mutex_;
