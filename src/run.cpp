@@ -94,7 +94,8 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   // progress thread joined and the workers were released, so no one rings a freed bell. (Not
   // by the master: it may be dropped on a caller's thread, which must not call MPI.)
   const node_doorbells bells(comm);
-  allow_hot_spin(!node_shares_cores(comm));
+  const bool cores_shared = node_shares_cores(comm);
+  allow_hot_spin(!cores_shared);
   if (comm.rank() != 0) {
     try {
       return serve(comm, bells, isolation);
@@ -104,7 +105,7 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
       comm.abort(EXIT_FAILURE);
     }
   }
-  auto m = std::make_shared<master>(comm, bells, isolation);
+  auto m = std::make_shared<master>(comm, bells, isolation, cores_shared);
   return run_pool_as_master(*m, body, options);
 }
 

@@ -55,6 +55,7 @@ import sys
 
 LARGEST_ADAPTIVE_CHUNK = 16384  # chunk_plan::largest_adaptive_chunk
 PREFETCH_BELOW_S = 1e-3  # dispatch_policy::prefetch_below_seconds
+PREFETCH_BELOW_SHARED_S = 1e-2  # dispatch_policy::prefetch_below_seconds_on_shared_cores
 PREFETCH_CHUNKS_PER_WORKER = 2  # dispatch_policy::prefetch_chunks_per_worker
 EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger messages take a handshake
 HEADER_BYTES = 64  # a chunk message besides its items (about)
@@ -228,7 +229,7 @@ class SharedCoreSim:
                 send_chunk(worker)
             # It has just started its queued chunk (or was sent one from idle): prefetch.
             if (not plan.exhausted() and in_flight[worker] < 2 and typical[0] is not None
-                    and typical[0] < PREFETCH_BELOW_S
+                    and typical[0] < (PREFETCH_BELOW_SHARED_S if ranks > self.cores else PREFETCH_BELOW_S)
                     and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n):
                 send_chunk(worker)
 

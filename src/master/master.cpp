@@ -54,7 +54,8 @@ std::vector<items_done_counter*> items_done_by_rank(const node_doorbells& bells,
 
 }  // namespace
 
-master::master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation)
+master::master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation,
+               bool cores_shared)
     : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
       size_(comm_.size()),
       local_(size_ == 1),
@@ -68,6 +69,7 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
   workers_.resize(static_cast<std::size_t>(size_));
+  policy_.set_cores_shared(cores_shared);
   items_done_sent_.resize(static_cast<std::size_t>(size_));
   // Plain FIFO grouping, for comparison (bench/parallel_tasks.cpp): a parallel task that cannot
   // get its group holds every later call back at once, with no backfill.

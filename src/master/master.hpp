@@ -52,7 +52,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // that no MPI call happens wherever the last owner of the master happens to let it go. The
   // same holds for `bells`, which must outlive the progress thread. `isolation` is for the
   // task thread of a one-rank pool.
-  master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation = {});
+  // `cores_shared`: the master's node has more ranks than cores (core_sharing.hpp).
+  master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation = {},
+         bool cores_shared = false);
   ~master();
   master(const master&) = delete;
   master& operator=(const master&) = delete;

@@ -130,7 +130,8 @@ void dispatch_policy::chunk_returned(int rank) {
 
 std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chunks_left) const {
   if (!idle_.empty()) return idle_.back();
-  if (prefetchable_.empty() || !prefetch_pays(chunks_left, workers_, typical_chunk_seconds(id))) return std::nullopt;
+  if (prefetchable_.empty() || !prefetch_pays(chunks_left, workers_, typical_chunk_seconds(id), prefetch_below_))
+    return std::nullopt;
   return prefetchable_.back();
 }
 
@@ -149,8 +150,8 @@ std::optional<double> dispatch_policy::typical_chunk_seconds(std::uint64_t id) c
 }
 
 bool dispatch_policy::prefetch_pays(std::size_t chunks_left, std::size_t workers,
-                                    std::optional<double> typical_seconds) {
-  if (!typical_seconds || *typical_seconds >= prefetch_below_seconds) return false;
+                                    std::optional<double> typical_seconds, double below_seconds) {
+  if (!typical_seconds || *typical_seconds >= below_seconds) return false;
   return chunks_left > prefetch_chunks_per_worker * std::max<std::size_t>(workers, 1);
 }
 

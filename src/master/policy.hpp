@@ -25,6 +25,12 @@ class dispatch_policy {
   static constexpr std::size_t prefetch_depth = 2;
   // A second chunk is committed to a worker only while chunks are this short...
   static constexpr double prefetch_below_seconds = 1e-3;
+  // ...or this short where the master's node has more ranks than cores (core_sharing.hpp):
+  // there every round trip waits for a descheduled thread to get a core back, often a
+  // scheduler slice, so a worker with nothing queued idles far longer than on a core of its
+  // own. Measured, W4 (Pareto tasks of 2 ms on average) at chunksize 1 with 3 ranks on 2
+  // cores: makespan / ideal x1.19 without prefetch, x1.08-1.09 with it (1e-2 and 1e-1 alike).
+  static constexpr double prefetch_below_seconds_on_shared_cores = 1e-2;
   // ...and the job has at least this many chunks left per worker.
   static constexpr std::size_t prefetch_chunks_per_worker = 2;
 
@@ -127,9 +133,15 @@ class dispatch_policy {
   // than it saves. So: only once chunks of this job are known to be short (under a
   // millisecond: the tail then grows by a millisecond at most), and only while it has a couple
   // of chunks left for every worker.
-  static bool prefetch_pays(std::size_t chunks_left, std::size_t workers, std::optional<double> typical_seconds);
+  static bool prefetch_pays(std::size_t chunks_left, std::size_t workers, std::optional<double> typical_seconds,
+                            double below_seconds = prefetch_below_seconds);
+  // The ranks of the master's node share its cores: prefetch longer chunks.
+  void set_cores_shared(bool shared) {
+    prefetch_below_ = shared ? prefetch_below_seconds_on_shared_cores : prefetch_below_seconds;
+  }
 
  private:
+  double prefetch_below_ = prefetch_below_seconds;
   struct job_entry {
     bool takes_turns = false;
     std::optional<double> typical_seconds;  // moving average of its chunks' times

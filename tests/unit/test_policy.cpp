@@ -153,6 +153,24 @@ TEST(dispatch_policy, does_not_prefetch_long_chunks) {
   EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
 }
 
+// Where ranks share cores a round trip waits for a descheduled thread: chunks of a few
+// milliseconds are prefetched too, not those of 50 ms.
+TEST(dispatch_policy, prefetches_longer_chunks_where_cores_are_shared) {
+  constexpr double few_ms = 3e-3;
+  for (const bool shared : {false, true}) {
+    dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+    policy.set_cores_shared(shared);
+    policy.add_job(1, false);
+    policy.chunk_sent(1);
+    policy.chunk_sent(2);
+    policy.record_chunk_time(1, few_ms);
+    if (shared) EXPECT_TRUE(policy.worker_for(1, 1000).has_value());
+    else EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+    for (int i = 0; i < 20; ++i) policy.record_chunk_time(1, long_chunk);
+    EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+  }
+}
+
 TEST(dispatch_policy, stops_prefetching_near_the_end_of_a_job) {
   EXPECT_TRUE(dispatch_policy::prefetch_pays(1000, 2, short_chunk));
   EXPECT_TRUE(dispatch_policy::prefetch_pays(5, 2, short_chunk));
