@@ -1,5 +1,6 @@
 #include "mpipool/detail/outcomes.hpp"
 
+#include <cstring>
 #include <string>
 
 namespace mpipool::detail {
@@ -26,6 +27,27 @@ void outcome_writer::failure(const item_error& error) {
   out_.insert(out_.end(), error.type_name.begin(), error.type_name.end());
   out_.insert(out_.end(), error.message.begin(), error.message.end());
   size.fill();
+}
+
+void compact_fixed_outcomes(byte_buffer& message) {
+  const results_view results = read_results(message);
+  const std::uint32_t count = results.header.items.count;
+  if (count < 2) return;  // nothing to gain
+  char* const start = message.data() + (results.outcomes.data() - message.data());
+  const char* const end = start + results.outcomes.size();
+  const auto fixed = static_cast<char>(outcome_status::fixed_success);
+  const char size = start[1];
+  if (start[0] != fixed || size == 0) return;
+  const auto step = static_cast<std::size_t>(static_cast<std::uint8_t>(size)) + 2;
+  if (results.outcomes.size() != count * step) return;
+  for (const char* at = start; at < end; at += step)
+    if (at[0] != fixed || at[1] != size) return;
+  // In place: each value moves down by two bytes per value before it, never past its own.
+  start[0] = static_cast<char>(outcome_status::fixed_run);
+  const std::size_t value_size = step - 2;
+  char* to = start + 2;
+  for (const char* from = start + 2; from < end; from += step, to += value_size) std::memmove(to, from, value_size);
+  message.resize(static_cast<std::size_t>(to - message.data()));
 }
 
 void outcome_reader::unknown_status(std::uint8_t status) {

@@ -17,6 +17,7 @@
 #include "worker/isolated_executor.hpp"
 #include "worker/items_done_publisher.hpp"
 #include "mpipool/detail/protocol.hpp"
+#include "mpipool/detail/outcomes.hpp"
 #include "wire/transport.hpp"
 #include "wire/wait.hpp"
 
@@ -130,6 +131,7 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
         executor.execute(inbox, results, should_stop);
         items_done.chunk_ended(results);
         trim_message_buffer(inbox);
+        compact_fixed_outcomes(results);
         send_and_wait(comm, master_bell, results);
         trim_message_buffer(results);
       }

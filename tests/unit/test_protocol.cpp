@@ -62,6 +62,56 @@ TEST(protocol, results_message_carries_host_and_mixed_outcomes) {
   EXPECT_EQ(seen, (std::vector<std::string>{"0:2.500000", "1:std::range_error:too big", "2:4.000000"}));
 }
 
+// A chunk whose outcomes are all numbers of one size travels as one run: two bytes less per
+// item, and the same values read back, one by one or as the whole run.
+TEST(protocol, outcomes_that_are_all_fixed_values_of_one_size_are_compacted_into_one_run) {
+  byte_buffer message;
+  begin_results(message, {3, {10, 0}, 0}, "");
+  {
+    outcome_writer out(message);
+    for (int v : {5, -6, 7, 8}) out.success(v);
+  }
+  set_results_count(message, 4);
+  const std::size_t before = message.size();
+  compact_fixed_outcomes(message);
+  EXPECT_EQ(message.size(), before - 4 * 2 + 2);
+  const results_view results = read_results(message);
+  EXPECT_EQ(results.header.items.count, 4u);
+  std::vector<int> seen;
+  decode_outcomes<int>(results.outcomes, 4, [&](std::uint32_t, int v) { seen.push_back(v); },
+                       [&](std::uint32_t, const item_error& e) { ADD_FAILURE() << e.message; });
+  EXPECT_EQ(seen, (std::vector<int>{5, -6, 7, 8}));
+  // Through next() as well: what a journal or a stream reads.
+  outcome_reader in(results.outcomes);
+  in.next();
+  EXPECT_TRUE(in.succeeded());
+  EXPECT_EQ(in.value<int>(), 5);
+  in.next();
+  EXPECT_EQ(in.value<int>(), -6);
+  const auto run = whole_fixed_run(results.outcomes, 4, sizeof(int));
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->size(), 4 * sizeof(int));
+  EXPECT_FALSE(whole_fixed_run(results.outcomes, 3, sizeof(int)).has_value());
+}
+
+TEST(protocol, outcomes_with_a_failure_or_of_mixed_sizes_are_left_as_they_are) {
+  for (int variant = 0; variant < 2; ++variant) {
+    byte_buffer message;
+    begin_results(message, {3, {0, 0}, 0}, "");
+    {
+      outcome_writer out(message);
+      out.success(1);
+      if (variant == 0) out.failure({"std::range_error", "too big"});
+      else out.success(std::int64_t{2});
+      out.success(3);
+    }
+    set_results_count(message, 3);
+    const byte_buffer original = message;
+    compact_fixed_outcomes(message);
+    EXPECT_EQ(message, original);
+  }
+}
+
 namespace {
 // Writes part of itself, then throws, when asked to.
 struct half_written {

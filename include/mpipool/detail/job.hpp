@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -167,6 +169,17 @@ class collect_job final : public job {
           },
           failed);
     } else {
+      if constexpr (stored_in_place && std::is_arithmetic_v<value_type> && !std::is_same_v<value_type, bool> &&
+                    fixed_wire_size<value_type>() == sizeof(value_type)) {
+        // A chunk of numbers that all came back: one copy into the result, in input order.
+        if (!journal_) {
+          if (const auto values = whole_fixed_run(outcomes, items.count, sizeof(value_type))) {
+            std::memcpy(values_.data() + items.first, values->data(), values->size());
+            received_ += items.count;
+            return;
+          }
+        }
+      }
       decode_outcomes<value_type>(
           outcomes, items.count,
           [&](std::uint32_t i, value_type&& value) {
