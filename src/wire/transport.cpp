@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <boost/mpi/exception.hpp>
+
 namespace mpipool::detail {
 
 namespace {
@@ -38,11 +40,12 @@ outgoing_message::outgoing_message(const boost::mpi::communicator& comm, int des
     : bytes_(std::move(bytes)), total_size_(bytes_.size()) {
   const std::size_t limit = message_part_limit();
   if (!bytes_.empty() && bytes_.size() <= limit) {
-    first_ = comm.isend(dest, tag, bytes_.data(), as_count(bytes_.size()));
+    BOOST_MPI_CHECK_RESULT(MPI_Isend, (bytes_.data(), as_count(bytes_.size()), MPI_CHAR, dest, tag,
+                                       static_cast<MPI_Comm>(comm), &first_));
     return;
   }
   parts_.reserve(1 + (bytes_.size() + limit - 1) / limit);
-  first_ = comm.isend(dest, tag, &empty_marker, 0);
+  BOOST_MPI_CHECK_RESULT(MPI_Isend, (&empty_marker, 0, MPI_CHAR, dest, tag, static_cast<MPI_Comm>(comm), &first_));
   // From here on the receiver expects the rest: a failure leaves the two sides out of step.
   try {
     const int parts_tag = continuation_tag(tag);
@@ -60,7 +63,9 @@ outgoing_message::outgoing_message(const boost::mpi::communicator& comm, int des
 
 bool outgoing_message::test() {
   if (!first_done_) {
-    if (!first_.test()) return false;
+    int done = 0;
+    BOOST_MPI_CHECK_RESULT(MPI_Test, (&first_, &done, MPI_STATUS_IGNORE));
+    if (done == 0) return false;
     first_done_ = true;
   }
   // Requests are tested once each until done: a finished one is not asked again.
