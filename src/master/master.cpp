@@ -704,21 +704,26 @@ void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) 
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
-  sends_.emplace_back(comm_, rank, static_cast<int>(kind), std::move(bytes));
+  if (spare_sends_.empty()) spare_sends_.emplace_back();
+  spare_sends_.front().emplace(comm_, rank, static_cast<int>(kind), std::move(bytes));
+  sends_.splice(sends_.end(), spare_sends_, spare_sends_.begin());
   ring_worker(rank);
 }
 
 bool master::complete_sends() {
   bool any = false;
   for (auto it = sends_.begin(); it != sends_.end();) {
-    if (it->message.test()) {
+    pending_send& send = **it;
+    if (send.message.test()) {
       // Rung again: a send that could not be posted at once (the receiver's queue was full)
       // may reach it only now, after the ring it woke for.
-      ring_worker(it->rank);
-      byte_buffer sent = it->message.release();
+      ring_worker(send.rank);
+      byte_buffer sent = send.message.release();
       trim_message_buffer(sent);
       spare_buffers_.push_back(std::move(sent));
-      it = sends_.erase(it);
+      it->reset();
+      const auto done = it++;
+      spare_sends_.splice(spare_sends_.begin(), sends_, done);
       any = true;
     } else {
       ++it;

@@ -256,7 +256,11 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::vector<stopped_call> stopped_calls_;
   std::chrono::steady_clock::time_point stopped_calls_due_{};
   static constexpr std::chrono::seconds stopped_calls_wait{2};
-  std::list<pending_send> sends_;
+  // Sends in progress. A send stays where it was built, so each has a list node of its own;
+  // done, its node goes to spare_sends_ for the next one: no allocation per chunk, and a node
+  // still in cache (perf, 2 ranks at chunksize 1: linking a fresh node was 7% of the master).
+  std::list<std::optional<pending_send>> sends_;
+  std::list<std::optional<pending_send>> spare_sends_;
   std::vector<byte_buffer> spare_buffers_;
   byte_buffer received_;  // the latest results message
   std::unique_ptr<local_worker> local_worker_;  // with one rank only
