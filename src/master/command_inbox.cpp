@@ -142,9 +142,9 @@ std::optional<command_inbox::commands> command_inbox::take() {
   return taken;
 }
 
-bool command_inbox::take_local_results_flag() {
+void command_inbox::local_results_taken() {
   std::lock_guard lock(mutex_);
-  return std::exchange(local_results_ready_, false);
+  local_results_ready_ = false;
 }
 
 void command_inbox::cancels_handled(std::size_t count) {

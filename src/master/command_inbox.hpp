@@ -76,8 +76,8 @@ class command_inbox {
   };
   // Nothing if there is no command.
   std::optional<commands> take();
-  // Whether the one-rank pool's task thread said it has results since the last look.
-  bool take_local_results_flag();
+  // The loop looks at the one-rank pool's task thread's results now: a new ring is a new command.
+  void local_results_taken();
   void cancels_handled(std::size_t count);
   void terminated();  // every unfinished call failed: terminate() returns
   // A stop signal was acted on: no new calls, and the signal is no command any more.

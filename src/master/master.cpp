@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <stdexcept>
 #include <thread>
 #include <string>
 
@@ -12,7 +11,6 @@
 
 #include "faults/crash_report.hpp"
 #include "faults/fault_injection.hpp"
-#include "mpipool/detail/mpi_section_state.hpp"
 #include "faults/stop_signals.hpp"
 
 namespace mpipool::detail {
@@ -515,7 +513,7 @@ std::unique_ptr<job> master::detach(std::uint64_t job_id) {
 void master::drop(std::uint64_t job_id) { keep_journaling(job_id, detach(job_id)); }
 
 bool master::take_local_results() {
-  inbox_.take_local_results_flag();  // looked at below in any case
+  inbox_.local_results_taken();  // whatever the flag said, the task thread's queue is looked at
   std::optional<byte_buffer> results = local_worker_->take_results();
   if (!results) return false;
   raise_injected_fault(fault_point::results_receive);

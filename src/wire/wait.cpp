@@ -41,11 +41,12 @@ std::chrono::microseconds backoff::next(clock::time_point now) {
 }
 
 void backoff::pause() {
-  if (hot()) {
+  const auto now = clock::now();  // one read for both looks
+  if (hot(now)) {
     cpu_relax();
     return;
   }
-  const auto duration = next();
+  const auto duration = next(now);
   if (duration == std::chrono::microseconds::zero()) std::this_thread::yield();
   else std::this_thread::sleep_for(duration);
 }
@@ -62,7 +63,8 @@ void event_wait::arm() {
 }
 
 void event_wait::pause(bool every_event_rings) {
-  if (backoff_.hot()) {
+  const auto now = backoff::clock::now();  // one read for the hot spin and the backoff
+  if (backoff_.hot(now)) {
     cpu_relax();
     return;
   }
@@ -71,7 +73,7 @@ void event_wait::pause(bool every_event_rings) {
     std::this_thread::yield();
     return;
   }
-  const auto sleep = backoff_.next();
+  const auto sleep = backoff_.next(now);
   if (sleep == std::chrono::microseconds::zero()) {
     std::this_thread::yield();
     return;

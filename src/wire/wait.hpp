@@ -48,7 +48,7 @@ class backoff {
   // Still in the spin: the next pause is no sleep.
   bool spinning(clock::time_point now = clock::now());
   // Still in the hot spin, and this rank may spin hot: the next pause does not even yield.
-  bool hot(clock::time_point now = clock::now());
+  bool hot(clock::time_point now);
   // How long to pause before polling again: zero while spinning, and for the look that
   // follows each sleep.
   std::chrono::microseconds next(clock::time_point now = clock::now());
