@@ -517,7 +517,7 @@ bool master::take_local_results() {
   std::optional<byte_buffer> results = local_worker_->take_results();
   if (!results) return false;
   raise_injected_fault(fault_point::results_receive);
-  handle_results(0, *results);
+  handle_message(0, *results);
   trim_message_buffer(*results);
   spare_buffers_.push_back(std::move(*results));
   return true;
@@ -529,7 +529,7 @@ bool master::poll_messages() {
   while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
     raise_injected_fault(fault_point::results_receive);
     receive_message(comm_, *status, received_);
-    handle_results(status->source(), received_);
+    handle_message(status->source(), received_);
     trim_message_buffer(received_);
     any = true;
   }
@@ -563,7 +563,8 @@ bool master::dispatch() {
     any = true;
     try {
       // A parallel task of one rank is still a group: its task gets a communicator.
-      chunk = work.task().group_width == 1 ? build_chunk(rank, id, work, {rank}) : build_chunk(rank, id, work);
+      chunk = work.task().group_width == 1 ? build_chunk(rank, id, work, {rank})
+                                            : build_chunk(rank, id, work, {}, policy_.chunks_per_message(id, rank));
     } catch (...) {  // no memory for the chunk: that call fails, the pool goes on
       fail_job(id, std::current_exception());
       continue;
@@ -672,33 +673,55 @@ void master::send_setup(const bound_call& initializer) {
 }
 
 std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, job& work,
-                                               const std::vector<int>& group) {
+                                               const std::vector<int>& group, std::size_t most) {
   byte_buffer bytes = begin_chunk_for(rank, job_id, work, {}, group);
-  item_range items;
-  try {
-    items = work.next_chunk(bytes);
-  } catch (...) {  // an argument that cannot be serialized
+  for (std::size_t taken = 0; taken < most; ++taken) {
+    const std::size_t at = taken == 0 ? 0 : bytes.size();
+    if (taken > 0) {
+      if (readiness(job_id) != job_readiness::ready) break;
+      policy_.chunk_taken(job_id);
+      // The worker has the task and its forget list from the bundle's first chunk.
+      append_chunk(bytes, {job_id, {}, 0, 0, 0, 0, 0}, {}, {}, {});
+    }
+    item_range items;
+    try {
+      items = work.next_chunk(bytes);
+    } catch (...) {  // an argument that cannot be serialized
+      spare_buffers_.push_back(std::move(bytes));
+      fail_job(job_id, std::current_exception());
+      return std::nullopt;
+    }
+    if (items.count == 0) {  // a lazy input ended or failed right there: nothing more to send
+      bytes.resize(at);
+      break;
+    }
+    set_chunk_items(bytes, items, at);
+    if (most > 1) set_section_size<chunk_header>(bytes, at);
+  }
+  if (bytes.empty()) {
     spare_buffers_.push_back(std::move(bytes));
-    fail_job(job_id, std::current_exception());
     return std::nullopt;
   }
-  if (items.count == 0) {  // a lazy input ended or failed right there: nothing to send
-    spare_buffers_.push_back(std::move(bytes));
-    return std::nullopt;
-  }
-  set_chunk_items(bytes, items);
   return bytes;
 }
 
 void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) {
   raise_injected_fault(fault_point::chunk_send);
-  const std::uint64_t size = bytes.size();
-  const std::uint32_t items = frame_cursor(bytes).take<chunk_header>().items.count;
+  // One chunk, or a bundle: each counts, in the worker's table and the policy's, as a chunk.
+  delivered_.clear();
+  for (std::span<const char> rest = bytes; !rest.empty();) {
+    const std::span<const char> chunk = take_section<chunk_header>(rest);
+    delivered_.push_back({chunk.size(), frame_cursor(chunk).take<chunk_header>().items.count});
+  }
   if (local_) local_worker_->run(std::move(bytes));
   else send_bytes(rank, tag::chunk, std::move(bytes));
   // Only once it is on its way.
-  policy_.chunk_sent(rank);
-  workers_[static_cast<std::size_t>(rank)].sent(job_id, worker_slot::clock::now(), size, items);
+  const auto sent = worker_slot::clock::now();
+  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  for (const auto& [size, items] : delivered_) {
+    policy_.chunk_sent(rank, job_id);
+    worker.sent(job_id, sent, size, items);
+  }
 }
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
@@ -737,14 +760,30 @@ byte_buffer master::take_buffer() {
   return bytes;
 }
 
-void master::handle_results(int rank, std::span<const char> message) {
+void master::handle_message(int rank, std::span<const char> message) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
-  // Results come back in the order the chunks went: these are of its oldest chunk.
   const auto received = worker_slot::clock::now();
-  const worker_slot::finished_chunk done = worker.returned(received);
+  // A bundle's chunks come back together: each is given an equal share of the time its worker
+  // spent on them all, so that the policy's typical time stays a chunk's.
+  std::uint64_t job = setup_job;
+  double busy_seconds = 0;
+  std::size_t chunks = 0;
+  for (std::span<const char> rest = message; !rest.empty(); ++chunks) {
+    const std::span<const char> section = take_section<results_header>(rest);
+    // Results come back in the order the chunks went: these are of its oldest chunk.
+    const worker_slot::finished_chunk done = worker.returned(received);
+    policy_.chunk_returned(rank);
+    if (chunks == 0) job = done.job;
+    busy_seconds += done.seconds;
+    handle_results(rank, section, done, received);
+  }
+  if (job != setup_job && chunks > 0) policy_.record_chunk_time(job, busy_seconds / static_cast<double>(chunks));
+}
+
+void master::handle_results(int rank, std::span<const char> message, const worker_slot::finished_chunk& done,
+                            worker_slot::clock::time_point received) {
+  worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   const std::uint64_t running = done.job;
-  policy_.chunk_returned(rank);
-  if (running != setup_job) policy_.record_chunk_time(running, done.seconds);
   results_view results;
   try {
     if (running != setup_job) raise_injected_fault(fault_point::results_decode);
@@ -762,6 +801,7 @@ void master::handle_results(int rank, std::span<const char> message) {
     return;
   }
   worker.items_returned(results.header.items.count);
+  policy_.record_run_time(results.header.job, static_cast<double>(results.header.run_ns) * 1e-9);
   if (trace_)
     trace_->chunk_done(rank, results.header.job, results.header.items, done.bytes, message.size(),
                        results.header.run_ns, received);

@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <boost/mpi/communicator.hpp>
@@ -144,9 +145,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void ring_worker(int rank);
 
   void send_setup(const bound_call& initializer);
-  // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over.
+  // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over;
+  // or a bundle of up to `most` chunks, as many as the job has ready.
   std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work,
-                                         const std::vector<int>& group = {});
+                                         const std::vector<int>& group = {}, std::size_t most = 1);
   // The same chunk for another member of its group: that worker's task and forget list, then
   // the items of `first`.
   byte_buffer copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
@@ -160,7 +162,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
   job_readiness readiness(std::uint64_t job_id);
   void send_bytes(int rank, tag kind, byte_buffer&& bytes);
-  void handle_results(int rank, std::span<const char> message);
+  // A results message: one chunk's results, or a bundle's.
+  void handle_message(int rank, std::span<const char> message);
+  void handle_results(int rank, std::span<const char> message, const worker_slot::finished_chunk& done,
+                      worker_slot::clock::time_point received);
   void finish_setup(int rank, const results_view& results);
   void retire(std::uint64_t job_id);
   // Takes a job out of the tables, tells the workers that hold its task to forget it, and cuts
@@ -242,6 +247,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::unordered_map<std::uint64_t, std::unique_ptr<job>> draining_;  // see keep_journaling
   bool closing_ = false;      // the inbox said closing, for the turn's own reads
   bool terminating_ = false;  // terminating was acted on, likewise
+  // The sizes and item counts of the chunks of the message being delivered.
+  std::vector<std::pair<std::size_t, std::uint32_t>> delivered_;
   int stopped_by_signal_ = 0;  // the stop signal acted on, or 0
   // The calls a stop signal failed, until the line that says how far each came: the items
   // done before the stop, and those of its chunks cut short as they come back.

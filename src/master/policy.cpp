@@ -6,6 +6,8 @@ namespace mpipool::detail {
 
 dispatch_policy::dispatch_policy(std::size_t ranks, std::size_t max_in_flight)
     : max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
+      // A worker that runs one chunk at a time with nothing queued (max_in_flight 1) gets no bundles.
+      most_in_flight_(max_in_flight_ > 1 ? std::max(max_in_flight_, 2 * chunks_per_bundle) : 1),
       workers_(std::max<std::size_t>(ranks > 1 ? ranks - 1 : 1, 1)),
       in_flight_(ranks, 0),
       node_(ranks, 0) {}
@@ -96,13 +98,13 @@ void dispatch_policy::remove_rank(std::deque<int>& list, int rank) {
   if (auto it = std::find(list.begin(), list.end(), rank); it != list.end()) list.erase(it);
 }
 
-void dispatch_policy::chunk_sent(int rank) {
+void dispatch_policy::chunk_sent(int rank, std::optional<std::uint64_t> id) {
   std::size_t& count = in_flight_.at(static_cast<std::size_t>(rank));
   if (count == 0) remove_rank(idle_, rank);
   ++count;
   ++total_in_flight_;
   remove_rank(prefetchable_, rank);
-  if (count < max_in_flight_) prefetchable_.push_back(rank);
+  if (count < (id ? in_flight_limit(*id) : max_in_flight_)) prefetchable_.push_back(rank);
 }
 
 void dispatch_policy::chunk_returned(int rank) {
@@ -128,11 +130,31 @@ void dispatch_policy::chunk_returned(int rank) {
   }
 }
 
-std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chunks_left) const {
+std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chunks_left) {
   if (!idle_.empty()) return idle_.back();
   if (prefetchable_.empty() || !prefetch_pays(chunks_left, workers_, typical_chunk_seconds(id), prefetch_below_))
     return std::nullopt;
-  return prefetchable_.back();
+  const std::size_t limit = in_flight_limit(id);
+  while (!prefetchable_.empty()) {
+    const int rank = prefetchable_.back();
+    if (in_flight(rank) < limit) return rank;
+    prefetchable_.pop_back();  // as much as this job may commit to it; the next round looks again
+  }
+  return std::nullopt;
+}
+
+std::size_t dispatch_policy::chunks_per_message(std::uint64_t id, int rank) const {
+  if (!bundles_pay(id)) return 1;
+  const std::size_t held = in_flight(rank);
+  return held >= most_in_flight_ ? 1 : std::min(chunks_per_bundle, most_in_flight_ - held);
+}
+
+bool dispatch_policy::bundles_pay(std::uint64_t id) const {
+  if (most_in_flight_ <= max_in_flight_) return false;
+  auto entry = jobs_.find(id);
+  if (entry == jobs_.end() || entry->second.width > 1) return false;
+  const std::optional<double>& run = entry->second.typical_run_seconds;
+  return run && *run < bundle_below_seconds;
 }
 
 void dispatch_policy::record_chunk_time(std::uint64_t id, double seconds) {
@@ -140,6 +162,13 @@ void dispatch_policy::record_chunk_time(std::uint64_t id, double seconds) {
   if (entry == jobs_.end()) return;
   std::optional<double>& typical = entry->second.typical_seconds;
   // A moving average over the last few chunks follows a job whose tasks change pace.
+  typical = typical ? 0.75 * *typical + 0.25 * seconds : seconds;
+}
+
+void dispatch_policy::record_run_time(std::uint64_t id, double seconds) {
+  auto entry = jobs_.find(id);
+  if (entry == jobs_.end()) return;
+  std::optional<double>& typical = entry->second.typical_run_seconds;
   typical = typical ? 0.75 * *typical + 0.25 * seconds : seconds;
 }
 

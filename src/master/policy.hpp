@@ -33,6 +33,14 @@ class dispatch_policy {
   static constexpr double prefetch_below_seconds_on_shared_cores = 1e-2;
   // ...and the job has at least this many chunks left per worker.
   static constexpr std::size_t prefetch_chunks_per_worker = 2;
+  // Bundles. Chunks whose tasks run this short on the worker (its own clock: the work alone,
+  // whatever the round trips cost) go up to chunks_per_bundle to a message, and a worker may
+  // hold two bundles: a message costs the master about a microsecond and the worker a wake-up,
+  // far more than such a chunk's work, while what a worker holds ahead stays under a
+  // millisecond of work, so the balance between workers is unchanged. Measured, map(x*x) at
+  // chunksize 1 (bench/workloads.cpp W1): see docs/scaling.md.
+  static constexpr std::size_t chunks_per_bundle = 16;
+  static constexpr double bundle_below_seconds = 20e-6;
 
   // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth.
   dispatch_policy(std::size_t ranks, std::size_t max_in_flight);
@@ -102,7 +110,8 @@ class dispatch_policy {
   std::size_t queued_jobs() const { return queue_.size(); }
 
   // Workers.
-  void chunk_sent(int rank);
+  // A chunk of job `id` went to `rank` (no id: the set-up chunk).
+  void chunk_sent(int rank, std::optional<std::uint64_t> id = std::nullopt);
   void chunk_returned(int rank);
   std::size_t in_flight(int rank) const { return in_flight_.at(static_cast<std::size_t>(rank)); }
   std::size_t total_in_flight() const { return total_in_flight_; }
@@ -113,7 +122,10 @@ class dispatch_policy {
   // (counted up to chunks_worth_knowing()): the most recently idle worker, which is the likeliest
   // to be still polling rather than asleep; else, when prefetch pays, a busy worker that has
   // just started its chunk. Nothing when no worker should take it now.
-  std::optional<int> worker_for(std::uint64_t id, std::size_t chunks_left) const;
+  std::optional<int> worker_for(std::uint64_t id, std::size_t chunks_left);
+  // How many chunks of job `id` the next message to `rank` may carry: 1, or a bundle's worth
+  // where bundles pay (see chunks_per_bundle).
+  std::size_t chunks_per_message(std::uint64_t id, int rank) const;
   // A dispatch round is over: busy workers are no longer known to have just started their
   // chunk. A worker that has been on one chunk for a while may be on a long task (or one that
   // waits for something); a chunk committed behind it could wait just as long while other
@@ -122,9 +134,13 @@ class dispatch_policy {
   void end_round() { prefetchable_.clear(); }
   std::size_t chunks_worth_knowing() const { return prefetch_chunks_per_worker * workers_ + 1; }
 
-  // Timings: how long a chunk of job `id` kept its worker busy.
+  // Timings: how long a chunk of job `id` kept its worker busy, as the master saw it (round
+  // trips included) and as the worker ran it (the tasks alone).
   void record_chunk_time(std::uint64_t id, double seconds);
   std::optional<double> typical_chunk_seconds(std::uint64_t id) const;
+  void record_run_time(std::uint64_t id, double seconds);
+  // Whether chunks of job `id` go in bundles: they are known to run under bundle_below_seconds.
+  bool bundles_pay(std::uint64_t id) const;
 
   // Whether to commit one more chunk of a job to a worker that is still busy. The next chunk
   // waiting in the worker's queue saves it a round trip (tens of microseconds) per chunk, which
@@ -145,6 +161,7 @@ class dispatch_policy {
   struct job_entry {
     bool takes_turns = false;
     std::optional<double> typical_seconds;  // moving average of its chunks' times
+    std::optional<double> typical_run_seconds;  // likewise, by the workers' clocks
     std::size_t width = 1;
     std::size_t passed_over = 0;  // narrower chunks that started while it could not
   };
@@ -153,7 +170,9 @@ class dispatch_policy {
 
   std::deque<std::uint64_t> queue_;  // jobs that may still give chunks, oldest first
   std::unordered_map<std::uint64_t, job_entry> jobs_;
-  std::size_t max_in_flight_;
+  std::size_t max_in_flight_;     // without bundles
+  std::size_t most_in_flight_;    // with them: two bundles
+  std::size_t in_flight_limit(std::uint64_t id) const { return bundles_pay(id) ? most_in_flight_ : max_in_flight_; }
   std::size_t workers_;
   std::vector<std::size_t> in_flight_;  // by rank
   std::size_t total_in_flight_ = 0;

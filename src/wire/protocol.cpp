@@ -32,6 +32,12 @@ void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view 
                  std::span<const char> state, std::span<const std::uint64_t> forget,
                  std::span<const int> group) {
   out.clear();
+  append_chunk(out, header, key, state, forget, group);
+}
+
+void append_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
+                  std::span<const char> state, std::span<const std::uint64_t> forget,
+                  std::span<const int> group) {
   append_raw(out, &header, 1);
   append_raw(out, key.data(), key.size());
   append_raw(out, state.data(), state.size());
@@ -39,11 +45,11 @@ void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view 
   append_raw(out, group.data(), group.size());
 }
 
-void set_chunk_items(byte_buffer& message, item_range items) {
+void set_chunk_items(byte_buffer& message, item_range items, std::size_t at) {
   chunk_header header;
-  std::memcpy(&header, message.data(), sizeof header);
+  std::memcpy(&header, message.data() + at, sizeof header);
   header.items = items;
-  std::memcpy(message.data(), &header, sizeof header);
+  std::memcpy(message.data() + at, &header, sizeof header);
 }
 
 chunk_view read_chunk(std::span<const char> message) {

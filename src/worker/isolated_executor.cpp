@@ -228,6 +228,7 @@ std::optional<item_error> isolated_executor::start_helper() {
 bool isolated_executor::send_chunk(const chunk_view& chunk, std::uint32_t skip) {
   const std::uint64_t job = chunk.header.job;
   chunk_header header = chunk.header;
+  header.section_size = 0;  // the helper gets this chunk alone
   const known_task* task = nullptr;
   if (!helper_knows_.contains(job)) {
     auto it = known_.find(job);

@@ -104,6 +104,7 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
   if constexpr (std::is_same_v<Executor, isolated_executor>) executor.kill_items_when([&watch] { return watch.terminated(); });
   byte_buffer inbox;
   byte_buffer results;
+  byte_buffer section;  // one chunk's results, in a bundle
   // The master rings this rank's bell after every message it sends here.
   event_wait idle(bells.of(comm.rank()));
   doorbell* const master_bell = bells.of(master_rank);
@@ -126,12 +127,23 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
         break;
       default: {
         receive_message(comm, *status, inbox);
-        watch.before_chunk(inbox);
-        items_done.chunk_starts(inbox);
-        executor.execute(inbox, results, should_stop);
-        items_done.chunk_ended(results);
+        // One chunk, or a bundle of them: one results section each, in one reply.
+        std::span<const char> rest = inbox;
+        results.clear();
+        while (!rest.empty()) {
+          const std::span<const char> chunk = take_section<chunk_header>(rest);
+          const bool alone = chunk.size() == inbox.size();
+          byte_buffer& out = alone ? results : section;
+          watch.before_chunk(chunk);
+          items_done.chunk_starts(chunk);
+          executor.execute(chunk, out, should_stop);
+          items_done.chunk_ended(out);
+          compact_fixed_outcomes(out);
+          if (alone) break;
+          set_section_size<results_header>(out, 0);
+          results.insert(results.end(), out.begin(), out.end());
+        }
         trim_message_buffer(inbox);
-        compact_fixed_outcomes(results);
         send_and_wait(comm, master_bell, results);
         trim_message_buffer(results);
       }

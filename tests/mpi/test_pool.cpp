@@ -328,6 +328,32 @@ TEST(pool, function_object_state_is_shipped_once_per_call_not_per_item) {
   });
 }
 
+// Tasks of nanoseconds at chunksize 1 go many chunks to a message (bundles, see
+// dispatch_policy): every result still comes back once and in order, a call's state still
+// travels once per worker, and the chunks behind the first in a bundle, which carry no task,
+// run the right one.
+TEST(pool, tiny_tasks_at_chunksize_one_keep_every_result_and_the_state_loaded_once) {
+  with_pool([](mpipool::pool& pool) {
+    const int n = 20000;
+    EXPECT_EQ(pool.map(sqr, std::views::iota(0, n), 1), serial_sqr(n));
+    std::vector<int> unordered;
+    for (int v : pool.imap_unordered(sqr, std::views::iota(0, n), 1)) unordered.push_back(v);
+    std::sort(unordered.begin(), unordered.end());
+    EXPECT_EQ(unordered, serial_sqr(n));
+    // Two calls with tasks of different state, the second while the first's chunks may still
+    // be in flight: each chunk runs its own call's task.
+    auto first = pool.map_async(scaled{3, 3}, std::views::iota(0, n), 1);
+    const std::vector<int> second = pool.map(scaled{5, 4}, std::views::iota(0, n), 1);
+    const std::vector<int> first_out = first.get();
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(first_out[static_cast<std::size_t>(i)] / 1000, 3 * i) << "item " << i;
+      ASSERT_EQ(second[static_cast<std::size_t>(i)] / 1000, 5 * i) << "item " << i;
+      ASSERT_EQ(first_out[static_cast<std::size_t>(i)] % 1000, 1) << "item " << i << " saw the state loaded again";
+      ASSERT_EQ(second[static_cast<std::size_t>(i)] % 1000, 1) << "item " << i << " saw the state loaded again";
+    }
+  });
+}
+
 TEST(pool, says_whether_its_tasks_run_isolated_and_whether_it_shows_progress) {
   // The environment may ask for either (the suite's isolated runs set MPIPOOL_ISOLATED=1).
   const bool isolated_by_environment = std::getenv("MPIPOOL_ISOLATED") && std::string(std::getenv("MPIPOOL_ISOLATED")) == "1";

@@ -141,6 +141,57 @@ TEST(dispatch_policy, commits_no_chunk_behind_one_that_has_run_since_an_earlier_
   EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));  // never worker 1
 }
 
+// Chunks that run for microseconds go a bundle to a message, and a worker may hold two
+// bundles; as soon as they run longer, one chunk a message and the prefetch depth again.
+TEST(dispatch_policy, bundles_chunks_that_run_for_microseconds) {
+  constexpr std::size_t bundle = dispatch_policy::chunks_per_bundle;
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 1u);  // nothing known of its chunks yet
+  policy.record_chunk_time(1, short_chunk);
+  policy.record_run_time(1, 1e-6);
+  EXPECT_TRUE(policy.bundles_pay(1));
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));  // an idle worker first
+  EXPECT_EQ(policy.chunks_per_message(1, 2), bundle);
+  for (std::size_t i = 0; i < bundle; ++i) policy.chunk_sent(2, 1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
+  for (std::size_t i = 0; i < bundle; ++i) policy.chunk_sent(1, 1);
+  // Both hold a bundle and started it this round: a second one each.
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
+  EXPECT_EQ(policy.chunks_per_message(1, 1), bundle);
+  for (std::size_t i = 0; i < bundle; ++i) policy.chunk_sent(1, 1);
+  EXPECT_EQ(policy.in_flight(1), 2 * bundle);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(2));
+  for (std::size_t i = 0; i < bundle - 3; ++i) policy.chunk_sent(2, 1);
+  EXPECT_EQ(policy.chunks_per_message(1, 2), 3u);  // only the room left
+  for (std::size_t i = 0; i < 3; ++i) policy.chunk_sent(2, 1);
+  EXPECT_FALSE(policy.any_worker_free());
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);
+
+  // Tasks that run longer: no bundle, and no more than the prefetch depth in flight.
+  for (int i = 0; i < 20; ++i) policy.record_run_time(1, 1e-3);
+  EXPECT_FALSE(policy.bundles_pay(1));
+  policy.add_job(2, false);
+  policy.record_chunk_time(2, short_chunk);
+  policy.record_run_time(2, 1e-3);
+  EXPECT_EQ(policy.chunks_per_message(2, 1), 1u);
+  policy.end_round();
+  for (std::size_t i = 0; i < 2 * bundle - 1; ++i) policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(2, 1000), std::optional<int>(1));
+  policy.chunk_sent(1, 2);
+  EXPECT_EQ(policy.worker_for(2, 1000), std::nullopt);  // two in flight: the depth
+}
+
+// A pool whose one worker runs one chunk at a time (a one-rank pool) never bundles.
+TEST(dispatch_policy, without_prefetch_no_bundles) {
+  dispatch_policy policy = ready_policy(1, 1);
+  policy.add_job(1, false);
+  policy.record_chunk_time(1, short_chunk);
+  policy.record_run_time(1, 1e-6);
+  EXPECT_FALSE(policy.bundles_pay(1));
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 1u);
+}
+
 TEST(dispatch_policy, does_not_prefetch_long_chunks) {
   dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
   policy.add_job(1, false);

@@ -1,6 +1,7 @@
 // Framing of chunk and results messages, and the per-item outcomes, without MPI.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -37,6 +38,57 @@ TEST(protocol, chunk_message_round_trips_key_state_forget_list_and_items) {
   reader items(chunk.items);
   EXPECT_EQ((items.read<std::tuple<int, std::string>>()), std::make_tuple(1, std::string("one")));
   EXPECT_EQ((items.read<std::tuple<int, std::string>>()), std::make_tuple(2, std::string("two")));
+}
+
+// A bundle: several chunks in one message, each with its size, read back one section at a
+// time; a message of one chunk is one section, whatever its size field says (0).
+TEST(protocol, a_bundle_of_chunks_is_read_back_section_by_section) {
+  byte_buffer message;
+  const std::string key = "k";
+  begin_chunk(message, {5, {}, 1, 0, 0, 0}, key, {}, {});
+  {
+    writer items(message);
+    items << std::tuple<int>(10);
+  }
+  set_chunk_items(message, {0, 1});
+  set_section_size<chunk_header>(message, 0);
+  const std::size_t second = message.size();
+  append_chunk(message, {5, {}, 0, 0, 0, 0}, {}, {}, {});
+  {
+    writer items(message);
+    items << std::tuple<int>(11) << std::tuple<int>(12);
+  }
+  set_chunk_items(message, {1, 2}, second);
+  set_section_size<chunk_header>(message, second);
+
+  std::span<const char> rest = message;
+  const chunk_view first = read_chunk(take_section<chunk_header>(rest));
+  const chunk_view next = read_chunk(take_section<chunk_header>(rest));
+  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(first.key, key);
+  EXPECT_EQ(first.header.items.first, 0u);
+  EXPECT_EQ(reader(first.items).read<std::tuple<int>>(), std::make_tuple(10));
+  EXPECT_TRUE(next.key.empty());
+  EXPECT_EQ(next.header.items.first, 1u);
+  EXPECT_EQ(next.header.items.count, 2u);
+  reader items(next.items);
+  EXPECT_EQ(items.read<std::tuple<int>>(), std::make_tuple(11));
+  EXPECT_EQ(items.read<std::tuple<int>>(), std::make_tuple(12));
+
+  byte_buffer alone;
+  begin_results(alone, {5, {0, 0}, 0}, "");
+  std::span<const char> whole = alone;
+  EXPECT_EQ(take_section<results_header>(whole).size(), alone.size());
+  EXPECT_TRUE(whole.empty());
+}
+
+TEST(protocol, a_bundle_section_that_overruns_its_message_is_rejected) {
+  byte_buffer message;
+  begin_results(message, {5, {0, 0}, 0}, "");
+  set_section_size<results_header>(message, 0);
+  message.pop_back();  // the size now says one byte more than there is
+  std::span<const char> rest = message;
+  EXPECT_THROW(take_section<results_header>(rest), std::runtime_error);
 }
 
 TEST(protocol, results_message_carries_host_and_mixed_outcomes) {

@@ -6,6 +6,11 @@
 // A worker's results message doubles as its request for more work, so a task costs two
 // messages, not three.
 //
+// A chunk message may carry several chunks back to back (a bundle: see dispatch_policy), and
+// the worker's reply then carries their results in the same order, one section each. Every
+// section's header gives its size; 0 means the section runs to the end of the message, as in a
+// message of one chunk.
+//
 //   chunk   (master -> worker): chunk_header | task key | task state | forget list | group | items
 //   results (worker -> master): results_header | host | outcomes
 //   cancel  (master -> worker): job id; stop the chunk of that job early. every_job, at
@@ -22,6 +27,7 @@
 #include <cstring>
 #include <exception>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,6 +87,7 @@ struct chunk_header {
   // A parallel task's group: how many ranks run every item of the chunk together (0: an
   // ordinary chunk). Their ranks follow the forget list, the group's rank 0 first.
   std::uint32_t group_size = 0;
+  std::uint64_t section_size = 0;  // in a bundle: this chunk's bytes (see the top)
 };
 
 struct chunk_view {
@@ -96,7 +103,13 @@ struct chunk_view {
 void begin_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
                  std::span<const char> state, std::span<const std::uint64_t> forget,
                  std::span<const int> group = {});
-void set_chunk_items(byte_buffer& message, item_range items);
+// Starts another chunk at the end of `out`, in a bundle.
+void append_chunk(byte_buffer& out, const chunk_header& header, std::string_view key,
+                  std::span<const char> state, std::span<const std::uint64_t> forget,
+                  std::span<const int> group = {});
+// The chunk that starts at byte `at` of `message`.
+void set_chunk_items(byte_buffer& message, item_range items, std::size_t at = 0);
+// Reads one chunk: a whole message, or one section of a bundle (see take_section).
 chunk_view read_chunk(std::span<const char> message);
 
 struct results_header {
@@ -108,6 +121,7 @@ struct results_header {
   // A member of a parallel task's group other than its rank 0: the outcomes are the group's
   // rank 0's to report, these only ask for more work.
   std::uint32_t group_follower = 0;
+  std::uint64_t section_size = 0;  // in a bundle's reply: these results' bytes (see the top)
 };
 
 struct results_view {
@@ -122,6 +136,29 @@ void set_results_count(byte_buffer& message, std::uint32_t count);
 void set_results_run_time(byte_buffer& message, std::uint64_t run_ns);
 void set_results_group_follower(byte_buffer& message);
 results_view read_results(std::span<const char> message);
+
+// The section of a bundle that starts at byte `at` runs to the end of `message` (Header:
+// chunk_header or results_header).
+template <class Header>
+void set_section_size(byte_buffer& message, std::size_t at) {
+  Header header;
+  std::memcpy(&header, message.data() + at, sizeof header);
+  header.section_size = message.size() - at;
+  std::memcpy(message.data() + at, &header, sizeof header);
+}
+
+// Takes the first section, a chunk or its results, off the front of `rest`: all of it, unless
+// its header gives a size.
+template <class Header>
+std::span<const char> take_section(std::span<const char>& rest) {
+  const auto size = frame_cursor(rest).take<Header>().section_size;
+  if (size > rest.size() || (size != 0 && size < sizeof(Header)))
+    throw std::runtime_error("mpipool: protocol error: a bundle's section overruns its message");
+  const std::size_t length = size == 0 ? rest.size() : static_cast<std::size_t>(size);
+  const std::span<const char> section = rest.first(length);
+  rest = rest.subspan(length);
+  return section;
+}
 
 // Why one item failed. How items and outcomes are framed: see outcomes.hpp.
 struct item_error {
