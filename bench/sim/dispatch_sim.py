@@ -20,8 +20,9 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
   the adaptive plan (batches of one chunk per worker, each half the remaining items over the
   workers, capped at Python's default and at 16 384 items, shrinking to 1). The dispatch rules
   are src/master/policy.cpp's: an idle worker gets a chunk at once; a second chunk is committed
-  to a busy worker (prefetch depth 2) only once the job's chunks are known to take under 1 ms
-  (a moving average) and while more than 2 chunks per worker are left.
+  to a busy worker (prefetch depth 2; 4 on shared cores) only once the job's chunks are known to
+  take under 1 ms (10 ms on shared cores; a moving average) and while more than 2 chunks per
+  worker are left. Bundles (several chunks of tasks under 20 us in one message) are not modelled.
 - Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
   rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
   at weight `spin_weight`, the ranks spinning in their 200 us wait after a message (they yield
@@ -57,6 +58,8 @@ LARGEST_ADAPTIVE_CHUNK = 16384  # chunk_plan::largest_adaptive_chunk
 PREFETCH_BELOW_S = 1e-3  # dispatch_policy::prefetch_below_seconds
 PREFETCH_BELOW_SHARED_S = 1e-2  # dispatch_policy::prefetch_below_seconds_on_shared_cores
 PREFETCH_CHUNKS_PER_WORKER = 2  # dispatch_policy::prefetch_chunks_per_worker
+PREFETCH_DEPTH = 2  # dispatch_policy::prefetch_depth
+PREFETCH_DEPTH_SHARED = 4  # dispatch_policy::prefetch_depth_on_shared_cores
 EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger messages take a handshake
 HEADER_BYTES = 64  # a chunk message besides its items (about)
 SPIN_S = 200e-6  # backoff::spin_for: how long a rank spins (yielding) after its last message
@@ -227,9 +230,12 @@ class SharedCoreSim:
                 return
             if in_flight[worker] == 0:
                 send_chunk(worker)
-            # It has just started its queued chunk (or was sent one from idle): prefetch.
-            if (not plan.exhausted() and in_flight[worker] < 2 and typical[0] is not None
-                    and typical[0] < (PREFETCH_BELOW_SHARED_S if ranks > self.cores else PREFETCH_BELOW_S)
+            # It has just started its queued chunk (or was sent one from idle): prefetch, up
+            # to the depth.
+            shared = ranks > self.cores
+            while (not plan.exhausted() and in_flight[worker] < (PREFETCH_DEPTH_SHARED if shared else PREFETCH_DEPTH)
+                    and typical[0] is not None
+                    and typical[0] < (PREFETCH_BELOW_SHARED_S if shared else PREFETCH_BELOW_S)
                     and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n):
                 send_chunk(worker)
 

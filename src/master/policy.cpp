@@ -5,9 +5,10 @@
 namespace mpipool::detail {
 
 dispatch_policy::dispatch_policy(std::size_t ranks, std::size_t max_in_flight)
-    : max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
+    : prefetches_(max_in_flight > 1),
+      max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
       // A worker that runs one chunk at a time with nothing queued (max_in_flight 1) gets no bundles.
-      most_in_flight_(max_in_flight_ > 1 ? std::max(max_in_flight_, 2 * chunks_per_bundle) : 1),
+      most_in_flight_(prefetches_ ? std::max(max_in_flight_, 2 * chunks_per_bundle) : 1),
       workers_(std::max<std::size_t>(ranks > 1 ? ranks - 1 : 1, 1)),
       in_flight_(ranks, 0),
       node_(ranks, 0) {}
@@ -18,6 +19,11 @@ void dispatch_policy::add_job(std::uint64_t id, bool takes_turns, std::size_t wi
   entry.takes_turns = takes_turns;
   entry.width = std::max<std::size_t>(width, 1);
   if (entry.width > 1) ++wide_jobs_;
+}
+
+void dispatch_policy::set_cores_shared(bool shared) {
+  prefetch_below_ = shared ? prefetch_below_seconds_on_shared_cores : prefetch_below_seconds;
+  if (prefetches_) max_in_flight_ = shared ? prefetch_depth_on_shared_cores : prefetch_depth;
 }
 
 std::size_t dispatch_policy::width(std::uint64_t id) const {

@@ -222,6 +222,29 @@ TEST(dispatch_policy, prefetches_longer_chunks_where_cores_are_shared) {
   }
 }
 
+// Where cores are shared a worker holds up to prefetch_depth_on_shared_cores chunks, since
+// the master answers its results late; a pool without prefetch stays at one.
+TEST(dispatch_policy, holds_more_chunks_ahead_where_cores_are_shared) {
+  for (const bool shared : {false, true}) {
+    dispatch_policy policy = ready_policy(1, dispatch_policy::prefetch_depth);
+    policy.set_cores_shared(shared);
+    policy.add_job(1, false);
+    policy.record_chunk_time(1, short_chunk);
+    std::size_t sent = 0;
+    while (policy.worker_for(1, 1000) == std::optional<int>(1) && sent < 100) {
+      policy.chunk_sent(1, 1);
+      ++sent;
+    }
+    EXPECT_EQ(sent, shared ? dispatch_policy::prefetch_depth_on_shared_cores : dispatch_policy::prefetch_depth);
+  }
+  dispatch_policy alone = ready_policy(1, 1);
+  alone.set_cores_shared(true);
+  alone.add_job(1, false);
+  alone.record_chunk_time(1, short_chunk);
+  alone.chunk_sent(1, 1);
+  EXPECT_EQ(alone.worker_for(1, 1000), std::nullopt);
+}
+
 TEST(dispatch_policy, stops_prefetching_near_the_end_of_a_job) {
   EXPECT_TRUE(dispatch_policy::prefetch_pays(1000, 2, short_chunk));
   EXPECT_TRUE(dispatch_policy::prefetch_pays(5, 2, short_chunk));
