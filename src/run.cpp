@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <boost/mpi/collectives/broadcast.hpp>
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 
@@ -20,7 +21,9 @@
 #include "worker/isolated_executor.hpp"
 #include "master/master.hpp"
 #include "faults/stop_signals.hpp"
+#include "worker/relay.hpp"
 #include "worker/worker.hpp"
+#include "wire/topology.hpp"
 
 namespace mpipool {
 
@@ -96,16 +99,32 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   const node_doorbells bells(comm);
   const bool cores_shared = node_shares_cores(comm);
   allow_hot_spin(!cores_shared);
+  // Rank 0's setting, so that every rank agrees on who relays.
+  int ranks_per_group = 0;
+  std::exception_ptr bad_setting;
+  if (comm.rank() == 0) {
+    try {
+      ranks_per_group = ranks_per_group_setting(options.ranks_per_group);
+    } catch (...) {  // every rank must still hear of it, or the others would wait for ever
+      bad_setting = std::current_exception();
+      ranks_per_group = -1;
+    }
+  }
+  boost::mpi::broadcast(comm, ranks_per_group, 0);
+  if (bad_setting) std::rethrow_exception(bad_setting);
+  if (ranks_per_group < 0) return EXIT_FAILURE;  // rank 0 says why
+  pool_topology topology(comm.size(), ranks_per_group);
   if (comm.rank() != 0) {
     try {
-      return serve(comm, bells, isolation);
+      if (topology.is_relay(comm.rank())) return relay(comm, bells);
+      return serve(comm, bells, isolation, topology.master_of(comm.rank()));
     } catch (...) {  // the master would wait for this worker for ever: end the job instead
       const item_error error = describe(std::current_exception());
       report(comm.rank(), "worker failed: " + error.type_name + ": " + error.message);
       comm.abort(EXIT_FAILURE);
     }
   }
-  auto m = std::make_shared<master>(comm, bells, isolation, cores_shared);
+  auto m = std::make_shared<master>(comm, bells, isolation, cores_shared, std::move(topology));
   return run_pool_as_master(*m, body, options);
 }
 

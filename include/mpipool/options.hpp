@@ -140,6 +140,14 @@ struct pool_options {
   /// chrome://tracing), when the pool stops; empty: none, unless `MPIPOOL_TRACE` names a file.
   /// With tracing or progress on, the pool prints a load-balance summary on stderr as it stops.
   std::string trace_path{};
+  /// Sub-masters: cuts ranks 1.. into consecutive groups of this many ranks (a node's worth, for
+  /// instance) and makes the first rank of each group its relay, which runs no tasks and passes
+  /// every message between the master and the group's other ranks; the master then talks to the
+  /// relays only. 0: the environment's `MPIPOOL_RANKS_PER_GROUP`, else no groups. Every rank
+  /// must give the same value. Results, errors, callbacks, cancels and the journal are as without.
+  ///
+  ///     mpipool::run(argc, argv, body, {.ranks_per_group = 32});  // 32 ranks a node: 31 workers each
+  int ranks_per_group = 0;
 };
 
 }  // namespace mpipool

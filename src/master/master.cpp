@@ -1,6 +1,8 @@
 #include "master/master.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -36,9 +38,9 @@ std::exception_ptr failure_on_master(const std::string& task, const std::excepti
       mpipool::error("mpipool: task '" + task + "' failed on the master: " + what.type_name + ": " + what.message));
 }
 
-std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, int size) {
+std::vector<doorbell*> bells_by_rank(const node_doorbells& bells, const pool_topology& topology, int size) {
   std::vector<doorbell*> by_rank(static_cast<std::size_t>(size), nullptr);
-  for (int rank = 1; rank < size; ++rank) by_rank[static_cast<std::size_t>(rank)] = bells.of(rank);
+  for (int rank = 1; rank < size; ++rank) by_rank[static_cast<std::size_t>(rank)] = bells.of(topology.route_to(rank));
   return by_rank;
 }
 
@@ -53,19 +55,20 @@ std::vector<items_done_counter*> items_done_by_rank(const node_doorbells& bells,
 }  // namespace
 
 master::master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation,
-               bool cores_shared)
+               bool cores_shared, std::optional<pool_topology> topology)
     : comm_(static_cast<MPI_Comm>(comm), boost::mpi::comm_attach),
       size_(comm_.size()),
       local_(size_ == 1),
+      topology_(topology ? std::move(*topology) : pool_topology(size_, 0)),
       host_(boost::mpi::environment::processor_name()),
       bell_(bells.of(0) ? bells.of(0) : &own_bell_),
-      worker_bells_(bells_by_rank(bells, size_)),
+      worker_bells_(bells_by_rank(bells, topology_, size_)),
       worker_items_done_(items_done_by_rank(bells, size_, local_items_done_)),
       thread_multiple_(mpi_grants_thread_multiple()),
       isolated_(isolation.isolated),
       inbox_(*bell_),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
-      policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth) {
+      policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth, topology_.workers().size()) {
   workers_.resize(static_cast<std::size_t>(size_));
   policy_.set_cores_shared(cores_shared);
   items_done_sent_.resize(static_cast<std::size_t>(size_));
@@ -200,10 +203,21 @@ void master::join() {
 }
 
 void master::release_workers(int exit_code) {
-  for (int rank = 1; rank < size_; ++rank) {
-    comm_.send(rank, static_cast<int>(tag::exit), exit_code);
+  auto tell = [&](int rank) {
+    const int to = topology_.route_to(rank);
+    if (!topology_.is_relay(to)) {
+      comm_.send(rank, static_cast<int>(tag::exit), exit_code);
+    } else {  // through its relay, which leaves once told itself, after its workers
+      byte_buffer wrapped;
+      wrap_routed(wrapped, {rank, static_cast<int>(tag::exit)},
+                  std::span<const char>(reinterpret_cast<const char*>(&exit_code), sizeof exit_code));
+      comm_.send(to, static_cast<int>(tag::chunk), wrapped.data(), static_cast<int>(wrapped.size()));
+    }
     ring_worker(rank);
-  }
+  };
+  if (local_) return;
+  for (int rank : topology_.workers()) tell(rank);
+  for (int relay : topology_.relays()) tell(relay);
 }
 
 bool master::enter_mpi_section() { return inbox_.enter_mpi_section(); }
@@ -287,8 +301,8 @@ void master::report_run() {
     if (display_) display_->finish();
     std::vector<trace_recorder::worker_name> workers;
     if (local_) workers.push_back({0, host_});
-    for (int rank = 1; rank < size_ && !local_; ++rank)
-      workers.push_back({rank, workers_[static_cast<std::size_t>(rank)].host});
+    for (int rank : topology_.workers())
+      if (!local_) workers.push_back({rank, workers_[static_cast<std::size_t>(rank)].host});
     trace_->finish(host_, workers, trace_recorder::clock::now(), stderr);
   } catch (...) {  // no memory for the report: the run itself is not harmed
     const item_error what = describe(std::current_exception());
@@ -529,7 +543,8 @@ bool master::poll_messages() {
   while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
     raise_injected_fault(fault_point::results_receive);
     receive_message(comm_, *status, received_);
-    handle_message(status->source(), received_);
+    if (topology_.is_relay(status->source())) handle_routed(received_);
+    else handle_message(status->source(), received_);
     trim_message_buffer(received_);
     any = true;
   }
@@ -665,7 +680,7 @@ void master::send_setup(const bound_call& initializer) {
     local_worker_->run(std::move(bytes));
     return;
   }
-  for (int rank = 1; rank < size_; ++rank) {
+  for (int rank : topology_.workers()) {
     policy_.chunk_sent(rank);
     workers_[static_cast<std::size_t>(rank)].sent(setup_job, now);
     send_bytes(rank, tag::chunk, byte_buffer(bytes));
@@ -726,7 +741,16 @@ void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) 
 
 void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
   if (spare_sends_.empty()) spare_sends_.emplace_back();
-  spare_sends_.front().emplace(comm_, rank, static_cast<int>(kind), std::move(bytes));
+  const int to = topology_.route_to(rank);
+  if (to != rank) {  // through the worker's relay
+    byte_buffer wrapped = take_buffer();
+    wrap_routed(wrapped, {rank, static_cast<int>(kind)}, bytes);
+    trim_message_buffer(bytes);
+    spare_buffers_.push_back(std::move(bytes));
+    spare_sends_.front().emplace(comm_, to, static_cast<int>(tag::chunk), std::move(wrapped));
+  } else {
+    spare_sends_.front().emplace(comm_, rank, static_cast<int>(kind), std::move(bytes));
+  }
   sends_.splice(sends_.end(), spare_sends_, spare_sends_.begin());
   ring_worker(rank);
 }
@@ -758,6 +782,20 @@ byte_buffer master::take_buffer() {
   byte_buffer bytes = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
   return bytes;
+}
+
+void master::handle_routed(std::span<const char> wrapped) {
+  const auto [route, message] = unwrap_routed(wrapped);
+  if (route.rank <= 0 || route.rank >= size_ || topology_.is_relay(route.rank))
+    throw std::runtime_error("mpipool: protocol error: a relay passed on a message from rank " + std::to_string(route.rank));
+  if (route.tag == static_cast<int>(tag::items_done)) {
+    std::uint64_t finished = 0;
+    std::memcpy(&finished, message.data(), std::min(message.size(), sizeof finished));
+    auto& latest = items_done_sent_[static_cast<std::size_t>(route.rank)];
+    latest = std::max(latest, finished);
+    return;
+  }
+  handle_message(route.rank, message);
 }
 
 void master::handle_message(int rank, std::span<const char> message) {
@@ -838,10 +876,11 @@ void master::finish_setup(int rank, const results_view& results) {
   if (++ready_ < worker_count()) return;
   // Parallel tasks' groups prefer the ranks of one node: a node is known by its host name,
   // numbered by its lowest rank.
-  for (int member = 1; member < size_; ++member) {
-    int node = 1;
-    while (workers_[static_cast<std::size_t>(node)].host != workers_[static_cast<std::size_t>(member)].host) ++node;
-    policy_.set_node(member, static_cast<std::size_t>(node));
+  const std::vector<int>& all = topology_.workers();
+  for (int member : all) {
+    auto node = all.begin();
+    while (workers_[static_cast<std::size_t>(*node)].host != workers_[static_cast<std::size_t>(member)].host) ++node;
+    policy_.set_node(member, static_cast<std::size_t>(*node));
   }
   setup_done_ = true;
   inbox_.setup_finished(first_setup_failure_);

@@ -38,6 +38,7 @@
 #include "observe/progress_display.hpp"
 #include "observe/trace_recorder.hpp"
 #include "wire/transport.hpp"
+#include "wire/topology.hpp"
 #include "wire/wait.hpp"
 #include "master/worker_slot.hpp"
 #include "mpipool/errors.hpp"
@@ -53,8 +54,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // same holds for `bells`, which must outlive the progress thread. `isolation` is for the
   // task thread of a one-rank pool.
   // `cores_shared`: the master's node has more ranks than cores (core_sharing.hpp).
+  // `topology`: which ranks work, and through which relay (wire/topology.hpp); by default every
+  // rank but 0 works and talks to the master itself.
   master(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation = {},
-         bool cores_shared = false);
+         bool cores_shared = false, std::optional<pool_topology> topology = std::nullopt);
   ~master();
   master(const master&) = delete;
   master& operator=(const master&) = delete;
@@ -65,7 +68,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void start(const pool_options& options);
 
   // Processes that run tasks: the worker ranks, or the master itself when alone.
-  std::size_t worker_count() const { return local_ ? 1 : static_cast<std::size_t>(size_ - 1); }
+  std::size_t worker_count() const { return topology_.workers().size(); }
   // Whether tasks run in helper processes (isolation_from: the options or the environment).
   bool isolated() const { return isolated_; }
   // Whether the pool shows its calls' progress; known once start() has run.
@@ -162,6 +165,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
   job_readiness readiness(std::uint64_t job_id);
   void send_bytes(int rank, tag kind, byte_buffer&& bytes);
+  // A message from a relay: a worker's results or items-done count, wrapped.
+  void handle_routed(std::span<const char> wrapped);
   // A results message: one chunk's results, or a bundle's.
   void handle_message(int rank, std::span<const char> message);
   void handle_results(int rank, std::span<const char> message, const worker_slot::finished_chunk& done,
@@ -208,13 +213,16 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   boost::mpi::communicator comm_;  // attached, not owned
   const int size_;  // cached: callers' threads must not call MPI
   const bool local_;
+  const pool_topology topology_;
   const std::string host_;
   // The progress thread waits on this bell for everything: worker results, callers' commands
   // and the task thread's results. One in the node's shared page, or, without one, its own:
   // then only callers and the task thread ring it, and busy workers are polled.
   doorbell own_bell_;
   doorbell* const bell_;
-  const std::vector<doorbell*> worker_bells_;  // indexed by rank; null for a rank without one
+  // Indexed by rank: the bell of the rank a message for it goes to (itself, or its relay); null
+  // where that rank has none.
+  const std::vector<doorbell*> worker_bells_;
   // The task thread's count of items done, in a one-rank pool.
   items_done_counter local_items_done_;
   // Each worker's own count of items done (items_done.hpp), indexed by rank; null where none.

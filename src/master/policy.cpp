@@ -4,12 +4,12 @@
 
 namespace mpipool::detail {
 
-dispatch_policy::dispatch_policy(std::size_t ranks, std::size_t max_in_flight)
+dispatch_policy::dispatch_policy(std::size_t ranks, std::size_t max_in_flight, std::size_t workers)
     : prefetches_(max_in_flight > 1),
       max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
       // A worker that runs one chunk at a time with nothing queued (max_in_flight 1) gets no bundles.
       most_in_flight_(prefetches_ ? std::max(max_in_flight_, 2 * chunks_per_bundle) : 1),
-      workers_(std::max<std::size_t>(ranks > 1 ? ranks - 1 : 1, 1)),
+      workers_(std::max<std::size_t>(workers > 0 ? workers : (ranks > 1 ? ranks - 1 : 1), 1)),
       in_flight_(ranks, 0),
       node_(ranks, 0) {}
 

@@ -48,8 +48,9 @@ class dispatch_policy {
   static constexpr std::size_t chunks_per_bundle = 16;
   static constexpr double bundle_below_seconds = 20e-6;
 
-  // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth.
-  dispatch_policy(std::size_t ranks, std::size_t max_in_flight);
+  // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth; `workers`:
+  // how many of the ranks take chunks (0: all but rank 0).
+  dispatch_policy(std::size_t ranks, std::size_t max_in_flight, std::size_t workers = 0);
 
   // Parallel tasks: a job whose chunks run on a group of several workers at once. Among ready
   // jobs the widest that can start goes first (ties: the oldest): wide groups are the hardest

@@ -102,6 +102,19 @@ results_view read_results(std::span<const char> message) {
   return view;
 }
 
+void wrap_routed(byte_buffer& out, route_header route, std::span<const char> message) {
+  out.clear();
+  out.reserve(sizeof route + message.size());
+  append_raw(out, &route, 1);
+  append_raw(out, message.data(), message.size());
+}
+
+std::pair<route_header, std::span<const char>> unwrap_routed(std::span<const char> wrapped) {
+  frame_cursor in(wrapped);
+  const auto route = in.take<route_header>();
+  return {route, in.rest()};
+}
+
 item_error describe(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);

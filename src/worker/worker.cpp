@@ -25,8 +25,6 @@ namespace mpipool::detail {
 
 namespace {
 
-constexpr int master_rank = 0;
-
 // Looks for a cancel of the running job between items, at most once a millisecond, so that
 // tiny tasks do not pay for a probe each. The master may have sent more chunks of a cancelled
 // job before the cancel (it keeps the next chunk in the worker's queue): the watch remembers
@@ -35,7 +33,7 @@ constexpr int master_rank = 0;
 // every job from then on.
 class cancel_watch {
  public:
-  explicit cancel_watch(const boost::mpi::communicator& comm) : comm_(comm) {}
+  cancel_watch(const boost::mpi::communicator& comm, int master_rank) : comm_(comm), master_rank_(master_rank) {}
 
   bool operator()(std::uint64_t job) {
     if (terminated_ || (!cancelled_.empty() && std::ranges::find(cancelled_, job) != cancelled_.end())) return true;
@@ -51,7 +49,7 @@ class cancel_watch {
 
   void receive_cancel() {
     std::uint64_t job = 0;
-    comm_.recv(master_rank, static_cast<int>(tag::cancel), reinterpret_cast<char*>(&job), sizeof job);
+    comm_.recv(master_rank_, static_cast<int>(tag::cancel), reinterpret_cast<char*>(&job), sizeof job);
     if (job == every_job) terminated_ = true;
     else if (std::ranges::find(cancelled_, job) == cancelled_.end()) cancelled_.push_back(job);
   }
@@ -70,17 +68,18 @@ class cancel_watch {
     last_look_ = now;
     // Open MPI's first probe may only pull pending messages in: probe twice before saying no.
     const int cancel = static_cast<int>(tag::cancel);
-    while (comm_.iprobe(master_rank, cancel) || comm_.iprobe(master_rank, cancel)) receive_cancel();
+    while (comm_.iprobe(master_rank_, cancel) || comm_.iprobe(master_rank_, cancel)) receive_cancel();
   }
 
   const boost::mpi::communicator& comm_;
+  const int master_rank_;
   std::chrono::steady_clock::time_point last_look_{};
   std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
   bool terminated_ = false;
 };
 
 // Sends `bytes`, rings the master, and gives them back once they have gone.
-void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, byte_buffer& bytes) {
+void send_and_wait(const boost::mpi::communicator& comm, int master_rank, doorbell* master_bell, byte_buffer& bytes) {
   outgoing_message sending(comm, master_rank, static_cast<int>(tag::results), std::move(bytes));
   if (master_bell) master_bell->ring();
   // A large message goes only as the master receives it: poll, the master rings no one for it.
@@ -91,10 +90,10 @@ void send_and_wait(const boost::mpi::communicator& comm, doorbell* master_bell, 
 
 // The serve loop, with the executor that runs the chunks: in this process, or in a helper.
 template <class Executor>
-int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor) {
-  cancel_watch watch(comm);
+int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells, Executor& executor, int master_rank) {
+  cancel_watch watch(comm, master_rank);
   // Off the master's node, the count goes as a message; eight bytes go at once (eagerly).
-  items_done_publisher items_done(bells.items_done_of(comm.rank()), [&comm](std::uint64_t finished) {
+  items_done_publisher items_done(bells.items_done_of(comm.rank()), [&comm, master_rank](std::uint64_t finished) {
     comm.send(master_rank, static_cast<int>(tag::items_done), finished);
   });
   const std::function<bool(std::uint64_t)> should_stop = [&watch, &items_done](std::uint64_t job) {
@@ -144,7 +143,7 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
           results.insert(results.end(), out.begin(), out.end());
         }
         trim_message_buffer(inbox);
-        send_and_wait(comm, master_bell, results);
+        send_and_wait(comm, master_rank, master_bell, results);
         trim_message_buffer(results);
       }
     }
@@ -153,16 +152,17 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
 
 }  // namespace
 
-int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation) {
+int serve(const boost::mpi::communicator& comm, const node_doorbells& bells, const isolation_settings& isolation,
+          int master_rank) {
   use_fine_timer_slack();
   if (isolation.isolated) {
     isolated_executor executor(boost::mpi::environment::processor_name(), isolation);
-    return serve_with(comm, bells, executor);
+    return serve_with(comm, bells, executor, master_rank);
   }
   task_executor executor(boost::mpi::environment::processor_name());
   group_communicators groups(comm, boost::mpi::environment::processor_name());  // freed on leaving
   executor.use_groups(&groups);
-  return serve_with(comm, bells, executor);
+  return serve_with(comm, bells, executor, master_rank);
 }
 
 }  // namespace mpipool::detail

@@ -525,7 +525,7 @@ TEST(isolation, a_stop_signal_ends_each_chunk_after_its_item) {
   std::vector<int> rank_pids(static_cast<std::size_t>(size));
   MPI_Allgather(&pid, 1, MPI_INT, rank_pids.data(), 1, MPI_INT, MPI_COMM_WORLD);
   const std::string dir = fresh_directory("stop");  // the master's is the one its calls name
-  const int workers = std::max(size - 1, 1);
+  const int workers = mpipool_test::worker_count();
   clock_type::time_point signalled{};
   const mpipool::pool_options options{.initializer = mpipool::call(slow_initializer, dir), .isolated = true};
   const int code = with_pool([&](mpipool::pool& pool) {
@@ -602,7 +602,7 @@ TEST(isolation, terminate_kills_a_replacement_helpers_initializer) {
               EXPECT_EQ(pool.apply(times_ten, 1), 10);  // its helper is replaced after it
               mark(dir + "/slow");
               // Every helper is replaced after one chunk: some chunk waits for a slow initializer.
-              const int chunks = 4 * std::max(mpipool_test::world_size() - 1, 1);
+              const int chunks = 4 * mpipool_test::worker_count();
               auto waiting = pool.map_async(times_ten, std::views::iota(0, chunks), 1);
               wait_for_files(dir, "slow-started", 1);
               const auto asked = clock_type::now();

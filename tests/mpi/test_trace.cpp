@@ -104,7 +104,7 @@ std::vector<std::string> lines_matching(const std::string& text, const std::rege
   return found;
 }
 
-std::size_t workers() { return world_size() == 1 ? 1 : static_cast<std::size_t>(world_size() - 1); }
+std::size_t workers() { return static_cast<std::size_t>(mpipool_test::worker_count()); }
 
 // 40 items per worker: default chunks of 10 items, 2 of them in flight to each worker at first.
 std::vector<std::tuple<int, std::string, std::string>> gated_items(const mpipool_test::gate& gate,

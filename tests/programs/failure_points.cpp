@@ -28,6 +28,7 @@
 
 #include "failing_values.hpp"
 #include "generator.hpp"
+#include "support.hpp"
 
 namespace failure_points {  // named, so that a thrown type's demangled name is known
 
@@ -94,9 +95,9 @@ refuses_to_save make_unsaveable(int x) { return {x, "item " + std::to_string(x)}
 refuses_to_load make_unloadable(int x) { return {x, "item " + std::to_string(x)}; }
 int add(int x, int y) { return x + y; }
 
-// The initializer fails on one worker only: rank 1 (rank 0 with one rank, where the master's
-// own process runs the tasks).
-bool initializer_fails_here() { return world_size == 1 || world_rank == 1; }
+// The initializer fails on one worker only: the first (rank 0 with one rank, where the master's
+// own process runs the tasks; rank 1 unless groups make it a relay).
+bool initializer_fails_here() { return world_rank == mpipool_test::first_worker_rank(); }
 void throw_in_initializer() {
   if (initializer_fails_here()) throw std::runtime_error("initializer refused");
 }
@@ -331,7 +332,7 @@ int initializer_fails(const mpipool::bound_call& initializer, const expected_fai
     else check(code == 1, "run returned " + std::to_string(code) + " on a worker, not 1");
   } catch (const mpipool::initializer_error& e) {
     check(world_rank == 0, "initializer_error on a worker");
-    const int culprit = world_size == 1 ? 0 : 1;
+    const int culprit = mpipool_test::first_worker_rank();
     check(e.rank() == culprit, "initializer_error names rank " + std::to_string(e.rank()));
     check(e.type_name() == want.type_name, "initializer_error's type " + e.type_name());
     if (want.message) check(e.message() == *want.message, "initializer_error's message " + e.message());
@@ -499,6 +500,7 @@ int main(int argc, char** argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  mpipool_test::note_world();
   const int code = found->second();
   if (world_rank == 0)
     std::printf("failure_points %s (%s mode, %d ranks): %s\n", name.c_str(), isolated() ? "isolated" : "default",

@@ -18,6 +18,8 @@
 #include <mpi.h>
 #include <mpipool/mpipool.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using result = std::pair<long, long>;  // {x * x, pid of the process that computed it}
@@ -113,8 +115,10 @@ int main(int argc, char** argv) {
   long pid = static_cast<long>(::getpid());
   std::vector<long> pids(static_cast<std::size_t>(size));
   MPI_Gather(&pid, 1, MPI_LONG, pids.data(), 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  // With one rank, the master's own process runs the tasks.
-  const std::set<long> worker_pids = size == 1 ? std::set<long>{pids[0]} : std::set<long>(pids.begin() + 1, pids.end());
+  // With one rank, the master's own process runs the tasks; with groups, the relays run none.
+  mpipool_test::note_world();
+  std::set<long> worker_pids;
+  for (int worker : mpipool_test::worker_ranks()) worker_pids.insert(pids[static_cast<std::size_t>(worker)]);
 
   int rc = 0;
   try {

@@ -51,13 +51,7 @@ int main(int argc, char** argv) {
   }
   const std::string pid_file = argv[1];
   return mpipool::run(argc, argv, [&](mpipool::pool& pool) {
-    int workers = 0;
-    {
-      const mpipool::mpi_section section(pool);
-      int size = 1;
-      MPI_Comm_size(MPI_COMM_WORLD, &size);
-      workers = size > 1 ? size - 1 : 1;
-    }
+    const auto workers = static_cast<int>(pool.workers());
     std::vector<std::tuple<int, std::string>> items;
     for (int i = 0; i < workers; ++i) items.emplace_back(i, pid_file);
     auto hanging = pool.starmap_async(note_and_hang, items, 1);

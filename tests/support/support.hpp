@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <mpi.h>
 #include <mpipool/mpipool.hpp>
@@ -37,6 +38,29 @@ inline const world_shape& noted_world() {
 
 inline int world_rank() { return noted_world().rank; }
 inline int world_size() { return noted_world().size; }
+
+// The ranks that run a pool's tasks, worked out on their own (the test's oracle): every rank
+// but 0 (rank 0 alone in a pool of one), less the relays when MPIPOOL_RANKS_PER_GROUP=R cuts
+// ranks 1.. into groups of R, whose first rank relays when the group has two or more.
+inline std::vector<int> worker_ranks() {
+  const int size = world_size();
+  if (size == 1) return {0};
+  const char* env = std::getenv("MPIPOOL_RANKS_PER_GROUP");
+  const int group = env && *env ? std::atoi(env) : 0;
+  std::vector<int> workers;
+  for (int rank = 1; rank < size; ++rank) {
+    const bool relay = group >= 2 && (rank - 1) % group == 0 && rank + 1 < size;
+    if (!relay) workers.push_back(rank);
+  }
+  return workers;
+}
+inline int worker_count() { return static_cast<int>(worker_ranks().size()); }
+inline int first_worker_rank() { return worker_ranks().front(); }
+inline bool is_worker_rank(int rank) {
+  for (int worker : worker_ranks())
+    if (worker == rank) return true;
+  return false;
+}
 
 // Runs `body` on rank 0 with a pool of all the other ranks; returns run's exit code.
 template <class Body>

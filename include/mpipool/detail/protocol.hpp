@@ -160,6 +160,20 @@ std::span<const char> take_section(std::span<const char>& rest) {
   return section;
 }
 
+// Between the master and a relay (src/wire/topology.hpp) every message travels wrapped, down
+// on tag::chunk and up on tag::results: a route_header names the worker the message is for or
+// comes from, and the message's own tag; the message follows as it is. A relay's own exit names
+// the relay.
+struct route_header {
+  std::int32_t rank = 0;
+  std::int32_t tag = 0;
+};
+
+// `message` behind its route header, in `out` (cleared first).
+void wrap_routed(byte_buffer& out, route_header route, std::span<const char> message);
+// The header and the message of a wrapped one.
+std::pair<route_header, std::span<const char>> unwrap_routed(std::span<const char> wrapped);
+
 // Why one item failed. How items and outcomes are framed: see outcomes.hpp.
 struct item_error {
   std::string type_name;

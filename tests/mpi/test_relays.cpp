@@ -1,0 +1,135 @@
+// Sub-masters (pool_options::ranks_per_group): rank 0 exchanges messages with the relays only,
+// counted here by wrapping MPI's point-to-point calls (the profiling interface: every MPI_Send,
+// MPI_Isend, MPI_Recv and MPI_Irecv of rank 0 while its pools run, from any thread, names its
+// partner), and the calls' results and errors are those of a pool without relays. Each test
+// runs at 1, 2, 3 and 5 ranks; with groups of two, 5 ranks make relays 1 and 3 and workers 2
+// and 4, and 3 ranks relay 1 and worker 2. (The whole suite also passes with
+// MPIPOOL_RANKS_PER_GROUP=2 at 5 ranks: see docs/scaling.md.)
+#include <atomic>
+#include <mutex>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include "support.hpp"
+
+using mpipool_test::with_pool;
+using mpipool_test::world_rank;
+using mpipool_test::world_size;
+
+namespace {
+
+std::atomic<bool> counting{false};
+std::mutex partners_mutex;
+std::set<int> partners;  // rank 0's partners while counting, by rank (the pool's ranks are the world's)
+
+void note(int rank) {
+  if (!counting.load(std::memory_order_relaxed) || rank < 0) return;  // MPI_ANY_SOURCE, MPI_PROC_NULL
+  std::lock_guard lock(partners_mutex);
+  partners.insert(rank);
+}
+
+// Rank 0's partners during `body`, run with a pool of groups of `ranks_per_group`.
+template <class Body>
+std::set<int> partners_of_master(int ranks_per_group, Body&& body) {
+  {
+    std::lock_guard lock(partners_mutex);
+    partners.clear();
+  }
+  counting.store(world_rank() == 0);
+  with_pool(std::forward<Body>(body), mpipool::pool_options{.ranks_per_group = ranks_per_group});
+  counting.store(false);
+  std::lock_guard lock(partners_mutex);
+  return partners;
+}
+
+// The relays of groups of two, worked out on their own: the first rank of each group of two.
+std::set<int> relays_of_pairs() {
+  std::set<int> relays;
+  for (int first = 1; first + 1 < world_size(); first += 2) relays.insert(first);
+  return relays;
+}
+
+int cube(int x) { return x * x * x; }
+int fails_on_five(int x) {
+  if (x == 5) throw std::domain_error("five");
+  return x;
+}
+
+}  // namespace
+
+MPIPOOL_REGISTER(cube);
+MPIPOOL_REGISTER(fails_on_five);
+
+extern "C" {
+int MPI_Send(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {
+  note(dest);
+  return PMPI_Send(buf, count, type, dest, tag, comm);
+}
+int MPI_Isend(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, MPI_Request* request) {
+  note(dest);
+  return PMPI_Isend(buf, count, type, dest, tag, comm, request);
+}
+int MPI_Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
+  note(source);
+  return PMPI_Recv(buf, count, type, source, tag, comm, status);
+}
+int MPI_Irecv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Request* request) {
+  note(source);
+  return PMPI_Irecv(buf, count, type, source, tag, comm, request);
+}
+}
+
+TEST(relays, the_master_talks_to_the_relays_only) {
+  const std::set<int> talked = partners_of_master(2, [](mpipool::pool& pool) {
+    std::vector<int> expected;
+    for (int x = 0; x < 300; ++x) expected.push_back(cube(x));
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300), 1), expected);
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300)), expected);
+    EXPECT_EQ(pool.apply(cube, 4), 64);
+    int at = 0;
+    for (int v : pool.imap(cube, std::views::iota(0, 100), 3)) EXPECT_EQ(v, cube(at++));
+    EXPECT_EQ(at, 100);
+  });
+  // Without groups the master talks to every worker: the count is not blind.
+  const std::set<int> plain = partners_of_master(0, [](mpipool::pool& pool) {
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 100), 1).back(), cube(99));
+  });
+  if (world_rank() != 0) return;
+  std::set<int> every_worker;
+  for (int rank = 1; rank < world_size(); ++rank) every_worker.insert(rank);
+  EXPECT_EQ(plain, every_worker);
+  if (world_size() == 1) {
+    EXPECT_TRUE(talked.empty());  // the master runs the tasks itself
+  } else if (world_size() == 2) {
+    EXPECT_EQ(talked, std::set<int>{1});  // one rank: a group of one, no relay
+  } else {
+    EXPECT_EQ(talked, relays_of_pairs());
+  }
+}
+
+TEST(relays, workers_are_the_ranks_that_do_not_relay_and_errors_name_them) {
+  with_pool(
+      [](mpipool::pool& pool) {
+        const std::size_t expected =
+            world_size() == 1 ? 1 : static_cast<std::size_t>(world_size() - 1) - relays_of_pairs().size();
+        EXPECT_EQ(pool.workers(), expected);
+        try {
+          (void)pool.map(fails_on_five, std::views::iota(0, 40), 1);
+          FAIL() << "no exception";
+        } catch (const mpipool::remote_error& e) {
+          EXPECT_EQ(e.index(), 5u);
+          EXPECT_EQ(e.type_name(), "std::domain_error");
+          EXPECT_FALSE(relays_of_pairs().contains(e.rank())) << "rank " << e.rank() << " relays, it runs no task";
+          EXPECT_LT(e.rank(), world_size());
+          EXPECT_FALSE(e.host().empty());
+        }
+        EXPECT_EQ(pool.apply(cube, 3), 27);  // the pool goes on
+      },
+      mpipool::pool_options{.ranks_per_group = 2});
+}
