@@ -7,6 +7,8 @@
 #   scripts/dispatch-rate.sh                      # ranks 2,3,5,9,17, 3 repeats
 #   scripts/dispatch-rate.sh --ranks 65,257 --repeats 5
 #   scripts/dispatch-rate.sh --quick              # ranks 2,3, one short repeat (smoke run)
+#   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8   # flat and through sub-masters
+#                                                 # (groups of 8 with a relay each), interleaved
 #
 # Environment: MPIPOOL_BENCH_BUILD_DIR (default build-bench, shared with scripts/bench.sh),
 # CHUNKSIZES (default 1,4,16,64,256,1024,4096), TARGET_S (seconds per measured map, 0.3),
@@ -19,6 +21,7 @@ build="${MPIPOOL_BENCH_BUILD_DIR:-build-bench}"
 [[ "$build" = /* ]] || build="$root/$build"
 ranks="2,3,5,9,17"
 repeats=3
+groupings=(0)  # 0: flat; R: groups of R ranks with a relay each (pool_options::ranks_per_group)
 chunksizes="${CHUNKSIZES:-1,4,16,64,256,1024,4096}"
 target_s="${TARGET_S:-0.3}"
 while [ $# -gt 0 ]; do
@@ -26,7 +29,8 @@ while [ $# -gt 0 ]; do
     --ranks) ranks="$2"; shift ;;
     --repeats) repeats="$2"; shift ;;
     --quick) ranks="2,3"; repeats=1; target_s=0.05 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --ranks-per-group) groupings=(0 "$2"); shift ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "dispatch-rate.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -48,14 +52,16 @@ for ((rep = 0; rep < repeats; ++rep)); do
   # Round-robin, one rank count further on each repetition, so drift spreads over all of them.
   for ((k = 0; k < ${#rank_list[@]}; ++k)); do
     n="${rank_list[$(((k + rep) % ${#rank_list[@]}))]}"
-    # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
-    if ! lines="$(timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} "$build/bench/bench_dispatch_rate" \
-                    chunksizes="$chunksizes" target_s="$target_s")"; then
-      echo "dispatch-rate.sh: $n ranks failed" >&2
-      exit 1
-    fi
-    grep '^RESULT ' <<<"$lines" >>"$results"
-    echo "   $n ranks done"
+    for group in "${groupings[@]}"; do
+      # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
+      if ! lines="$(MPIPOOL_RANKS_PER_GROUP="$group" timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} \
+                      "$build/bench/bench_dispatch_rate" chunksizes="$chunksizes" target_s="$target_s")"; then
+        echo "dispatch-rate.sh: $n ranks (groups of $group) failed" >&2
+        exit 1
+      fi
+      grep '^RESULT ' <<<"$lines" | sed "s/^/$n $group /" >>"$results"
+      echo "   $n ranks$([ "$group" = 0 ] || echo ", groups of $group") done"
+    done
   done
 done
 
@@ -64,33 +70,35 @@ import collections, statistics, sys
 values = collections.defaultdict(list)
 rss = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    _, _, workers, _, variant, metric, value = line.split()
+    ranks, group, _, _, workers, _, variant, metric, value = line.split()
+    at = (int(ranks), int(group))  # a rank count, flat (0) or in groups of `group`
     if metric == "master_rss_kib":
-        rss[int(workers) + 1].append(float(value))
+        rss[at].append(float(value))
     else:
-        values[(int(workers) + 1, int(variant[2:]), metric)].append(float(value))
+        values[at + (int(variant[2:]), metric)].append(float(value))
 med = {key: statistics.median(v) for key, v in values.items()}
+name = lambda r, g: f"{r}" if g == 0 else f"{r}, groups of {g}"
 print("| ranks | chunksize | chunks/s | items/s | master CPU µs/chunk | caller thread µs/chunk | master CPU share |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
-rows = sorted({(r, c) for r, c, _ in med})
-for r, c in rows:
-    g = lambda m: med[(r, c, m)]
-    print(f"| {r} | {c} | {g('chunks_per_s'):,.0f} | {g('items_per_s'):,.0f} | "
-          f"{g('master_cpu_us_per_chunk'):.2f} | {g('caller_cpu_us_per_chunk'):.2f} | {g('master_cpu_share'):.2f} |")
+rows = sorted({(r, g, c) for r, g, c, _ in med})
+for r, g, c in rows:
+    v = lambda m: med[(r, g, c, m)]
+    print(f"| {name(r, g)} | {c} | {v('chunks_per_s'):,.0f} | {v('items_per_s'):,.0f} | "
+          f"{v('master_cpu_us_per_chunk'):.2f} | {v('caller_cpu_us_per_chunk'):.2f} | {v('master_cpu_share'):.2f} |")
 print()
 print("master CPU per chunk as c_m + c_i * chunksize, from the smallest and largest chunk sizes:")
-for r in sorted({r for r, _ in rows}):
-    xs = [c for rr, c in rows if rr == r]
+for r, g in sorted({(r, g) for r, g, _ in rows}):
+    xs = [c for rr, gg, c in rows if (rr, gg) == (r, g)]
     if len(xs) < 2:
         continue
     lo, hi = min(xs), max(xs)
-    y_lo, y_hi = (med[(r, c, 'master_cpu_us_per_chunk')] for c in (lo, hi))
+    y_lo, y_hi = (med[(r, g, c, 'master_cpu_us_per_chunk')] for c in (lo, hi))
     c_i = (y_hi - y_lo) / (hi - lo)
-    print(f"  {r} ranks: c_m = {y_lo - c_i * lo:.2f} µs, c_i = {c_i * 1000:.1f} ns per item")
+    print(f"  {name(r, g)} ranks: c_m = {y_lo - c_i * lo:.2f} µs, c_i = {c_i * 1000:.1f} ns per item")
 print()
 print("master resident memory when the pool has started (median):")
-for r in sorted(rss):
-    print(f"  {r} ranks: {statistics.median(rss[r]) / 1024:.1f} MiB")
+for r, g in sorted(rss):
+    print(f"  {name(r, g)} ranks: {statistics.median(rss[(r, g)]) / 1024:.1f} MiB")
 EOF
 echo "dispatch-rate.sh: $repeats repetition(s) in $(($(date +%s) - started)) s," \
      "load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw lines in $results"

@@ -537,6 +537,11 @@ def read_results(path):
                      "master_cpu_share")
     for line in open(path):
         parts = line.split()
+        # scripts/dispatch-rate.sh puts the rank count and the group size (0: flat) in front.
+        if len(parts) == 9 and parts[2] == "RESULT":
+            if parts[1] != "0":
+                continue  # through sub-masters: not what the one-master model describes
+            parts = parts[2:]
         if len(parts) == 7 and parts[0] == "RESULT":
             _, _, workers, _, variant, metric, value = parts
             values[(int(workers), variant, metric)].append(float(value))
