@@ -31,7 +31,7 @@ case "$mode" in
     build="${MPIPOOL_BUILD_DIR:-$root/build}-asan"
     sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -O0"
     targets=()                                  # everything: the whole suite
-    ctest_selection=(-LE '^(big|scale|soak)$' -E '^(compile_fail|failure_points)[.]')
+    ctest_selection=(-LE '^(big|scale|soak|groups)$' -E '^(compile_fail|failure_points)[.]')
     configure_extra=(-DMPIPOOL_BUILD_EXAMPLES=OFF)
     ;;
   thread)

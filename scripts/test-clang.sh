@@ -27,7 +27,7 @@ cmake --build "$build" -j "$(nproc)"
 (
   # shellcheck disable=SC1091
   source "$root/scripts/mpi-env.sh"
-  ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE 'big|scale|soak' \
+  ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE 'big|scale|soak|groups' \
         -E '[.](2|5)ranks$|^failure_points[.]' "$@"
 )
 MPIPOOL_BUILD_DIR="$build" "$root/scripts/test-tcp.sh" "$@"

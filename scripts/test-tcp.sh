@@ -19,4 +19,4 @@ export OMPI_MCA_oob_tcp_if_include="${MPIPOOL_TCP_INTERFACES:-lo}"
 # Ranks on other nodes share no doorbell page with the master: they wait by polling. Turning the
 # doorbells off makes every rank take that path here.
 export MPIPOOL_DOORBELL=off
-ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE big -R '[.](2|5)ranks$' "$@"
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE 'big|groups' -R '[.](2|5)ranks$' "$@"
