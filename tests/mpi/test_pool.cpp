@@ -334,7 +334,7 @@ TEST(pool, function_object_state_is_shipped_once_per_call_not_per_item) {
 // run the right one.
 TEST(pool, tiny_tasks_at_chunksize_one_keep_every_result_and_the_state_loaded_once) {
   with_pool([](mpipool::pool& pool) {
-    const int n = 20000;
+    const int n = 3000;  // bundles from the first chunks on, and quick in isolated mode too
     EXPECT_EQ(pool.map(sqr, std::views::iota(0, n), 1), serial_sqr(n));
     std::vector<int> unordered;
     for (int v : pool.imap_unordered(sqr, std::views::iota(0, n), 1)) unordered.push_back(v);
