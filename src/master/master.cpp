@@ -1,10 +1,10 @@
 #include "master/master.hpp"
 
 #include <algorithm>
-#include <cstring>
-#include <stdexcept>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <stdexcept>
 #include <thread>
 #include <string>
 
@@ -290,9 +290,13 @@ void master::take_items_done_messages() {
   while (auto status = comm_.iprobe(boost::mpi::any_source, items_done)) {
     std::uint64_t finished = 0;
     comm_.recv(status->source(), items_done, finished);
-    auto& latest = items_done_sent_[static_cast<std::size_t>(status->source())];
-    latest = std::max(latest, finished);
+    note_items_done(status->source(), finished);
   }
+}
+
+void master::note_items_done(int rank, std::uint64_t finished) {
+  auto& latest = items_done_sent_[static_cast<std::size_t>(rank)];
+  latest = std::max(latest, finished);
 }
 
 void master::report_run() {
@@ -300,9 +304,8 @@ void master::report_run() {
   try {
     if (display_) display_->finish();
     std::vector<trace_recorder::worker_name> workers;
-    if (local_) workers.push_back({0, host_});
-    for (int rank : topology_.workers())
-      if (!local_) workers.push_back({rank, workers_[static_cast<std::size_t>(rank)].host});
+    for (int rank : topology_.workers())  // rank 0 alone in a one-rank pool
+      workers.push_back({rank, local_ ? host_ : workers_[static_cast<std::size_t>(rank)].host});
     trace_->finish(host_, workers, trace_recorder::clock::now(), stderr);
   } catch (...) {  // no memory for the report: the run itself is not harmed
     const item_error what = describe(std::current_exception());
@@ -791,8 +794,7 @@ void master::handle_routed(std::span<const char> wrapped) {
   if (route.tag == static_cast<int>(tag::items_done)) {
     std::uint64_t finished = 0;
     std::memcpy(&finished, message.data(), std::min(message.size(), sizeof finished));
-    auto& latest = items_done_sent_[static_cast<std::size_t>(route.rank)];
-    latest = std::max(latest, finished);
+    note_items_done(route.rank, finished);
     return;
   }
   handle_message(route.rank, message);

@@ -193,6 +193,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   items_by_job items_in_flight() const;
   // Receives the items_done messages of workers whose count is not in the node's page.
   void take_items_done_messages();
+  // A worker's count of finished items from its latest items_done message (counts only grow).
+  void note_items_done(int rank, std::uint64_t finished);
   // Fails a job with an error raised on the master (a value that cannot be (de)serialized, a
   // journal that cannot be written: a journal_error keeps its type).
   void fail_job(std::uint64_t job_id, const std::exception_ptr& error);

@@ -52,13 +52,13 @@ class relay_loop {
       receive_message(comm_, *status, received_);
       any = true;
       const auto [route, message] = unwrap_routed(received_);
-      int code = 0;
-      if (route.tag == static_cast<int>(tag::exit)) std::memcpy(&code, message.data(), std::min(message.size(), sizeof code));
-      if (route.rank == comm_.rank()) {
-        exit_code_ = code;
-        continue;
-      }
       if (route.tag == static_cast<int>(tag::exit)) {
+        int code = 0;
+        std::memcpy(&code, message.data(), std::min(message.size(), sizeof code));
+        if (route.rank == comm_.rank()) {
+          exit_code_ = code;
+          continue;
+        }
         comm_.send(route.rank, route.tag, code);  // as the master sends it: one int
       } else {
         sends_.emplace_back(comm_, route.rank, route.tag, byte_buffer(message.begin(), message.end()));
