@@ -3,8 +3,9 @@
 # and silent when everything is already there.
 set -euo pipefail
 
-packages=(cmake g++ gfortran make openmpi-bin libopenmpi-dev libboost-mpi-dev libboost-serialization-dev
-          libgtest-dev)
+# ninja-build: scripts/sanitize.sh builds its chosen ThreadSanitizer targets side by side with it.
+packages=(cmake g++ gfortran make ninja-build openmpi-bin libopenmpi-dev libboost-mpi-dev
+          libboost-serialization-dev libgtest-dev)
 # The benchmarks (scripts/bench.sh): Google Benchmark, and the Python peers and the plot.
 [ "${MPIPOOL_WITH_BENCHMARKS:-0}" = 1 ] && packages+=(libbenchmark-dev python3 python3-mpi4py python3-matplotlib)
 # scripts/trace-plot.py, which draws a trace of a run.

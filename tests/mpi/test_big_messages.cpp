@@ -1,6 +1,6 @@
 // Values over MPI's 2 GiB limit for one message, both ways, at the default part limit: a 3 GiB
-// argument (moved in, never copied on the caller's side) and a 3 GiB result. Registered on its
-// own, serially and labelled `big`: the job needs about 10 GiB at its peak.
+// argument (moved in, never copied on the caller's side) and a 3 GiB result. Labelled `big`: the
+// job needs about 10 GiB at its peak, which leaves room for one other test beside it in 24 GiB.
 #include <cstddef>
 #include <cstdint>
 #include <string>
