@@ -109,6 +109,9 @@ typedef struct mpipool_options {
   double task_timeout;           /**< seconds per item, 0: none (turns isolation on) */
   int max_tasks_per_child;       /**< replace a helper after this many tasks, 0: never */
   int progress;                  /**< a progress display on stderr */
+  int ranks_per_group;           /**< groups of this many ranks, each behind a relay that talks to the
+                                      master for it (the C++ pool_options::ranks_per_group); 0: the
+                                      environment's MPIPOOL_RANKS_PER_GROUP, else no groups */
 } mpipool_options;
 
 /** @brief The defaults: no initializer, not isolated, no limits, no progress. */

@@ -263,6 +263,7 @@ mpipool::pool_options options_of(const mpipool_options* c) {
   options.task_timeout = std::chrono::milliseconds(static_cast<long long>(c->task_timeout * 1000.0));
   options.max_tasks_per_child = c->max_tasks_per_child > 0 ? static_cast<std::size_t>(c->max_tasks_per_child) : 0;
   options.progress = c->progress != 0;
+  options.ranks_per_group = c->ranks_per_group;
   return options;
 }
 
@@ -416,7 +417,7 @@ int mpipool_register_int(const char* name, int (*task)(int)) {
 }
 
 void mpipool_options_init(mpipool_options* options) {
-  if (options) *options = mpipool_options{nullptr, nullptr, 0, 0, 0.0, 0, 0};
+  if (options) *options = mpipool_options{nullptr, nullptr, 0, 0, 0.0, 0, 0, 0};
 }
 
 int mpipool_run(int* argc, char*** argv, const mpipool_options* options, mpipool_body body, void* user,

@@ -1,5 +1,6 @@
 // The C API (mpipool.h) driven from C++: options (the initializer), error callbacks with the
 // failing item's details, waits with a timeout, and a journaled map resumed from its journal.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -64,6 +65,13 @@ int note_then_fail(const void* input, void* output, void*) {
   return x == 2 ? 7 : 0;
 }
 
+int report_rank(const void*, void* output, void*) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::memcpy(output, &rank, sizeof rank);
+  return 0;
+}
+
 int world_rank() {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -77,6 +85,7 @@ struct registered {
     mpipool_register_records("report_initializer", report_initializer, sizeof(int), sizeof(int), nullptr);
     mpipool_register_records("fail_on_three", fail_on_three, sizeof(int), sizeof(int), nullptr);
     mpipool_register_bytes("wait_at_gate", wait_at_gate, nullptr);
+    mpipool_register_records("report_rank", report_rank, sizeof(int), sizeof(int), nullptr);
     mpipool_register_records("negate", negate, sizeof(double), sizeof(double), nullptr);
     mpipool_register_records("note_then_fail", note_then_fail, sizeof(int), sizeof(int), nullptr);
   }
@@ -107,6 +116,31 @@ TEST(c_api, the_initializer_runs_on_every_worker_with_its_input) {
                           outs.size() * sizeof(int), 1),
               MPIPOOL_OK);
     for (int v : outs) EXPECT_EQ(v, 42);
+    return 0;
+  });
+}
+
+// Groups of two from the C options: the first rank of each group relays and runs no task, and
+// every item still comes back, in order.
+TEST(c_api, ranks_per_group_puts_relays_between_the_master_and_the_workers) {
+  mpipool_options options;
+  mpipool_options_init(&options);
+  EXPECT_EQ(options.ranks_per_group, 0);
+  options.ranks_per_group = 2;
+  const std::vector<int> workers = mpipool_test::worker_ranks(2);
+  run_c_pool(&options, [&](mpipool_pool* pool) {
+    std::vector<int> ins(200, 0), ranks(200, -1);
+    EXPECT_EQ(mpipool_map(pool, "report_rank", ins.data(), sizeof(int), ins.size(), ranks.data(), sizeof(int),
+                          ranks.size() * sizeof(int), 1),
+              MPIPOOL_OK);
+    for (int rank : ranks)
+      EXPECT_NE(std::find(workers.begin(), workers.end(), rank), workers.end()) << "rank " << rank << " ran a task";
+    std::vector<double> xs(300), negated(300);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 0.5 * static_cast<double>(i);
+    EXPECT_EQ(mpipool_map(pool, "negate", xs.data(), sizeof(double), xs.size(), negated.data(), sizeof(double),
+                          negated.size() * sizeof(double), 7),
+              MPIPOOL_OK);
+    for (std::size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(negated[i], -xs[i]);
     return 0;
   });
 }

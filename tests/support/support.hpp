@@ -40,19 +40,23 @@ inline int world_rank() { return noted_world().rank; }
 inline int world_size() { return noted_world().size; }
 
 // The ranks that run a pool's tasks, worked out on their own (the test's oracle): every rank
-// but 0 (rank 0 alone in a pool of one), less the relays when MPIPOOL_RANKS_PER_GROUP=R cuts
-// ranks 1.. into groups of R, whose first rank relays when the group has two or more.
-inline std::vector<int> worker_ranks() {
+// but 0 (rank 0 alone in a pool of one), less the relays when groups of R = ranks_per_group cut
+// ranks 1.., whose first rank relays when the group has two or more.
+inline std::vector<int> worker_ranks(int ranks_per_group) {
   const int size = world_size();
   if (size == 1) return {0};
-  const char* env = std::getenv("MPIPOOL_RANKS_PER_GROUP");
-  const int group = env && *env ? std::atoi(env) : 0;
+  const int group = ranks_per_group;
   std::vector<int> workers;
   for (int rank = 1; rank < size; ++rank) {
     const bool relay = group >= 2 && (rank - 1) % group == 0 && rank + 1 < size;
     if (!relay) workers.push_back(rank);
   }
   return workers;
+}
+// The same for the pools of the test suites, grouped by MPIPOOL_RANKS_PER_GROUP if set.
+inline std::vector<int> worker_ranks() {
+  const char* env = std::getenv("MPIPOOL_RANKS_PER_GROUP");
+  return worker_ranks(env && *env ? std::atoi(env) : 0);
 }
 inline int worker_count() { return static_cast<int>(worker_ranks().size()); }
 inline int first_worker_rank() { return worker_ranks().front(); }
