@@ -715,6 +715,7 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
     }
     set_chunk_items(bytes, items, at);
     if (most > 1) set_section_size<chunk_header>(bytes, at);
+    if (taken == 0) policy_.record_chunk_bytes(job_id, bytes.size());
   }
   if (bytes.empty()) {
     spare_buffers_.push_back(std::move(bytes));

@@ -152,7 +152,12 @@ std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chu
 std::size_t dispatch_policy::chunks_per_message(std::uint64_t id, int rank) const {
   if (!bundles_pay(id)) return 1;
   const std::size_t held = in_flight(rank);
-  return held >= most_in_flight_ ? 1 : std::min(chunks_per_bundle, most_in_flight_ - held);
+  if (held >= most_in_flight_) return 1;
+  const std::size_t bytes = jobs_.at(id).chunk_bytes;
+  const std::size_t under_limit = bytes > 0 ? bundle_bytes_most / bytes : chunks_per_bundle;
+  const std::size_t bundle =
+      under_limit >= chunks_per_bundle / 2 ? std::min(chunks_per_bundle, under_limit) : chunks_per_bundle;
+  return std::min(bundle, most_in_flight_ - held);
 }
 
 bool dispatch_policy::bundles_pay(std::uint64_t id) const {
@@ -161,6 +166,11 @@ bool dispatch_policy::bundles_pay(std::uint64_t id) const {
   if (entry == jobs_.end() || entry->second.width > 1) return false;
   const std::optional<double>& run = entry->second.typical_run_seconds;
   return run && *run < bundle_below_seconds;
+}
+
+void dispatch_policy::record_chunk_bytes(std::uint64_t id, std::size_t bytes) {
+  auto entry = jobs_.find(id);
+  if (entry != jobs_.end()) entry->second.chunk_bytes = bytes;
 }
 
 void dispatch_policy::record_chunk_time(std::uint64_t id, double seconds) {

@@ -47,6 +47,13 @@ class dispatch_policy {
   // chunksize 1 (bench/workloads.cpp W1): see docs/scaling.md.
   static constexpr std::size_t chunks_per_bundle = 16;
   static constexpr double bundle_below_seconds = 20e-6;
+  // Open MPI sends shared-memory messages up to 4 KiB at once, and a larger one only after a
+  // handshake with the receiver, which on shared cores waits for it to get a core. A bundle
+  // stays under this many bytes where that still carries half a bundle's chunks; else it takes
+  // a whole bundle, whose one handshake its 16 chunks share. Measured (scripts/dispatch-rate.sh,
+  // 17 ranks on 2 cores): chunks of 64 ints, 248 k chunks/s in bundles of 16 (5 KiB) against
+  // 656 k in bundles under 4 KiB; chunks of 1024 ints, 3x slower one to a message than 16.
+  static constexpr std::size_t bundle_bytes_most = 4096 - 256;
 
   // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth; `workers`:
   // how many of the ranks take chunks (0: all but rank 0).
@@ -146,6 +153,8 @@ class dispatch_policy {
   void record_chunk_time(std::uint64_t id, double seconds);
   std::optional<double> typical_chunk_seconds(std::uint64_t id) const;
   void record_run_time(std::uint64_t id, double seconds);
+  // The bytes of a chunk of job `id` (the latest built), which bound how many go in a bundle.
+  void record_chunk_bytes(std::uint64_t id, std::size_t bytes);
   // Whether chunks of job `id` go in bundles: they are known to run under bundle_below_seconds.
   bool bundles_pay(std::uint64_t id) const;
 
@@ -167,6 +176,7 @@ class dispatch_policy {
     bool takes_turns = false;
     std::optional<double> typical_seconds;  // moving average of its chunks' times
     std::optional<double> typical_run_seconds;  // likewise, by the workers' clocks
+    std::size_t chunk_bytes = 0;                 // the latest chunk's, 0: none built yet
     std::size_t width = 1;
     std::size_t passed_over = 0;  // narrower chunks that started while it could not
   };

@@ -182,6 +182,27 @@ TEST(dispatch_policy, bundles_chunks_that_run_for_microseconds) {
   EXPECT_EQ(policy.worker_for(2, 1000), std::nullopt);  // two in flight: the depth
 }
 
+// A bundle stays under Open MPI's 4 KiB eager limit where half a bundle's chunks still fit;
+// larger chunks go a whole bundle to a message, one handshake for all of them.
+TEST(dispatch_policy, bundles_stay_under_the_eager_limit_where_half_a_bundle_fits) {
+  constexpr std::size_t bundle = dispatch_policy::chunks_per_bundle;
+  constexpr std::size_t limit = dispatch_policy::bundle_bytes_most;
+  dispatch_policy policy = ready_policy(2, dispatch_policy::prefetch_depth);
+  policy.add_job(1, false);
+  policy.record_chunk_time(1, short_chunk);
+  policy.record_run_time(1, 1e-6);
+  policy.record_chunk_bytes(1, 40);  // 16 of them fit
+  EXPECT_EQ(policy.chunks_per_message(1, 1), bundle);
+  policy.record_chunk_bytes(1, limit / 12);  // chunks of 64 ints: 12 fit
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 12u);
+  policy.record_chunk_bytes(1, limit / (bundle / 2));  // exactly half a bundle
+  EXPECT_EQ(policy.chunks_per_message(1, 1), bundle / 2);
+  policy.record_chunk_bytes(1, limit / (bundle / 2) + 1);  // under half: a whole bundle over the limit
+  EXPECT_EQ(policy.chunks_per_message(1, 1), bundle);
+  policy.record_chunk_bytes(1, 4 * limit);  // chunks of 1024 ints and more: likewise
+  EXPECT_EQ(policy.chunks_per_message(1, 1), bundle);
+}
+
 // A pool whose one worker runs one chunk at a time (a one-rank pool) never bundles.
 TEST(dispatch_policy, without_prefetch_no_bundles) {
   dispatch_policy policy = ready_policy(1, 1);
