@@ -4,8 +4,9 @@ handing chunks to workers, checked against measurements and used to predict larg
 
     dispatch_sim.py --check RESULTS        # simulated vs measured: the dispatch rates (RESULT
                                            # lines of scripts/dispatch-rate.sh, or its table in
-                                           # docs/scaling.md) and, with --workloads FILE, W3
-                                           # and W4 (RESULT lines of bench_workloads, 3 ranks)
+                                           # docs/scaling.md; flat and, from --ranks-per-group
+                                           # runs, through relays) and, with --workloads FILE,
+                                           # W3 and W4 (RESULT lines of bench_workloads, 3 ranks)
     dispatch_sim.py --predict [--png FILE] # efficiency at 10^3..10^5 ranks, one master
                                            # against sub-masters, on dedicated cores
     dispatch_sim.py --fit RESULTS          # the grid search that chose the sharing parameters
@@ -22,13 +23,19 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
   are src/master/policy.cpp's: an idle worker gets a chunk at once; a second chunk is committed
   to a busy worker (prefetch depth 2; 4 on shared cores) only once the job's chunks are known to
   take under 1 ms (10 ms on shared cores; a moving average) and while more than 2 chunks per
-  worker are left. Bundles (several chunks of tasks under 20 us in one message) are not modelled.
+  worker are left. Bundles: once the workers report chunks that run under 20 us, a message
+  carries up to 16 chunks (as many as fit under Open MPI's 4 KiB eager limit where that is at
+  least 8, else 16) and a worker holds up to 32; the master pays its cost per chunk, a worker
+  w_m per message and w_c + w_i*k per chunk, and a message above the eager limit one handshake.
+- Relays (`ranks_per_group` R): ranks 1.. in consecutive groups of R, whose first rank passes
+  every message between the master and its group's workers, at r_m of its CPU per message and
+  one more latency, and spins after each as the other ranks do.
 - Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
   rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
   at weight `spin_weight`, the ranks spinning in their 200 us wait after a message (they yield
   the core, but not for free). Task times are CPU times (the benchmarks' tasks spin on the
   thread's CPU clock), so they stretch when the core is shared.
-  A worker that shares a core pays a switch per chunk, and messages above Open MPI's 4 KiB
+  A rank that shares a core pays a switch per message, and messages above Open MPI's 4 KiB
   eager limit a handshake; both grow with the ranks queueing for the cores.
 - Dedicated cores (the predictions): no sharing; identical workers are simulated in lanes of
   g workers that take g chunks at once and finish together (event aggregation), at most
@@ -60,6 +67,9 @@ PREFETCH_BELOW_SHARED_S = 1e-2  # dispatch_policy::prefetch_below_seconds_on_sha
 PREFETCH_CHUNKS_PER_WORKER = 2  # dispatch_policy::prefetch_chunks_per_worker
 PREFETCH_DEPTH = 2  # dispatch_policy::prefetch_depth
 PREFETCH_DEPTH_SHARED = 4  # dispatch_policy::prefetch_depth_on_shared_cores
+CHUNKS_PER_BUNDLE = 16  # dispatch_policy::chunks_per_bundle
+BUNDLE_BELOW_S = 20e-6  # dispatch_policy::bundle_below_seconds (the workers' clocks)
+BUNDLE_BYTES_MOST = 4096 - 256  # dispatch_policy::bundle_bytes_most
 EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger messages take a handshake
 HEADER_BYTES = 64  # a chunk message besides its items (about)
 SPIN_S = 200e-6  # backoff::spin_for: how long a rank spins (yielding) after its last message
@@ -117,13 +127,8 @@ class ChunkPlan:
         return min(chunks, up_to)
 
 
-def master_cost(p, count):
-    """The master's CPU for a chunk of `count` items: c_m + c_i * count, or, when the
-    parameters carry one, a measured table {chunksize: seconds} interpolated linearly (the cost
-    is not quite linear: cache effects, Open MPI's protocol switch at 4 KiB)."""
-    table = p.get("master_cost_table")
-    if not table:
-        return p["c_m"] + p["c_i"] * count
+def interpolated(table, count):
+    """A measured table {chunksize: seconds} at `count`, linear between its sizes and beyond."""
     sizes = sorted(table)
     if count <= sizes[0]:
         return table[sizes[0]]
@@ -134,20 +139,41 @@ def master_cost(p, count):
     return table[hi] + (table[hi] - table[lo]) / (hi - lo) * (count - hi)
 
 
+def master_cost(p, count):
+    """The master's CPU for a chunk of `count` items: c_m + c_i * count, or, when the parameters
+    carry one, a measured table {chunksize: seconds} (the cost is not quite linear: cache
+    effects, Open MPI's protocol switch at 4 KiB)."""
+    table = p.get("master_cost_table")
+    return interpolated(table, count) if table else p["c_m"] + p["c_i"] * count
+
+
 # ---------------------------------------------------------------------------- shared cores
 
 class SharedCoreSim:
-    """One master and `workers` workers on `cores` cores, processor sharing.
+    """A communicator of `ranks` ranks on `cores` cores, processor sharing: rank 0 the master,
+    and the others workers, or, with `ranks_per_group` R >= 2, consecutive groups of R ranks
+    from rank 1 whose first rank is a relay (pool_topology of src/wire/topology.cpp).
 
     Returns the makespan of one map over `durations` (CPU seconds per item, a list) or over
     `items` no-op items, with a fixed chunksize or the adaptive plan."""
 
-    def __init__(self, p, workers, cores):
-        self.p, self.n, self.cores = p, workers, cores
+    def __init__(self, p, ranks, cores, ranks_per_group=0):
+        self.p, self.ranks, self.cores = p, ranks, cores
+        self.relay_of = {}  # a worker in a group: its relay
+        if ranks_per_group >= 2:
+            for first in range(1, ranks, ranks_per_group):
+                members = range(first + 1, min(first + ranks_per_group, ranks))
+                for member in members:
+                    self.relay_of[member] = first
+        self.relays = sorted(set(self.relay_of.values()))
+        self.workers = [r for r in range(1, ranks) if r not in self.relays]
 
     def run(self, items, chunksize=None, durations=None, task_s=0.0):
-        p, n = self.p, self.n
-        ranks = n + 1
+        p, ranks, workers = self.p, self.ranks, self.workers
+        n = len(workers)
+        shared = ranks > self.cores
+        depth = PREFETCH_DEPTH_SHARED if shared else PREFETCH_DEPTH
+        most = max(depth, 2 * CHUNKS_PER_BUNDLE)  # dispatch_policy::most_in_flight_: two bundles
         plan = ChunkPlan(items, n, chunksize)
         work = [collections.deque() for _ in range(ranks)]  # CPU jobs: [remaining s, action]
         spin_until = [0.0] * ranks
@@ -155,8 +181,9 @@ class SharedCoreSim:
         seq = [0]
         now = [0.0]
         in_flight = [0] * ranks
-        queued = [collections.deque() for _ in range(ranks)]  # chunks arrived at a worker
-        typical = [None]
+        queued = [collections.deque() for _ in range(ranks)]  # messages (lists of chunks) at a worker
+        typical = [None]  # the master's clock per chunk, a moving average
+        typical_run = [None]  # the workers' clocks per chunk (the run time they report)
         sent_at = [collections.deque() for _ in range(ranks)]  # the master's clock, per chunk
         last_returned = [0.0] * ranks
         done_items = [0]
@@ -168,88 +195,134 @@ class SharedCoreSim:
         def cpu(rank, seconds, action):
             work[rank].append([seconds, action])
 
-        # A worker that shares a core is switched in and out for each chunk; the switch costs
+        # A rank that shares a core is switched in and out for each message; the switch costs
         # more with more ranks queueing for the cores (their caches evict each other's).
-        switch = p["switch"] + p["switch_per_rank"] * (ranks - self.cores) if ranks > self.cores else 0.0
+        switch = p["switch"] + p["switch_per_rank"] * (ranks - self.cores) if shared else 0.0
 
         def rendezvous(count):
             """Messages above Open MPI's eager limit (4 KiB over shared memory) take a handshake
             (in the measured cost table already, when the master's costs come from one)."""
             if "master_cost_table" in p:
                 return 0.0
-            return p["rendezvous"] if count * p["item_bytes"] + HEADER_BYTES > EAGER_LIMIT_BYTES else 0.0
+            return p["rendezvous"] if chunk_bytes(count) > EAGER_LIMIT_BYTES else 0.0
 
-        def worker_rendezvous(count):
+        def chunk_bytes(count):
+            return count * p["item_bytes"] + HEADER_BYTES
+
+        def worker_rendezvous(message_bytes):
             """On shared cores a handshake waits for the other side to get a core, and both
             sides poll meanwhile: CPU that grows with the ranks queueing for the cores."""
-            if count * p["item_bytes"] + HEADER_BYTES <= EAGER_LIMIT_BYTES:
+            if message_bytes <= EAGER_LIMIT_BYTES:
                 return 0.0
-            if ranks <= self.cores:
+            if not shared:
                 return p["rendezvous"]
             return p["rendezvous"] + p["rdv_per_rank"] * (ranks - self.cores)
 
-        def chunk_cost(count, first):
+        def task_cost(count, first):
             if durations is not None:
                 return sum(durations[first:first + count])
             return task_s * count
 
-        def send_chunk(worker):
-            first, count = plan.take()
-            in_flight[worker] += 1
-            sent_at[worker].append(now[0])
-            # The master's CPU for this chunk (encode now; the results' decoding is in c_i too).
-            cpu(0, master_cost(p, count) + rendezvous(count),
-                lambda: post(p["latency"], lambda: arrive(worker, first, count)))
+        def hop(worker, action):
+            """One message between the master and `worker`: through its relay, if it has one,
+            which receives it, passes it on and spins after it, on a core of its own or not."""
+            relay = self.relay_of.get(worker)
+            if relay is None:
+                post(p["latency"], action)
+                return
 
-        def arrive(worker, first, count):
-            spin_until[worker] = now[0] + SPIN_S  # its progress thread spins after each message
-            queued[worker].append((first, count))
+            def at_relay():
+                spin_until[relay] = now[0] + SPIN_S
+                cpu(relay, p["r_m"] + switch, lambda: (spin_at(relay), post(p["latency"], action)))
+            post(p["latency"], at_relay)
+
+        def spin_at(rank):
+            spin_until[rank] = now[0] + SPIN_S
+
+        def bundles_pay():
+            return most > depth and typical_run[0] is not None and typical_run[0] < BUNDLE_BELOW_S
+
+        def chunks_per_message(worker):
+            """dispatch_policy::chunks_per_message: a bundle under the eager limit where half a
+            bundle fits there, else a whole one; never more than the room left."""
+            if not bundles_pay():
+                return 1
+            under_limit = BUNDLE_BYTES_MOST // chunk_bytes(plan.chunksize)
+            bundle = min(CHUNKS_PER_BUNDLE, under_limit) if under_limit >= CHUNKS_PER_BUNDLE // 2 else CHUNKS_PER_BUNDLE
+            return min(bundle, most - in_flight[worker])
+
+        def send_message(worker):
+            wanted = chunks_per_message(worker)
+            chunks, cost = [], 0.0
+            while len(chunks) < max(wanted, 1) and not plan.exhausted():
+                first, count = plan.take()
+                chunks.append((first, count))
+                in_flight[worker] += 1
+                sent_at[worker].append(now[0])
+                # The master's CPU for this chunk (encode now; the results' decoding is in c_i too).
+                cost += master_cost(p, count) + rendezvous(count)
+            cpu(0, cost, lambda: hop(worker, lambda: arrive(worker, chunks)))
+
+        def arrive(worker, chunks):
+            spin_at(worker)  # its progress thread spins after each message
+            queued[worker].append(chunks)
             if len(queued[worker]) == 1:
-                start_chunk(worker)
+                start_message(worker)
 
-        def start_chunk(worker):
-            first, count = queued[worker][0]
-            cost = p["w_m"] + p["w_i"] * count + switch + worker_rendezvous(count) + chunk_cost(count, first)
-            cpu(worker, cost, lambda: finish_chunk(worker, count))
+        def run_cost(count, first):
+            return p["w_c"] + p["w_i"] * count + task_cost(count, first)
 
-        def finish_chunk(worker, count):
-            queued[worker].popleft()
-            spin_until[worker] = now[0] + SPIN_S
-            post(p["latency"], lambda: result_at_master(worker, count))
+        def start_message(worker):
+            chunks = queued[worker][0]
+            cost = (p["w_m"] + switch + worker_rendezvous(sum(chunk_bytes(c) for _, c in chunks))
+                    + sum(run_cost(c, f) for f, c in chunks))
+            cpu(worker, cost, lambda: finish_message(worker))
+
+        def finish_message(worker):
+            chunks = queued[worker].popleft()
+            spin_at(worker)
+            hop(worker, lambda: results_at_master(worker, chunks))
             if queued[worker]:
-                start_chunk(worker)
+                start_message(worker)
 
-        def result_at_master(worker, count):
-            in_flight[worker] -= 1
-            # worker_slot::returned: the time since it was sent or the previous result came.
-            elapsed = now[0] - max(sent_at[worker].popleft(), last_returned[worker])
+        def results_at_master(worker, chunks):
+            # worker_slot::returned: the time since it was sent or the previous result came,
+            # split evenly over the message's chunks.
+            elapsed = (now[0] - max(sent_at[worker][0], last_returned[worker])) / len(chunks)
             last_returned[worker] = now[0]
-            done_items[0] += count
-            typical[0] = elapsed if typical[0] is None else 0.75 * typical[0] + 0.25 * elapsed
+            for first, count in chunks:
+                sent_at[worker].popleft()
+                in_flight[worker] -= 1
+                done_items[0] += count
+                typical[0] = elapsed if typical[0] is None else 0.75 * typical[0] + 0.25 * elapsed
+                run = run_cost(count, first)
+                typical_run[0] = run if typical_run[0] is None else 0.75 * typical_run[0] + 0.25 * run
             if plan.exhausted():
                 return
             if in_flight[worker] == 0:
-                send_chunk(worker)
-            # It has just started its queued chunk (or was sent one from idle): prefetch, up
-            # to the depth.
-            shared = ranks > self.cores
-            while (not plan.exhausted() and in_flight[worker] < (PREFETCH_DEPTH_SHARED if shared else PREFETCH_DEPTH)
+                send_message(worker)
+            # It has just started its queued chunks (or was sent some from idle): prefetch, up
+            # to the depth (two bundles where bundles pay).
+            limit = most if bundles_pay() else depth
+            while (not plan.exhausted() and in_flight[worker] < limit
                     and typical[0] is not None
                     and typical[0] < (PREFETCH_BELOW_SHARED_S if shared else PREFETCH_BELOW_S)
                     and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n):
-                send_chunk(worker)
+                send_message(worker)
 
-        for worker in range(1, ranks):
+        for worker in workers:
             if not plan.exhausted():
-                send_chunk(worker)
+                send_message(worker)
 
+        threads_beside_tasks = set(workers)  # a worker's progress thread spins beside its tasks
         while done_items[0] < items:
             runnable = [r for r in range(ranks) if work[r]]
-            # The master's progress thread does its work, so it spins only when it has none; a
-            # worker's progress thread spins beside the thread that runs its tasks.
-            spinning = sum(1 for r in range(ranks) if (r > 0 or not work[r]) and spin_until[r] > now[0])
+            # The master's and a relay's progress threads do their work, so they spin only when
+            # they have none; a worker's spins beside the thread that runs its tasks.
+            spinning = sum(1 for r in range(ranks)
+                           if (r in threads_beside_tasks or not work[r]) and spin_until[r] > now[0])
             # With a core for every rank, spinning takes nothing from anyone.
-            demand = len(runnable) + (p["spin_weight"] * spinning if ranks > self.cores else 0.0)
+            demand = len(runnable) + (p["spin_weight"] * spinning if shared else 0.0)
             rate = min(1.0, self.cores / demand) if demand else 1.0
             t_cpu = min((work[r][0][0] / rate for r in runnable), default=math.inf)
             t_evt = events[0][0] - now[0] if events else math.inf
@@ -511,21 +584,24 @@ class ClusterSim:
 
 # ---------------------------------------------------------------------------- parameters
 
-# The 2-core measuring machine (docs/scaling.md). The master's cost per chunk: c_m + c_i * k, or
-# with --check the measured table of it at 2 ranks (the master saturated on its own core). The
-# worker's costs and the latency: small enough that one worker on its own core keeps the master
-# saturated, as measured. The sharing parameters: fitted to the dispatch-rate table at 2, 3 and
-# 17 ranks only (the 5- and 9-rank rows, W3 and W4 are then predictions of the model).
-SHARED = dict(c_m=1.5e-6, c_i=16e-9, w_m=0.5e-6, w_i=15e-9, latency=0.3e-6,
+# The 2-core measuring machine (docs/scaling.md). The master's cost per chunk: c_m + c_i * k
+# (scripts/dispatch-rate.sh, 2026-12-05), or with --check the measured table of it at 2 ranks
+# (the master saturated on its own core). The worker's costs and the latency: small enough that
+# one worker on its own core keeps the master saturated, as measured. The sharing parameters and
+# w_i: fitted (--fit) to the dispatch-rate table at 2, 3 and 17 ranks only (the 5-, 9- and
+# 64-rank rows, W3 and W4 are then predictions of the model). r_m: not fitted, an estimate.
+SHARED = dict(c_m=0.22e-6, c_i=14e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=10e-9, latency=0.3e-6,
               spin_weight=0.1,  # the weight of a thread spinning (yielding) in its wait
-              switch=3e-6, switch_per_rank=0.1e-6,  # a shared worker's switch per chunk
-              rendezvous=6e-6, rdv_per_rank=3e-6,  # a handshake, and its polling on shared cores
-              item_bytes=4)  # bench_dispatch_rate's items are ints
-# A cluster: the master's c_m and c_i of the model in docs/scaling.md, the worker's costs as
-# above, a core per rank; 0.5 us a message within a node (shared memory), 2 us between nodes
-# (InfiniBand is about 1.5 us one way).
-CLUSTER = dict(c_m=1.5e-6, c_i=17e-9, w_m=0.5e-6, w_i=15e-9, latency=0.5e-6, net_latency=2e-6,
-               root_c_i=17e-9)
+              switch=3.5e-6, switch_per_rank=0.1e-6,  # a shared rank's switch per message
+              rendezvous=6e-6, rdv_per_rank=5e-6,  # a handshake, and its polling on shared cores
+              item_bytes=4,  # bench_dispatch_rate's items are ints
+              r_m=1.5e-6)  # a relay's CPU per message it passes on (receive, unwrap, send)
+# A cluster: a core per rank; 0.5 us a message within a node (shared memory), 2 us between
+# nodes (InfiniBand is about 1.5 us one way). The master's c_m is its cost for a chunk alone in
+# its message (0.8 us measured at 2 ranks before bundles: tasks of 100 us and more are never
+# bundled), c_i as measured; the worker's costs as above.
+CLUSTER = dict(c_m=0.8e-6, c_i=14e-9, w_m=0.5e-6, w_i=10e-9, latency=0.5e-6, net_latency=2e-6,
+               root_c_i=14e-9)
 
 
 def read_results(path):
@@ -554,6 +630,17 @@ def read_results(path):
     return values
 
 
+def read_grouped(path):
+    """{(ranks, ranks_per_group, chunksize): [chunks/s]} from the RESULT lines of
+    `scripts/dispatch-rate.sh --ranks-per-group R`, the runs through relays."""
+    values = collections.defaultdict(list)
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == 9 and parts[2] == "RESULT" and parts[1] != "0" and parts[7] == "chunks_per_s":
+            values[(int(parts[0]), int(parts[1]), int(parts[6][2:]))].append(float(parts[8]))
+    return values
+
+
 def _is_number(text):
     try:
         float(text)
@@ -567,17 +654,36 @@ def w4_durations(path="bench/w4_durations.json"):
         return json.load(f)["durations_s"]
 
 
-def simulated_chunk_rate(p, ranks, chunksize, cores):
-    """bench_dispatch_rate: chunks/s of a map of no-ops at `chunksize`, in steady state (enough
-    chunks that the start and the tail are a few per cent, as in the 0.3 s measured maps)."""
-    workers = ranks - 1
-    chunks = max(600, 40 * workers)
-    sim = SharedCoreSim(p, workers, cores)
+BENCH_TARGET_S = 0.3  # bench_dispatch_rate: the input grows until a map takes this long...
+BENCH_MAX_ITEMS = 10_000_000  # ...or has this many items
+STEADY_CHUNKS = 20_000  # beyond this many chunks a simulated map adds nothing but time
+
+
+def measured_map_chunks(chunks_per_s, chunksize):
+    """About how many chunks the measured map had, from its rate: at 64 ranks a worker holds up
+    to 32 chunks, and a map of a few thousand is start and tail as much as steady state."""
+    return max(600, min(BENCH_MAX_ITEMS // chunksize, int(chunks_per_s * BENCH_TARGET_S), STEADY_CHUNKS))
+
+
+def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=None):
+    """bench_dispatch_rate: chunks/s of a map of no-ops at `chunksize`, over `chunks` chunks
+    (default: enough that the start and the tail are a few per cent)."""
+    sim = SharedCoreSim(p, ranks, cores, ranks_per_group)
+    chunks = chunks or max(600, 40 * len(sim.workers))
     return chunks / sim.run(chunks * chunksize, chunksize)
 
 
+def cost_tables(measured):
+    """The master's CPU per chunk size where it is saturated: the 2-rank rows (one worker on a
+    core of its own; there the master's CPU share is 1.0, so its CPU per chunk is what a chunk
+    costs it, its polling on each handshake of a large chunk included)."""
+    table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
+             if w == 1 and m == "master_cpu_us_per_chunk"}
+    return {"master_cost_table": table} if table else {}
+
+
 FIT_RANKS = (2, 3, 17)  # the rows the sharing parameters are fitted to; the others are left to check
-FIT_GRID = dict(spin_weight=(0.05, 0.1, 0.2), switch=(2.5e-6, 3e-6, 3.5e-6),
+FIT_GRID = dict(w_i=(6e-9, 10e-9, 15e-9), spin_weight=(0.05, 0.1, 0.2), switch=(2.5e-6, 3e-6, 3.5e-6),
                 switch_per_rank=(0.05e-6, 0.1e-6, 0.15e-6), rdv_per_rank=(3e-6, 4e-6, 5e-6))
 
 
@@ -585,14 +691,12 @@ def fit(path, cores):
     """Grid search of the sharing parameters on the FIT_RANKS rows of a dispatch-rate table:
     the smallest largest error, ties broken by the mean error."""
     measured = read_results(path)
-    table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
-             if w == 1 and m == "master_cpu_us_per_chunk"}
     cells = [(w + 1, int(v[2:]), statistics.median(x)) for (w, v, m), x in measured.items()
              if m == "chunks_per_s" and w + 1 in FIT_RANKS]
     scored = []
     names = list(FIT_GRID)
     for values in itertools.product(*FIT_GRID.values()):
-        p = dict(SHARED, master_cost_table=table, **dict(zip(names, values)))
+        p = dict(SHARED, **cost_tables(measured), **dict(zip(names, values)))
         errors = [abs(simulated_chunk_rate(p, r, c, cores) / m - 1) for r, c, m in cells]
         scored.append((round(max(errors), 3), statistics.mean(errors), values))
     scored.sort()
@@ -607,24 +711,26 @@ def check(args):
     rows = []
     if args.check:
         measured = read_results(args.check)
-        # The master's cost per chunk size where it is saturated (1 worker on its own core).
-        table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
-                 if w == 1 and m == "master_cpu_us_per_chunk"}
-        if table:
-            p["master_cost_table"] = table
+        p.update(cost_tables(measured))
         keys = sorted({(w, v) for (w, v, m) in measured if m == "chunks_per_s"}, key=lambda k: (k[0], int(k[1][2:])))
         for workers, variant in keys:
             ranks, chunksize = workers + 1, int(variant[2:])
             if args.chunksizes and chunksize not in args.chunksizes:
                 continue
             m = statistics.median(measured[(workers, variant, "chunks_per_s")])
-            s = simulated_chunk_rate(p, ranks, chunksize, args.cores)
+            s = simulated_chunk_rate(p, ranks, chunksize, args.cores, chunks=measured_map_chunks(m, chunksize))
             rows.append((f"dispatch rate, {ranks} ranks, chunksize {chunksize} (chunks/s)", s, m))
+        for (ranks, group, chunksize), values in sorted(read_grouped(args.check).items()):
+            if args.chunksizes and chunksize not in args.chunksizes:
+                continue
+            m = statistics.median(values)
+            s = simulated_chunk_rate(p, ranks, chunksize, args.cores, group, measured_map_chunks(m, chunksize))
+            rows.append((f"dispatch rate, {ranks} ranks in groups of {group}, chunksize {chunksize} (chunks/s)", s, m))
     if args.workloads:
         measured = read_results(args.workloads)
         durations = w4_durations()
         workers = 2
-        sim = SharedCoreSim(p, workers, args.cores)
+        sim = SharedCoreSim(p, workers + 1, args.cores)
         w3 = [0.010] * 200
         key = (workers, "default", "efficiency")
         if measured.get(key):
@@ -634,7 +740,7 @@ def check(args):
         for variant, chunksize in (("default", None), ("cs1", 1)):
             key = (workers, variant, "makespan_over_ideal")
             if measured.get(key):
-                span = SharedCoreSim(p, workers, args.cores).run(len(durations), chunksize, durations)
+                span = SharedCoreSim(p, workers + 1, args.cores).run(len(durations), chunksize, durations)
                 rows.append((f"W4 Pareto, 3 ranks, {'default chunking' if chunksize is None else 'chunksize 1'}:"
                              " makespan / ideal", span / (sum(durations) / workers),
                              statistics.median(measured[key])))
@@ -756,11 +862,17 @@ def quick():
     rate = simulated_chunk_rate(p, 2, 1, cores=2)
     expect("chunks/s with 1 worker, chunksize 1", rate, 0.95 / (p["c_m"] + p["c_i"]), 1.0 / (p["c_m"] + p["c_i"]))
     # Long fixed tasks on dedicated cores: the makespan is the work over the workers.
-    sim = SharedCoreSim(p, 4, cores=5)
+    sim = SharedCoreSim(p, 5, cores=5)
     span = sim.run(400, 1, [0.01] * 400)
     expect("400 x 10 ms on 4 workers, own cores: makespan (s)", span, 1.0, 1.005)
+    # Relays: 7 ranks in groups of 3 are 2 relays (ranks 1 and 4) and 4 workers, as pool_topology
+    # makes them; the relays run no tasks, so the work spreads over the 4.
+    sim = SharedCoreSim(p, 7, cores=7, ranks_per_group=3)
+    expect("groups of 3 at 7 ranks: relays 1 and 4", sim.relays == [1, 4] and sim.workers == [2, 3, 5, 6], 1, 1)
+    span = sim.run(400, 1, [0.01] * 400)
+    expect("400 x 10 ms on 4 workers behind 2 relays, own cores: makespan (s)", span, 1.0, 1.005)
     # Processor sharing: 4 workers on 2 cores take twice as long (the master is idle).
-    span = SharedCoreSim(dict(p, spin_weight=0.0), 4, cores=2).run(400, 1, [0.01] * 400)
+    span = SharedCoreSim(dict(p, spin_weight=0.0), 5, cores=2).run(400, 1, [0.01] * 400)
     expect("400 x 10 ms on 4 workers, 2 cores: makespan (s)", span, 2.0, 2.02)
     # Event aggregation: lanes of 10 workers against every worker simulated.
     cp = dict(CLUSTER)
