@@ -100,6 +100,9 @@ void mpipool_task_fail(const char* message);
 
 /* ---- Starting a pool ---- */
 
+/** @brief mpipool_options::ranks_per_group for a group of each node's ranks (pool_options::group_per_node). */
+#define MPIPOOL_GROUP_PER_NODE (-1)
+
 /** @brief Settings of a pool; fill with mpipool_options_init, then change what you need. */
 typedef struct mpipool_options {
   const char* initializer;       /**< a registered byte task run once on every worker, or NULL */
@@ -110,8 +113,9 @@ typedef struct mpipool_options {
   int max_tasks_per_child;       /**< replace a helper after this many tasks, 0: never */
   int progress;                  /**< a progress display on stderr */
   int ranks_per_group;           /**< groups of this many ranks, each behind a relay that talks to the
-                                      master for it (the C++ pool_options::ranks_per_group); 0: the
-                                      environment's MPIPOOL_RANKS_PER_GROUP, else no groups */
+                                      master for it (the C++ pool_options::ranks_per_group), or
+                                      MPIPOOL_GROUP_PER_NODE; 0: the environment's
+                                      MPIPOOL_RANKS_PER_GROUP, else no groups */
 } mpipool_options;
 
 /** @brief The defaults: no initializer, not isolated, no limits, no progress. */

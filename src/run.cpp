@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,7 @@
 #include "faults/stop_signals.hpp"
 #include "worker/relay.hpp"
 #include "worker/worker.hpp"
+#include "wire/node_map.hpp"
 #include "wire/topology.hpp"
 
 namespace mpipool {
@@ -100,6 +102,7 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   const bool cores_shared = node_shares_cores(comm);
   allow_hot_spin(!cores_shared);
   // Rank 0's setting, so that every rank agrees on who relays.
+  constexpr int bad_setting_value = std::numeric_limits<int>::min();
   int ranks_per_group = 0;
   std::exception_ptr bad_setting;
   if (comm.rank() == 0) {
@@ -107,13 +110,15 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
       ranks_per_group = ranks_per_group_setting(options.ranks_per_group);
     } catch (...) {  // every rank must still hear of it, or the others would wait for ever
       bad_setting = std::current_exception();
-      ranks_per_group = -1;
+      ranks_per_group = bad_setting_value;
     }
   }
   boost::mpi::broadcast(comm, ranks_per_group, 0);
   if (bad_setting) std::rethrow_exception(bad_setting);
-  if (ranks_per_group < 0) return EXIT_FAILURE;  // rank 0 says why
-  pool_topology topology(comm.size(), ranks_per_group);
+  if (ranks_per_group == bad_setting_value) return EXIT_FAILURE;  // rank 0 says why
+  pool_topology topology = ranks_per_group == pool_options::group_per_node
+                               ? pool_topology::by_node(node_of_each_rank(comm))
+                               : pool_topology(comm.size(), ranks_per_group);
   if (comm.rank() != 0) {
     try {
       if (topology.is_relay(comm.rank())) return relay(comm, bells);

@@ -143,11 +143,16 @@ struct pool_options {
   /// Sub-masters: cuts ranks 1.. into consecutive groups of this many ranks (a node's worth, for
   /// instance) and makes the first rank of each group its relay, which runs no tasks and passes
   /// every message between the master and the group's other ranks; the master then talks to the
-  /// relays only. 0: the environment's `MPIPOOL_RANKS_PER_GROUP`, else no groups. Every rank
+  /// relays only. `group_per_node`: a group per node instead, each node's lowest rank its
+  /// relay, except on the master's own node, whose ranks talk to the master directly. 0: the
+  /// environment's `MPIPOOL_RANKS_PER_GROUP` (a number, or `node`), else no groups. Every rank
   /// must give the same value. Results, errors, callbacks, cancels and the journal are as without.
   ///
   ///     mpipool::run(argc, argv, body, {.ranks_per_group = 32});  // 32 ranks a node: 31 workers each
+  ///     mpipool::run(argc, argv, body, {.ranks_per_group = mpipool::pool_options::group_per_node});
   int ranks_per_group = 0;
+  /// The value of `ranks_per_group` that makes a group of each node's ranks.
+  static constexpr int group_per_node = -1;
 };
 
 }  // namespace mpipool

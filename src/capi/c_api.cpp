@@ -252,6 +252,8 @@ std::optional<int> map_records_fast(const mpipool_pool& handle, const char* task
   return std::nullopt;
 }
 
+static_assert(MPIPOOL_GROUP_PER_NODE == mpipool::pool_options::group_per_node);
+
 mpipool::pool_options options_of(const mpipool_options* c) {
   mpipool::pool_options options;
   if (!c) return options;

@@ -5,7 +5,10 @@
 // every group of two or more is its relay, a sub-master that runs no tasks and passes every
 // message between the master and the group's other ranks (worker/relay.hpp). The master then
 // exchanges messages with the relays only, and each worker with its relay. A group of one rank
-// (the last, when the ranks do not divide evenly) talks to the master itself.
+// (the last, when the ranks do not divide evenly) talks to the master itself. Grouped by node
+// instead (pool_options::group_per_node), each node's ranks form a group whose lowest rank
+// relays, except those on the master's node: there a relay would only add a hop between ranks
+// that share memory with the master anyway.
 //
 // Pure arithmetic, the same on every rank: tested without MPI.
 
@@ -18,6 +21,11 @@ class pool_topology {
  public:
   // `size`: ranks in the pool; `ranks_per_group`: below 2 for no groups.
   pool_topology(int size, int ranks_per_group);
+  // A group per node: `node_of_rank` names each rank's node (any number, the same for the ranks
+  // of one node), rank 0's included.
+  static pool_topology by_node(const std::vector<int>& node_of_rank);
+  // A rank's group that talks to the master itself (see the constructor below).
+  static constexpr int no_group = -1;
 
   bool grouped() const { return !relays_.empty(); }
   // Where the master sends a message meant for `rank`: its relay, or `rank` itself.
@@ -38,10 +46,14 @@ class pool_topology {
   std::vector<bool> relay_;
   std::vector<int> relays_;
   std::vector<int> workers_;
+
+  // `group_of_rank`: each rank's group (rank 0's is not read), or no_group.
+  explicit pool_topology(const std::vector<int>& group_of_rank);
 };
 
-// The group size a pool uses: `option` when it is not 0, else MPIPOOL_RANKS_PER_GROUP, else 0.
-// Throws std::invalid_argument for a negative option or a setting that is not a whole number.
+// The group size a pool uses: `option` when it is not 0, else MPIPOOL_RANKS_PER_GROUP ("node":
+// pool_options::group_per_node), else 0. Throws std::invalid_argument for a negative option
+// other than group_per_node, or a setting that is neither a whole number nor "node".
 int ranks_per_group_setting(int option);
 
 }  // namespace mpipool::detail

@@ -6,6 +6,7 @@
 // and 4, and 3 ranks relay 1 and worker 2. (The whole suite also passes with
 // MPIPOOL_RANKS_PER_GROUP=2 at 5 ranks: see docs/scaling.md.)
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <ranges>
 #include <set>
@@ -111,6 +112,22 @@ TEST(relays, the_master_talks_to_the_relays_only) {
   } else {
     EXPECT_EQ(talked, relays_of_pairs());
   }
+}
+
+// A group per node, on one machine: every rank shares the master's node, so no rank relays and
+// the master talks to every worker, as without groups (pool_topology::by_node's unit test has
+// nodes of their own). Set through the environment, as a job script would.
+TEST(relays, a_group_per_node_on_one_node_has_no_relays) {
+  ::setenv("MPIPOOL_RANKS_PER_GROUP", "node", 1);
+  const std::set<int> talked = partners_of_master(0, [](mpipool::pool& pool) {
+    EXPECT_EQ(pool.workers(), world_size() == 1 ? 1u : static_cast<std::size_t>(world_size() - 1));
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 100), 1).back(), cube(99));
+  });
+  ::unsetenv("MPIPOOL_RANKS_PER_GROUP");
+  if (world_rank() != 0) return;
+  std::set<int> every_worker;
+  for (int rank = 1; rank < world_size(); ++rank) every_worker.insert(rank);
+  EXPECT_EQ(talked, every_worker);
 }
 
 TEST(relays, workers_are_the_ranks_that_do_not_relay_and_errors_name_them) {

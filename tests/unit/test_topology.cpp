@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mpipool/options.hpp"
 #include "wire/topology.hpp"
 
 using mpipool::detail::pool_topology;
@@ -68,6 +69,37 @@ TEST(topology, the_setting_comes_from_the_option_or_the_environment) {
   EXPECT_EQ(ranks_per_group_setting(8), 8);  // the option wins
   ::setenv("MPIPOOL_RANKS_PER_GROUP", "two", 1);
   EXPECT_THROW(ranks_per_group_setting(0), std::invalid_argument);
+  ::setenv("MPIPOOL_RANKS_PER_GROUP", "node", 1);
+  EXPECT_EQ(ranks_per_group_setting(0), mpipool::pool_options::group_per_node);
+  ::setenv("MPIPOOL_RANKS_PER_GROUP", "nodes", 1);
+  EXPECT_THROW(ranks_per_group_setting(0), std::invalid_argument);
   ::unsetenv("MPIPOOL_RANKS_PER_GROUP");
-  EXPECT_THROW(ranks_per_group_setting(-1), std::invalid_argument);
+  EXPECT_EQ(ranks_per_group_setting(mpipool::pool_options::group_per_node), mpipool::pool_options::group_per_node);
+  EXPECT_THROW(ranks_per_group_setting(-2), std::invalid_argument);
+}
+
+// A group per node: every node but the master's has a relay, its lowest rank; the master's
+// node-mates and a rank alone on its node talk to the master themselves.
+TEST(topology, by_node_each_other_node_has_a_relay) {
+  // Ranks 0-2 on node 0 (the master's), 3-5 on node 3, 6-7 on node 6, 8 alone on node 8. The
+  // node names are any numbers: here the lowest rank on each node, as node_of_each_rank gives.
+  const pool_topology nodes = pool_topology::by_node({0, 0, 0, 3, 3, 3, 6, 6, 8});
+  EXPECT_EQ(nodes.relays(), (std::vector<int>{3, 6}));
+  EXPECT_EQ(nodes.workers(), (std::vector<int>{1, 2, 4, 5, 7, 8}));
+  for (int rank : {1, 2, 8}) EXPECT_EQ(nodes.master_of(rank), 0) << "rank " << rank;
+  EXPECT_EQ(nodes.master_of(4), 3);
+  EXPECT_EQ(nodes.master_of(5), 3);
+  EXPECT_EQ(nodes.master_of(7), 6);
+  // Nodes named out of order, and ranks of one node not next to each other (a round-robin
+  // placement): ranks 1, 3 on node 7; 2, 4 on node -1; the master alone on node 5.
+  const pool_topology scattered = pool_topology::by_node({5, 7, -1, 7, -1});
+  EXPECT_EQ(scattered.relays(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(scattered.workers(), (std::vector<int>{3, 4}));
+  EXPECT_EQ(scattered.master_of(3), 1);
+  EXPECT_EQ(scattered.master_of(4), 2);
+  // One node, as on a workstation: no relays at all.
+  const pool_topology one_node = pool_topology::by_node({0, 0, 0, 0, 0});
+  EXPECT_FALSE(one_node.grouped());
+  EXPECT_EQ(one_node.workers(), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(pool_topology::by_node({0}).workers(), (std::vector<int>{0}));
 }
