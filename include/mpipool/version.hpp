@@ -9,7 +9,7 @@
 /// @brief The major version: changes that break code written for the previous one.
 #define MPIPOOL_VERSION_MAJOR 0
 /// @brief The minor version: additions.
-#define MPIPOOL_VERSION_MINOR 1
+#define MPIPOOL_VERSION_MINOR 2
 /// @brief The patch version: fixes.
 #define MPIPOOL_VERSION_PATCH 0
 

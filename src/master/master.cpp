@@ -702,6 +702,7 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
       append_chunk(bytes, {job_id, {}, 0, 0, 0, 0, 0}, {}, {}, {});
     }
     item_range items;
+    const std::size_t items_at = bytes.size();
     try {
       items = work.next_chunk(bytes);
     } catch (...) {  // an argument that cannot be serialized
@@ -715,7 +716,9 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
     }
     set_chunk_items(bytes, items, at);
     if (most > 1) set_section_size<chunk_header>(bytes, at);
-    if (taken == 0) policy_.record_chunk_bytes(job_id, bytes.size());
+    // What one more chunk adds to a bundle: its header and items (the first also carries the
+    // task and the forget list, once per message).
+    policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
   }
   if (bytes.empty()) {
     spare_buffers_.push_back(std::move(bytes));

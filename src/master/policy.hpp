@@ -50,9 +50,9 @@ class dispatch_policy {
   // Open MPI sends shared-memory messages up to 4 KiB at once, and a larger one only after a
   // handshake with the receiver, which on shared cores waits for it to get a core. A bundle
   // stays under this many bytes where that still carries half a bundle's chunks; else it takes
-  // a whole bundle, whose one handshake its 16 chunks share. Measured (scripts/dispatch-rate.sh,
-  // 17 ranks on 2 cores): chunks of 64 ints, 248 k chunks/s in bundles of 16 (5 KiB) against
-  // 656 k in bundles under 4 KiB; chunks of 1024 ints, 3x slower one to a message than 16.
+  // a whole bundle, whose one handshake its 16 chunks share. Measured at 17 ranks on 2 cores,
+  // chunks of 64 ints: 2.1x the chunks/s of bundles of 16 (5 KiB); chunks of 1024 ints one to a
+  // message instead of 16: a third to two thirds of the rate (docs/scaling.md, "Bundles").
   static constexpr std::size_t bundle_bytes_most = 4096 - 256;
 
   // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth; `workers`:

@@ -1,6 +1,7 @@
 // Values over MPI's 2 GiB limit for one message, both ways, at the default part limit: a 3 GiB
 // argument (moved in, never copied on the caller's side) and a 3 GiB result. Labelled `big`: the
-// job needs about 10 GiB at its peak, which leaves room for one other test beside it in 24 GiB.
+// job needs about 10 GiB at its peak. It runs beside other tests (each well under 1 GiB, the
+// 64-rank ones about 2 GiB): with ctest -j2 on 24 GiB, one at a time.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -56,6 +57,26 @@ std::set<int> relays_of_pairs() {
   return relays;
 }
 
+// Sets an environment variable for a scope, then puts back what was there: the suite may run
+// under MPIPOOL_RANKS_PER_GROUP=2, which the tests after this one must still see.
+class scoped_environment {
+ public:
+  scoped_environment(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~scoped_environment() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+  scoped_environment(const scoped_environment&) = delete;
+  scoped_environment& operator=(const scoped_environment&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 int cube(int x) { return x * x * x; }
 int fails_on_five(int x) {
   if (x == 5) throw std::domain_error("five");
@@ -97,10 +118,15 @@ TEST(relays, the_master_talks_to_the_relays_only) {
     for (int v : pool.imap(cube, std::views::iota(0, 100), 3)) EXPECT_EQ(v, cube(at++));
     EXPECT_EQ(at, 100);
   });
-  // Without groups the master talks to every worker: the count is not blind.
-  const std::set<int> plain = partners_of_master(0, [](mpipool::pool& pool) {
-    EXPECT_EQ(pool.map(cube, std::views::iota(0, 100), 1).back(), cube(99));
-  });
+  // Without groups the master talks to every worker: the count is not blind. (0 in the
+  // environment too, for a suite run under MPIPOOL_RANKS_PER_GROUP.)
+  std::set<int> plain;
+  {
+    const scoped_environment no_groups("MPIPOOL_RANKS_PER_GROUP", "0");
+    plain = partners_of_master(0, [](mpipool::pool& pool) {
+      EXPECT_EQ(pool.map(cube, std::views::iota(0, 100), 1).back(), cube(99));
+    });
+  }
   if (world_rank() != 0) return;
   std::set<int> every_worker;
   for (int rank = 1; rank < world_size(); ++rank) every_worker.insert(rank);
@@ -118,12 +144,20 @@ TEST(relays, the_master_talks_to_the_relays_only) {
 // the master talks to every worker, as without groups (pool_topology::by_node's unit test has
 // nodes of their own). Set through the environment, as a job script would.
 TEST(relays, a_group_per_node_on_one_node_has_no_relays) {
-  ::setenv("MPIPOOL_RANKS_PER_GROUP", "node", 1);
-  const std::set<int> talked = partners_of_master(0, [](mpipool::pool& pool) {
-    EXPECT_EQ(pool.workers(), world_size() == 1 ? 1u : static_cast<std::size_t>(world_size() - 1));
-    EXPECT_EQ(pool.map(cube, std::views::iota(0, 100), 1).back(), cube(99));
-  });
-  ::unsetenv("MPIPOOL_RANKS_PER_GROUP");
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int node_size = 0;
+  MPI_Comm_size(node, &node_size);
+  MPI_Comm_free(&node);
+  if (node_size != world_size()) GTEST_SKIP() << "the ranks are on several nodes";  // the same on every rank
+  std::set<int> talked;
+  {
+    const scoped_environment grouping("MPIPOOL_RANKS_PER_GROUP", "node");
+    talked = partners_of_master(0, [](mpipool::pool& pool) {
+      EXPECT_EQ(pool.workers(), world_size() == 1 ? 1u : static_cast<std::size_t>(world_size() - 1));
+      EXPECT_EQ(pool.map(cube, std::views::iota(0, 100), 1).back(), cube(99));
+    });
+  }
   if (world_rank() != 0) return;
   std::set<int> every_worker;
   for (int rank = 1; rank < world_size(); ++rank) every_worker.insert(rank);
