@@ -860,10 +860,17 @@ void master::handle_results(int rank, std::span<const char> message, const worke
     journal_late(results.header.job, results.header.items, results.outcomes);
     return;
   }
+  std::exception_ptr failure;  // a result that cannot be deserialized, no memory, a journal's error
   try {
     it->second->accept(results.header.items, results.outcomes, {rank, worker.host});
-  } catch (...) {  // a result that cannot be deserialized, or no memory for it
-    fail_job(results.header.job, std::current_exception());
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // Failed after the catch block: the caller may read the error and drop it at once, and the
+  // exception object (a journal's, shared) must not be freed by the catch block's end here, in
+  // libstdc++'s uninstrumented code, where ThreadSanitizer sees a free racing with the read.
+  if (failure) {
+    fail_job(results.header.job, failure);
     return;
   }
   if (it->second->finished()) retire(results.header.job);
