@@ -717,8 +717,8 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
     set_chunk_items(bytes, items, at);
     if (most > 1) set_section_size<chunk_header>(bytes, at);
     // What one more chunk adds to a bundle: its header and items (the first also carries the
-    // task and the forget list, once per message).
-    policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
+    // task and the forget list, once per message). Once a message: a job's chunks are alike.
+    if (taken == 0) policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
   }
   if (bytes.empty()) {
     spare_buffers_.push_back(std::move(bytes));
