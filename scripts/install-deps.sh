@@ -21,10 +21,14 @@ newest_clang() {
   for candidate in "${clang_versions[@]}"; do installable "$candidate" && { echo "$candidate"; return; }; done
   echo clang
 }
+# The sanitizer runtimes of that clang (scripts/sanitize.sh address): libclang-rt-16-dev for
+# clang-16, libclang-rt-dev for the default clang.
+sanitizer_runtime_of() { [ "$1" = clang ] && echo libclang-rt-dev || echo "libclang-rt-${1#clang-}-dev"; }
 clang_package=""
 if [ "${MPIPOOL_WITH_CLANG:-0}" = 1 ]; then
   clang_package="$(newest_clang)"
   packages+=("$clang_package")
+  [ "${MPIPOOL_WITH_CLANG_SANITIZERS:-0}" = 1 ] && packages+=("$(sanitizer_runtime_of "$clang_package")")
 fi
 # A throw-away Slurm (scripts/slurm-local.sh): munge, slurmctld, slurmd, the clients, the PMIx plugin.
 [ "${MPIPOOL_WITH_SLURM:-0}" = 1 ] && packages+=(slurm-wlm munge)
@@ -54,6 +58,9 @@ $sudo apt-get update -qq
 # A fresh machine's package lists are empty until the update: look for a versioned clang again.
 if [ "$clang_package" = clang ]; then
   clang_package="$(newest_clang)"
-  for i in "${!missing[@]}"; do [ "${missing[$i]}" = clang ] && missing[i]="$clang_package"; done
+  for i in "${!missing[@]}"; do
+    [ "${missing[$i]}" = clang ] && missing[i]="$clang_package"
+    [ "${missing[$i]}" = libclang-rt-dev ] && missing[i]="$(sanitizer_runtime_of "$clang_package")"
+  done
 fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

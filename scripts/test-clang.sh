@@ -13,15 +13,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_CLANG_BUILD_DIR:-$root/build-clang}"
 MPIPOOL_WITH_CLANG=1 "$root/scripts/install-deps.sh"
-cxx="${CXX:-}"
-if [ -z "$cxx" ]; then
-  for candidate in clang++-16 clang++-15 clang++; do
-    command -v "$candidate" >/dev/null && { cxx="$candidate"; break; }
-  done
-fi
-[ -n "$cxx" ] || { echo "test-clang.sh: no clang++ found" >&2; exit 1; }
-echo "test-clang.sh: $("$cxx" --version | head -n 1)"
-cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug \
+source "$root/scripts/find-clang.sh"
+echo "test-clang.sh: $("$clang_cxx" --version | head -n 1)"
+cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$clang_cxx" -DCMAKE_BUILD_TYPE=Debug \
       -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 (

@@ -290,7 +290,7 @@ TEST(mpi_section, sections_while_another_thread_applies_back_to_back) {
     std::atomic<bool> done{false};
     std::atomic<int> wrong{0};
     std::thread applier([&] {
-      for (int i = 0; i < 2000; ++i)
+      for (int i = 0; i < 500; ++i)
         if (pool.apply(thrice, i) != 3 * i) ++wrong;
       done = true;
     });
