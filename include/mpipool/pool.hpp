@@ -251,7 +251,9 @@ class pool {
   /// map_result_t<F, Range>.
   ///
   /// The input is read once, on the calling thread, and cut into chunks of exactly `chunksize`
-  /// items. Without a chunksize the cut adapts: the first chunks are Python's
+  /// items. A contiguous range of fixed-size values (a std::vector<double>, an array of
+  /// bitwise structs) is read in place instead, without a copy: leave it unchanged until map
+  /// returns. Without a chunksize the cut adapts: the first chunks are Python's
   /// ceil(n / (4 * workers)), the last ones shrink toward single items, so that uneven tasks
   /// still keep every worker busy to the end. If some items fail, the error of the first failing
   /// item is thrown once every item has finished.
@@ -261,7 +263,8 @@ class pool {
   /// @endcode
   template <class F, std::ranges::input_range Range>
   auto map(F&& f, Range&& items, std::optional<std::int64_t> chunksize = {}) {
-    return take(map_async(std::forward<F>(f), std::forward<Range>(items), chunksize));
+    if constexpr (detail::borrowable_input_v<Range>) return take(map_in_place(std::forward<F>(f), items, chunksize));
+    else return take(map_async(std::forward<F>(f), std::forward<Range>(items), chunksize));
   }
 
   /// @brief map over a braced list: `pool.map(square, {1, 2, 3})`.
@@ -642,7 +645,7 @@ class pool {
       require_running();
       std::vector<args_type> items;
       items.emplace_back(std::forward<Args>(args)...);
-      return submit<true, Drive>(detail::make_callable(std::forward<F>(f)), std::move(items),
+      return submit<true, Drive>(detail::make_callable(std::forward<F>(f)), detail::owned_items(std::move(items)),
                                  detail::run_plan(detail::chunk_plan(1, 1), 1), std::move(cb), "apply");
     }
   }
@@ -659,8 +662,26 @@ class pool {
       require_running();
       detail::validate_chunksize(chunksize);
       auto callable = detail::make_callable(std::forward<F>(f));
-      return submit_items<false>(std::move(callable), read_all<MakeArgs>(items), chunksize, std::move(cb), method,
-                                 log);
+      return submit_items<false>(std::move(callable), detail::owned_items(read_all<MakeArgs>(items)), chunksize,
+                                 std::move(cb), method, log);
+    }
+  }
+
+  // A blocking map over a contiguous range of fixed-size values (detail::borrowable_input_v):
+  // as map_async, but the job reads the range in place, which lives until map returns.
+  template <class F, class Range>
+  auto map_in_place(F&& f, Range& items, std::optional<std::int64_t> chunksize) {
+    using element = std::ranges::range_value_t<Range>;
+    using args_type = std::tuple<element>;
+    if constexpr (!detail::task_checks<F, args_type>::ok) {
+      return detail::reject_task<F, args_type>();
+    } else {
+      require_running();
+      detail::validate_chunksize(chunksize);
+      auto callable = detail::make_callable(std::forward<F>(f));
+      const std::span<const element> input(std::ranges::data(items), std::ranges::size(items));
+      return submit_items<false>(std::move(callable), detail::borrowed_items<element>(input), chunksize,
+                                 callbacks<map_result_t<F, Range>>{}, "map");
     }
   }
 
@@ -711,10 +732,9 @@ class pool {
     else return std::move(detail::state_of(result)->value());
   }
 
-  template <bool Single, class Callable, class Args, class Result>
-  async_result<Result> submit_items(Callable callable, std::vector<Args> items,
-                                    std::optional<std::int64_t> chunksize, callbacks<Result> cb, const char* method,
-                                    const journal* log = nullptr) {
+  template <bool Single, class Callable, class Items, class Result>
+  async_result<Result> submit_items(Callable callable, Items items, std::optional<std::int64_t> chunksize,
+                                    callbacks<Result> cb, const char* method, const journal* log = nullptr) {
     // The count is read before the call: the order in which a call's arguments are evaluated
     // is unspecified, and one compiler may move `items` away before another argument reads it.
     const std::size_t item_count = items.size();
@@ -723,7 +743,7 @@ class pool {
       return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method);
     }
     // The journal's thread reads the file, and plans only what it lacks.
-    auto journaled = open_journal<detail::task_model<Callable, Args>>(*log, callable, item_count);
+    auto journaled = open_journal<detail::task_model<Callable, typename Items::args_type>>(*log, callable, item_count);
     detail::run_plan plan(detail::chunk_plan(0, 1), 0);
     return submit<Single>(std::move(callable), std::move(items), std::move(plan), std::move(cb), method,
                           std::move(journaled), {chunksize, worker_count()});
@@ -739,15 +759,15 @@ class pool {
                                                   });
   }
 
-  template <bool Single, bool Drive = false, class Callable, class Args, class Result>
-  async_result<Result> submit(Callable callable, std::vector<Args> items, detail::run_plan plan,
+  template <bool Single, bool Drive = false, class Callable, class Items, class Result>
+  async_result<Result> submit(Callable callable, Items items, detail::run_plan plan,
                               callbacks<Result> cb, const char* method,
                               std::unique_ptr<detail::journal_call> journaled = nullptr,
                               detail::resume_settings resume = {}) {
-    using model = detail::task_model<Callable, Args>;
+    using model = detail::task_model<Callable, typename Items::args_type>;
     auto state = std::make_shared<detail::result_state<Result>>(progress_thread());
     // An empty input goes to the master too, so that its callback runs on the progress thread.
-    auto work = std::make_unique<detail::collect_job<model, Single>>(
+    auto work = std::make_unique<detail::collect_job<model, Single, Items>>(
         detail::define_task<model>(callable), std::move(items), std::move(plan), std::move(cb), state,
         std::move(journaled), resume);
     work->set_method(method);

@@ -7,8 +7,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <ranges>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -26,6 +29,12 @@ MPIPOOL_REGISTER(sqr);
 
 int mul(int x, int y) { return x * y; }
 MPIPOOL_REGISTER(mul);
+
+int sqr_but_not_500(int x) {
+  if (x == 500) throw std::invalid_argument("500");
+  return x * x;
+}
+MPIPOOL_REGISTER(sqr_but_not_500);
 
 namespace {
 
@@ -72,6 +81,38 @@ TEST(pool, map_takes_any_input_range_and_braced_lists) {
     auto evens = std::views::iota(0, 10) | std::views::filter([](int x) { return x % 2 == 0; });
     EXPECT_EQ(pool.map(sqr, evens), evens_squared);
     EXPECT_EQ(pool.map(sqr, {1, 2, 3}), (std::vector<int>{1, 4, 9}));
+  });
+}
+
+// A blocking map over a contiguous range of fixed-size values reads the range in place, without
+// a copy; the range may go as soon as map returns, whether map succeeded or threw, as nothing
+// reads it after that (under AddressSanitizer, a later read of the freed input fails the test).
+TEST(pool, map_reads_a_contiguous_input_in_place_and_not_after_it_returns) {
+  static_assert(mpipool::detail::borrowable_input_v<std::vector<int>&>);
+  static_assert(mpipool::detail::borrowable_input_v<const std::array<double, 4>&>);
+  static_assert(mpipool::detail::borrowable_input_v<std::span<const std::pair<int, float>>>);
+  static_assert(!mpipool::detail::borrowable_input_v<std::vector<std::string>&>);
+  static_assert(!mpipool::detail::borrowable_input_v<std::vector<std::vector<int>>&>);
+  static_assert(!mpipool::detail::borrowable_input_v<decltype(std::views::iota(0, 3))>);
+  with_pool([](mpipool::pool& pool) {
+    std::vector<int> squares_of_1000 = serial_sqr(1000);
+    for (int round = 0; round < 3; ++round) {
+      auto input = std::make_unique<std::vector<int>>(1000);
+      std::iota(input->begin(), input->end(), 0);
+      EXPECT_EQ(pool.map(sqr, *input, 7), squares_of_1000);
+      input.reset();
+      auto failing = std::make_unique<std::vector<int>>(1000);
+      std::iota(failing->begin(), failing->end(), 0);
+      try {
+        pool.map(sqr_but_not_500, *failing, 3);
+        ADD_FAILURE() << "map of an item that throws returned";
+      } catch (const mpipool::remote_error& e) {
+        EXPECT_EQ(e.index(), 500u);
+        EXPECT_EQ(e.type_name(), "std::invalid_argument");
+      }
+      failing.reset();
+    }
+    EXPECT_EQ(pool.map(sqr, std::vector<int>{1, 2, 3}), (std::vector<int>{1, 4, 9}));  // a temporary
   });
 }
 

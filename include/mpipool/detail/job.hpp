@@ -16,6 +16,7 @@
 
 #include "mpipool/async_result.hpp"
 #include "mpipool/detail/archive.hpp"
+#include "mpipool/detail/job_items.hpp"
 #include "mpipool/detail/journal_file.hpp"
 #include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
@@ -107,8 +108,9 @@ template <class Value, bool Single>
 using collected_t = std::conditional_t<Single || std::is_void_v<Value>, Value, std::vector<Value>>;
 
 // A job whose result is complete only when every item is: apply (Single) and map/starmap.
-// The first error by index wins, once all items are back.
-template <class Model, bool Single>
+// The first error by index wins, once all items are back. `Items`: how it holds its items
+// (job_items.hpp).
+template <class Model, bool Single, class Items = owned_items<typename Model::args_type>>
 class collect_job final : public job {
   using value_type = typename Model::result_type;
   using args_type = typename Model::args_type;
@@ -118,7 +120,7 @@ class collect_job final : public job {
   // With a journal, the journal's thread reads it, takes the results it holds and replaces
   // `plan` with one of the items it lacks (cut as `resume` says); until then the job has no
   // chunk to give.
-  collect_job(task_definition task, std::vector<args_type> items, run_plan plan,
+  collect_job(task_definition task, Items items, run_plan plan,
               callbacks<Result> cb, std::shared_ptr<result_state<Result>> state,
               std::unique_ptr<journal_call> journal = nullptr, resume_settings resume = {})
       : job(std::move(task)),
@@ -144,12 +146,8 @@ class collect_job final : public job {
     if (journal_) {
       for (std::size_t i = first; i < first + count; ++i) argument_crcs_[i] = argument_crc(items_[i]);
     }
-    w.add_all(std::span<const args_type>(items_.data() + first, count));
-    // A chunk's items are sent once and never needed again.
-    // Moved out, not assigned over: assigning an empty string keeps the old one's memory.
-    for (std::size_t i = first; i < first + count; ++i) {
-      [[maybe_unused]] const args_type sent = std::move(items_[i]);
-    }
+    items_.write(w, first, count);
+    items_.release(first, count);
     return {first, static_cast<std::uint32_t>(count)};
   }
 
@@ -295,7 +293,7 @@ class collect_job final : public job {
     for (const journal_call::saved& saved : journal_->all_saved()) {
       journal_->check_argument(saved, argument_crc(items_[saved.index]));
       if constexpr (!std::is_void_v<value_type>) store(saved.index, journal_->restore<value_type>(saved.index, saved));
-      [[maybe_unused]] const args_type not_sent = std::move(items_[saved.index]);
+      items_.release(saved.index, 1);  // not sent: its result is in the journal
     }
     received_ = journal_->all_saved().size();
     journal_->count_restored(received_);
@@ -325,7 +323,7 @@ class collect_job final : public job {
     state_->set_exception(why);
   }
 
-  std::vector<args_type> items_;
+  Items items_;
   const std::size_t item_count_;
   run_plan plan_;
   callbacks<Result> callbacks_;
