@@ -10,14 +10,15 @@
 
 namespace mpipool::detail {
 
-bool backoff::spinning(clock::time_point now) {
-  if (!waiting_since_) waiting_since_ = now;
-  return now - *waiting_since_ < spin_for;
-}
-
 namespace {
 std::atomic<bool> hot_spin_allowed{false};
 }  // namespace
+
+bool backoff::spinning(clock::time_point now) {
+  if (!waiting_since_) waiting_since_ = now;
+  const bool own_core = hot_spin_allowed.load(std::memory_order_relaxed);
+  return now - *waiting_since_ < (own_core ? spin_for : shared_spin_for);
+}
 
 void allow_hot_spin(bool allowed) { hot_spin_allowed.store(allowed, std::memory_order_relaxed); }
 

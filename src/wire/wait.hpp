@@ -18,6 +18,11 @@ class backoff {
   // the core from a rank with work to do. Measured with 3 ranks on 2 cores: 200 us gave the
   // same apply round trip and map at chunksize 1 as 2 ms, at half the master's CPU in waits.
   static constexpr std::chrono::microseconds spin_for{200};
+  // Where cores are shared, each look of the spin is a yield, a context switch whenever a
+  // worker waits for the core, and a spin fills every gap between results: at chunks of 4096
+  // items, 3 ranks on 2 cores, yields took half the progress thread's CPU. There, a message
+  // due within microseconds is still seen in the spin, and a later one rings the doorbell.
+  static constexpr std::chrono::microseconds shared_spin_for{20};
   // Where the rank has a core of its own (allow_hot_spin), the first moments of a wait look
   // without yielding: a message due within microseconds (the next call of a back-to-back
   // caller, a reply to a chunk just sent) is then seen as it lands, where each yield costs
@@ -45,7 +50,8 @@ class backoff {
     slept_ = false;
   }
   using clock = std::chrono::steady_clock;
-  // Still in the spin: the next pause is no sleep.
+  // Still in the spin (spin_for, or shared_spin_for where cores are shared): the next pause is
+  // no sleep.
   bool spinning(clock::time_point now = clock::now());
   // Still in the hot spin, and this rank may spin hot: the next pause does not even yield.
   bool hot(clock::time_point now);

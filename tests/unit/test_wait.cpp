@@ -26,12 +26,25 @@ std::chrono::microseconds next_sleep(backoff& waiting, backoff::clock::time_poin
 }  // namespace
 
 TEST(backoff, spins_without_sleeping_at_first) {
+  mpipool::detail::allow_hot_spin(true);  // a core of its own
   backoff waiting;
   const auto start = backoff::clock::now();
   EXPECT_EQ(waiting.next(start), 0us);
   EXPECT_TRUE(waiting.spinning(start + backoff::spin_for / 2));
   EXPECT_EQ(waiting.next(start + backoff::spin_for / 2), 0us);
   EXPECT_FALSE(waiting.spinning(start + backoff::spin_for));
+  mpipool::detail::allow_hot_spin(false);
+}
+
+TEST(backoff, spins_a_shorter_while_where_cores_are_shared) {
+  static_assert(backoff::shared_spin_for < backoff::spin_for);
+  mpipool::detail::allow_hot_spin(false);
+  backoff waiting;
+  const auto start = backoff::clock::now();
+  EXPECT_EQ(waiting.next(start), 0us);
+  EXPECT_TRUE(waiting.spinning(start + backoff::shared_spin_for / 2));
+  EXPECT_FALSE(waiting.spinning(start + backoff::shared_spin_for));
+  EXPECT_EQ(waiting.next(start + backoff::shared_spin_for), backoff::first_sleep);
 }
 
 TEST(backoff, spins_hot_only_where_allowed_and_only_at_first) {
