@@ -12,7 +12,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MPIPOOL_CLANG_BUILD_DIR:-$root/build-clang}"
-MPIPOOL_WITH_CLANG=1 "$root/scripts/install-deps.sh"
+# With the sanitizer runtimes that scripts/sanitize.sh needs: .ci/run runs this first, before
+# the Slurm test's own install runs beside the sanitizer step, and two apt-gets at once fail.
+MPIPOOL_WITH_CLANG=1 MPIPOOL_WITH_CLANG_SANITIZERS=1 "$root/scripts/install-deps.sh"
 source "$root/scripts/find-clang.sh"
 echo "test-clang.sh: $("$clang_cxx" --version | head -n 1)"
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$clang_cxx" -DCMAKE_BUILD_TYPE=Debug \

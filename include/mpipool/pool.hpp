@@ -252,8 +252,8 @@ class pool {
   ///
   /// The input is read once, on the calling thread, and cut into chunks of exactly `chunksize`
   /// items. A contiguous range of fixed-size values (a std::vector<double>, an array of
-  /// bitwise structs) is read in place instead, without a copy: leave it unchanged until map
-  /// returns. Without a chunksize the cut adapts: the first chunks are Python's
+  /// bitwise structs) is not copied: its chunks are read from it in place as they go, so leave
+  /// it unchanged until map returns. Without a chunksize the cut adapts: the first chunks are Python's
   /// ceil(n / (4 * workers)), the last ones shrink toward single items, so that uneven tasks
   /// still keep every worker busy to the end. If some items fail, the error of the first failing
   /// item is thrown once every item has finished.
@@ -668,7 +668,9 @@ class pool {
   }
 
   // A blocking map over a contiguous range of fixed-size values (detail::borrowable_input_v):
-  // as map_async, but the job reads the range in place, which lives until map returns.
+  // as map_async, but the job reads the range in place, which lives until map returns. A map
+  // that could not wait for its result (inside a parking mpi_section) is refused before it is
+  // queued: else its chunks would be read from the range after map threw.
   template <class F, class Range>
   auto map_in_place(F&& f, Range& items, std::optional<std::int64_t> chunksize) {
     using element = std::ranges::range_value_t<Range>;
@@ -677,6 +679,7 @@ class pool {
       return detail::reject_task<F, args_type>();
     } else {
       require_running();
+      detail::refuse_wait_in_mpi_section("waiting for a result");
       detail::validate_chunksize(chunksize);
       auto callable = detail::make_callable(std::forward<F>(f));
       const std::span<const element> input(std::ranges::data(items), std::ranges::size(items));

@@ -14,9 +14,9 @@ namespace mpipool::detail {
 
 class backoff {
  public:
-  // Long enough for a back-to-back round trip, short because on shared cores every spin takes
-  // the core from a rank with work to do. Measured with 3 ranks on 2 cores: 200 us gave the
-  // same apply round trip and map at chunksize 1 as 2 ms, at half the master's CPU in waits.
+  // Long enough for a back-to-back round trip. Measured with 3 ranks on 2 cores: 200 us gave
+  // the same apply round trip and map at chunksize 1 as 2 ms, at half the master's CPU in
+  // waits. That is now the spin where a rank has a core of its own.
   static constexpr std::chrono::microseconds spin_for{200};
   // Where cores are shared, each look of the spin is a yield, a context switch whenever a
   // worker waits for the core, and a spin fills every gap between results: at chunks of 4096

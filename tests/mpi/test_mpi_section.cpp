@@ -4,6 +4,7 @@
 // at 1, 2, 3 and 5 ranks; the pool over part of the ranks needs 2 or more.
 #include <atomic>
 #include <latch>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -156,6 +157,23 @@ TEST(mpi_section, waiting_for_the_pool_inside_a_parking_section_throws_instead_o
               std::string::npos);
     pool.close();  // does not wait
     EXPECT_NE(logic_error_of([&] { pool.join(); }).find("join() inside an mpi_section"), std::string::npos);
+  });
+}
+
+// A blocking map over a vector reads it in place: inside a parking section it is refused before
+// it is queued, so its input may go at once and nothing reads it once the section ends (under
+// AddressSanitizer, a read of the freed vector fails the test).
+TEST(mpi_section, a_map_refused_inside_a_parking_section_leaves_its_input_alone) {
+  if (thread_multiple()) GTEST_SKIP() << "nothing parks under MPI_THREAD_MULTIPLE";
+  with_pool([&](mpipool::pool& pool) {
+    {
+      const mpipool::mpi_section section(pool);
+      auto input = std::make_unique<std::vector<int>>(1000, 7);
+      EXPECT_NE(logic_error_of([&] { (void)pool.map(thrice, *input); }).find("inside an mpi_section"),
+                std::string::npos);
+      input.reset();
+    }
+    EXPECT_EQ(pool.map(thrice, std::vector<int>{5, 6}), (std::vector<int>{15, 18}));
   });
 }
 
