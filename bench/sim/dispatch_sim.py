@@ -32,8 +32,9 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
   one more latency, and spins after each as the other ranks do.
 - Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
   rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
-  at weight `spin_weight`, the ranks spinning in their 200 us wait after a message (they yield
-  the core, but not for free). Task times are CPU times (the benchmarks' tasks spin on the
+  at weight `spin_weight`, the ranks spinning in their wait after a message (20 us where cores
+  are shared; they yield the core, but not for free). The master does not spin while every
+  worker has its next message queued (master::how_to_wait). Task times are CPU times (the benchmarks' tasks spin on the
   thread's CPU clock), so they stretch when the core is shared.
   A rank that shares a core pays a switch per message, and messages above Open MPI's 4 KiB
   eager limit a handshake; both grow with the ranks queueing for the cores.
@@ -73,6 +74,7 @@ BUNDLE_BYTES_MOST = 4096 - 256  # dispatch_policy::bundle_bytes_most
 EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger messages take a handshake
 HEADER_BYTES = 64  # a chunk message besides its items (about)
 SPIN_S = 200e-6  # backoff::spin_for: how long a rank spins (yielding) after its last message
+SPIN_SHARED_S = 20e-6  # backoff::shared_spin_for: the same where the node's cores are shared
 
 
 # ---------------------------------------------------------------------------- chunk plans
@@ -177,6 +179,8 @@ class SharedCoreSim:
         plan = ChunkPlan(items, n, chunksize)
         work = [collections.deque() for _ in range(ranks)]  # CPU jobs: [remaining s, action]
         spin_until = [0.0] * ranks
+        spin_s = SPIN_SHARED_S if shared else SPIN_S
+        messages = [0] * ranks  # messages in flight to each worker (a bundle is one)
         events = []  # (time, seq, action) message arrivals
         seq = [0]
         now = [0.0]
@@ -232,12 +236,17 @@ class SharedCoreSim:
                 return
 
             def at_relay():
-                spin_until[relay] = now[0] + SPIN_S
+                spin_until[relay] = now[0] + spin_s
                 cpu(relay, p["r_m"] + switch, lambda: (spin_at(relay), post(p["latency"], action)))
             post(p["latency"], at_relay)
 
         def spin_at(rank):
-            spin_until[rank] = now[0] + SPIN_S
+            spin_until[rank] = now[0] + spin_s
+
+        def stocked():
+            """master::how_to_wait: every worker has its next message queued behind the one it
+            runs (and no relay passes messages): the master blocks at once, without a spin."""
+            return not self.relays and all(messages[w] >= 2 for w in workers)
 
         def bundles_pay():
             return most > depth and typical_run[0] is not None and typical_run[0] < BUNDLE_BELOW_S
@@ -262,6 +271,7 @@ class SharedCoreSim:
                 # The master's CPU for this chunk (encode now; the results' decoding is in c_i too).
                 cost += master_cost(p, count)
             cost += rendezvous(sum(chunk_bytes(c) for _, c in chunks))  # once per message
+            messages[worker] += 1
             cpu(0, cost, lambda: hop(worker, lambda: arrive(worker, chunks)))
 
         def arrive(worker, chunks):
@@ -291,6 +301,7 @@ class SharedCoreSim:
             # split evenly over the message's chunks.
             elapsed = (now[0] - max(sent_at[worker][0], last_returned[worker])) / len(chunks)
             last_returned[worker] = now[0]
+            messages[worker] -= 1
             for first, count in chunks:
                 sent_at[worker].popleft()
                 in_flight[worker] -= 1
@@ -343,8 +354,8 @@ class SharedCoreSim:
                 if work[r] and work[r][0][0] <= 1e-15:
                     _, action = work[r].popleft()
                     action()
-                    if r == 0 and not work[r]:
-                        spin_until[r] = now[0] + SPIN_S
+                    if r == 0 and not work[r] and not stocked():
+                        spin_until[r] = now[0] + spin_s
         return now[0]
 
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 #include <string>
+#include <utility>
 
 #include <boost/mpi/environment.hpp>
 #include <boost/mpi/status.hpp>
@@ -263,10 +264,10 @@ void master::serve_until_stopped() {
     progressed |= complete_sends();
     if (!stopped_calls_.empty()) report_stopped_calls_when_due();
     if (should_stop()) break;
-    const bool rings = every_event_rings();
+    const idle_wait how = how_to_wait();
     turn.unlock();
     if (progressed) idle.reset();
-    else wait_for_event(idle, rings);
+    else wait_for_event(idle, how);
     // With a trace no caller drives (caller_may_drive): the tables are this thread's here.
     if (trace_) observe_turn(progressed);
   }
@@ -740,9 +741,10 @@ void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) 
   // Only once it is on its way.
   const auto sent = worker_slot::clock::now();
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
+  bool first = true;
   for (const auto& [size, items] : delivered_) {
     policy_.chunk_sent(rank, job_id);
-    worker.sent(job_id, sent, size, items);
+    worker.sent(job_id, sent, size, items, std::exchange(first, false));
   }
 }
 
@@ -914,19 +916,36 @@ bool master::should_stop() const {
   return drained && (terminating_ || (closing_ && jobs_.empty()));
 }
 
-void master::wait_for_event(event_wait& idle, bool every_event_rings) {
+void master::wait_for_event(event_wait& idle, idle_wait how) {
   if (inbox_.has_command()) return;
-  // A caller that just got its result often sends the next call at once: the spin before
-  // blocking saves it the wake-up of a blocked thread (about 12 us).
-  idle.pause(every_event_rings);
+  switch (how) {
+    case idle_wait::block:
+      idle.block();
+      break;
+    case idle_wait::spin_then_block:
+      // A caller that just got its result often sends the next call at once, and a worker's
+      // reply may be due within microseconds: the spin before blocking saves the wake-up of a
+      // blocked thread (about 12 us).
+      idle.pause(true);
+      break;
+    case idle_wait::poll:
+      idle.pause(false);
+      break;
+  }
 }
 
-bool master::every_event_rings() const {
-  if (local_) return true;  // the task thread rings when it is done
-  if (!sends_.empty()) return false;
-  for (std::size_t rank = 1; rank < workers_.size(); ++rank)
-    if (!workers_[rank].idle() && !worker_bells_[rank]) return false;
-  return true;
+master::idle_wait master::how_to_wait() const {
+  if (local_) return idle_wait::spin_then_block;  // the task thread rings when it is done
+  bool stocked = topology_.relays().empty();
+  for (std::size_t rank = 1; rank < workers_.size(); ++rank) {
+    const worker_slot& worker = workers_[rank];
+    if (!worker.idle() && !worker_bells_[rank]) return idle_wait::poll;
+    stocked = stocked && worker.messages_in_flight() >= 2;
+  }
+  // A send still going is taken by its worker without this thread (Open MPI's shared memory
+  // reads it from this process), but only a poll sees it end.
+  if (stocked) return idle_wait::block;
+  return sends_.empty() ? idle_wait::spin_then_block : idle_wait::poll;
 }
 
 }  // namespace mpipool::detail

@@ -44,8 +44,18 @@ class worker_slot {
   }
   std::uint64_t oldest_job() const { return in_flight_.front().job; }
 
-  void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0, std::uint32_t items = 0) {
-    in_flight_.push_back({job, now, bytes, items});
+  // A chunk went; `new_message`: the first (or only) chunk of its message, a bundle's others
+  // going in the same one.
+  void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0, std::uint32_t items = 0,
+            bool new_message = true) {
+    if (new_message || in_flight_.empty()) ++messages_sent_;
+    in_flight_.push_back({job, now, bytes, items, messages_sent_});
+  }
+
+  // The messages it has in flight: 2 or more, and the next is in its queue behind the one it
+  // runs.
+  std::uint64_t messages_in_flight() const {
+    return in_flight_.empty() ? 0 : in_flight_.back().message - in_flight_.front().message + 1;
   }
 
   // A results message of a call's chunk brought back `items` items.
@@ -83,8 +93,10 @@ class worker_slot {
     clock::time_point sent;
     std::uint64_t bytes;
     std::uint32_t items;
+    std::uint64_t message;  // which message carried it, numbered from 1
   };
   std::deque<chunk> in_flight_;
+  std::uint64_t messages_sent_ = 0;
   clock::time_point last_returned_{};
   std::uint64_t items_returned_ = 0;
 };

@@ -90,6 +90,22 @@ void event_wait::pause(bool every_event_rings) {
   }
 }
 
+void event_wait::block() {
+  if (!bell_) {
+    pause(false);
+    return;
+  }
+  if (looks_left_ > 0) {
+    --looks_left_;
+    std::this_thread::yield();
+    return;
+  }
+  if (bell_->wait(seen_, safety_timeout)) {
+    backoff_.reset();
+    looks_left_ = looks_after_wake;
+  }
+}
+
 void use_fine_timer_slack() {
   constexpr unsigned long slack_ns = 1000;
   prctl(PR_SET_TIMERSLACK, slack_ns, 0, 0, 0);

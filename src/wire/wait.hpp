@@ -94,6 +94,9 @@ class event_wait {
   // its bell; when false (a message from a rank without a bell, a send in progress), a
   // pause lasts no longer than the backoff's sleep, though a ring still ends it early.
   void pause(bool every_event_rings = true);
+  // Nothing is due for a while, and every event rings: blocks on the bell without the spin
+  // (after the looks that follow a ring). Without a bell, as pause(false).
+  void block();
   bool has_bell() const { return bell_ != nullptr; }
 
  private:

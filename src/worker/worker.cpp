@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -78,15 +79,54 @@ class cancel_watch {
   bool terminated_ = false;
 };
 
-// Sends `bytes`, rings the master, and gives them back once they have gone.
-void send_and_wait(const boost::mpi::communicator& comm, int master_rank, doorbell* master_bell, byte_buffer& bytes) {
-  outgoing_message sending(comm, master_rank, static_cast<int>(tag::results), std::move(bytes));
-  if (master_bell) master_bell->ring();
-  // A large message goes only as the master receives it: poll, the master rings no one for it.
-  backoff waiting;
-  while (!sending.test()) waiting.pause();
-  bytes = sending.release();
-}
+// The worker's results on their way to the master. A large message goes only as the master
+// receives it (it reads it from this process's memory), and the master, busy or asleep, may
+// take a while: meanwhile the worker runs the next chunk it was sent, into a second buffer,
+// and waits for the first only when that one is ready to go.
+class results_sender {
+ public:
+  results_sender(const boost::mpi::communicator& comm, int master_rank, doorbell* master_bell)
+      : comm_(comm), master_rank_(master_rank), master_bell_(master_bell) {}
+
+  // Sends `results` and rings the master; `results` comes back empty, with the capacity of the
+  // buffer whose message has gone.
+  void send(byte_buffer& results) {
+    finish();
+    sending_.emplace(comm_, master_rank_, static_cast<int>(tag::results), std::move(results));
+    if (master_bell_) master_bell_->ring();
+    results = std::move(spare_);
+    results.clear();
+    spare_ = byte_buffer{};
+  }
+
+  // Whether a message is still on its way: the master rings no one when it takes it, so a
+  // wait meanwhile must poll.
+  bool pending() {
+    if (sending_ && sending_->test()) take_back();
+    return sending_.has_value();
+  }
+
+  // Waits until the message on its way has gone.
+  void finish() {
+    if (!sending_) return;
+    backoff waiting;
+    while (!sending_->test()) waiting.pause();
+    take_back();
+  }
+
+ private:
+  void take_back() {
+    spare_ = sending_->release();
+    trim_message_buffer(spare_);
+    sending_.reset();
+  }
+
+  const boost::mpi::communicator& comm_;
+  const int master_rank_;
+  doorbell* const master_bell_;
+  std::optional<outgoing_message> sending_;
+  byte_buffer spare_;
+};
 
 // The serve loop, with the executor that runs the chunks: in this process, or in a helper.
 template <class Executor>
@@ -106,12 +146,12 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
   byte_buffer section;  // one chunk's results, in a bundle
   // The master rings this rank's bell after every message it sends here.
   event_wait idle(bells.of(comm.rank()));
-  doorbell* const master_bell = bells.of(master_rank);
+  results_sender sender(comm, master_rank, bells.of(master_rank));
   for (;;) {
     idle.arm();
     auto status = comm.iprobe(master_rank, boost::mpi::any_tag);
     if (!status) {
-      idle.pause();
+      idle.pause(!sender.pending());
       continue;
     }
     idle.reset();
@@ -119,6 +159,7 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
       case tag::exit: {
         int exit_code = 0;
         comm.recv(master_rank, status->tag(), exit_code);
+        sender.finish();  // the master took every result before it said exit: this is at once
         return exit_code;
       }
       case tag::cancel:  // for a chunk that has finished, or is still to come
@@ -143,8 +184,7 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
           results.insert(results.end(), out.begin(), out.end());
         }
         trim_message_buffer(inbox);
-        send_and_wait(comm, master_rank, master_bell, results);
-        trim_message_buffer(results);
+        sender.send(results);
       }
     }
   }

@@ -332,6 +332,28 @@ TEST(worker_slot, returns_chunks_in_the_order_they_went_and_times_them) {
   EXPECT_THROW(worker.returned(t0), std::logic_error);
 }
 
+TEST(worker_slot, counts_its_messages_in_flight_a_bundle_as_one) {
+  worker_slot worker;
+  const worker_slot::clock::time_point t0 = worker_slot::clock::now();
+  EXPECT_EQ(worker.messages_in_flight(), 0u);
+  // A bundle of three chunks in one message.
+  worker.sent(7, t0, 100, 10, true);
+  worker.sent(7, t0, 100, 10, false);
+  worker.sent(7, t0, 100, 10, false);
+  EXPECT_EQ(worker.messages_in_flight(), 1u);
+  // A second message queued behind it.
+  worker.sent(7, t0, 100, 10, true);
+  EXPECT_EQ(worker.messages_in_flight(), 2u);
+  // The bundle's results come back, a chunk at a time.
+  for (int chunk = 0; chunk < 3; ++chunk) worker.returned(t0);
+  EXPECT_EQ(worker.messages_in_flight(), 1u);
+  worker.returned(t0);
+  EXPECT_EQ(worker.messages_in_flight(), 0u);
+  // A chunk sent to an idle worker starts a message, whatever the caller says.
+  worker.sent(8, t0, 100, 10, false);
+  EXPECT_EQ(worker.messages_in_flight(), 1u);
+}
+
 namespace {
 
 // What split_items_in_flight hands out, by job.
