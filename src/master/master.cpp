@@ -264,7 +264,7 @@ void master::serve_until_stopped() {
     progressed |= complete_sends();
     if (!stopped_calls_.empty()) report_stopped_calls_when_due();
     if (should_stop()) break;
-    const idle_wait how = how_to_wait();
+    const idle_wait how = progressed ? idle_wait::spin_then_block : how_to_wait();
     turn.unlock();
     if (progressed) idle.reset();
     else wait_for_event(idle, how);
@@ -937,10 +937,16 @@ void master::wait_for_event(event_wait& idle, idle_wait how) {
 master::idle_wait master::how_to_wait() const {
   if (local_) return idle_wait::spin_then_block;  // the task thread rings when it is done
   bool stocked = topology_.relays().empty();
+  const auto typical_seconds = [this](std::uint64_t job) { return policy_.typical_chunk_seconds(job); };
   for (std::size_t rank = 1; rank < workers_.size(); ++rank) {
     const worker_slot& worker = workers_[rank];
     if (!worker.idle() && !worker_bells_[rank]) return idle_wait::poll;
-    stocked = stocked && worker.messages_in_flight() >= 2;
+    if (!stocked || worker.messages_in_flight() < 2) {
+      stocked = false;
+      continue;
+    }
+    const std::optional<double> queued = worker.queued_seconds(typical_seconds);
+    stocked = queued && *queued >= block_when_queued_for;
   }
   // A send still going is taken by its worker without this thread (Open MPI's shared memory
   // reads it from this process), but only a poll sees it end.

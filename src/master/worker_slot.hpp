@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
@@ -56,6 +57,20 @@ class worker_slot {
   // runs.
   std::uint64_t messages_in_flight() const {
     return in_flight_.empty() ? 0 : in_flight_.back().message - in_flight_.front().message + 1;
+  }
+
+  // How long the chunks queued behind its running message will keep it busy, by
+  // `seconds_of(job)`, a chunk's typical time (nothing: not known, and neither is the sum).
+  template <class SecondsOf>
+  std::optional<double> queued_seconds(SecondsOf&& seconds_of) const {
+    double sum = 0;
+    for (const chunk& c : in_flight_) {
+      if (c.message == in_flight_.front().message) continue;
+      const std::optional<double> seconds = seconds_of(c.job);
+      if (!seconds) return std::nullopt;
+      sum += *seconds;
+    }
+    return sum;
   }
 
   // A results message of a call's chunk brought back `items` items.

@@ -354,6 +354,24 @@ TEST(worker_slot, counts_its_messages_in_flight_a_bundle_as_one) {
   EXPECT_EQ(worker.messages_in_flight(), 1u);
 }
 
+TEST(worker_slot, sums_the_typical_times_of_the_chunks_queued_behind_its_running_message) {
+  worker_slot worker;
+  const worker_slot::clock::time_point t0 = worker_slot::clock::now();
+  const auto typical = [](std::uint64_t job) -> std::optional<double> {
+    if (job == 9) return std::nullopt;  // no chunk of it has come back yet
+    return job == 7 ? 1e-6 : 10e-6;
+  };
+  worker.sent(7, t0, 100, 10, true);  // running: not counted
+  worker.sent(7, t0, 100, 10, false);
+  EXPECT_DOUBLE_EQ(*worker.queued_seconds(typical), 0.0);
+  worker.sent(7, t0, 100, 10, true);  // a bundle of job 7 and one chunk of job 8 queued
+  worker.sent(7, t0, 100, 10, false);
+  worker.sent(8, t0, 100, 10, true);
+  EXPECT_DOUBLE_EQ(*worker.queued_seconds(typical), 12e-6);
+  worker.sent(9, t0, 100, 10, true);
+  EXPECT_FALSE(worker.queued_seconds(typical).has_value());
+}
+
 namespace {
 
 // What split_items_in_flight hands out, by job.
