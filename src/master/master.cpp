@@ -69,7 +69,8 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
       isolated_(isolation.isolated),
       inbox_(*bell_),
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
-      policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth, topology_.workers().size()) {
+      policy_(static_cast<std::size_t>(size_), local_ ? 1 : dispatch_policy::prefetch_depth, topology_.workers().size()),
+      outbox_(comm_, topology_, worker_bells_) {
   workers_.resize(static_cast<std::size_t>(size_));
   policy_.set_cores_shared(cores_shared);
   items_done_sent_.resize(static_cast<std::size_t>(size_));
@@ -81,10 +82,6 @@ master::master(const boost::mpi::communicator& comm, const node_doorbells& bells
     local_worker_ = std::make_unique<local_worker>(host_, isolation, local_items_done_,
                                                    [this] { inbox_.local_results_ready(); });
   }
-}
-
-void master::ring_worker(int rank) {
-  if (doorbell* bell = worker_bells_[static_cast<std::size_t>(rank)]) bell->ring();
 }
 
 master::~master() {
@@ -167,7 +164,7 @@ bool master::drive_until(const std::function<bool()>& done) {
   for (;;) {
     dispatch();
     poll_messages();
-    complete_sends();
+    outbox_.complete();
     if (done()) return true;
     if (inbox_.has_command()) return false;  // another thread's command: the progress thread's work
     const auto now = std::chrono::steady_clock::now();
@@ -214,7 +211,7 @@ void master::release_workers(int exit_code) {
                   std::span<const char>(reinterpret_cast<const char*>(&exit_code), sizeof exit_code));
       comm_.send(to, static_cast<int>(tag::chunk), wrapped.data(), static_cast<int>(wrapped.size()));
     }
-    ring_worker(rank);
+    outbox_.ring(rank);
   };
   if (local_) return;
   for (int rank : topology_.workers()) tell(rank);
@@ -261,7 +258,7 @@ void master::serve_until_stopped() {
     bool progressed = take_commands();
     progressed |= poll_messages();
     progressed |= dispatch();
-    progressed |= complete_sends();
+    progressed |= outbox_.complete();
     if (!stopped_calls_.empty()) report_stopped_calls_when_due();
     if (should_stop()) break;
     const idle_wait how = progressed ? idle_wait::spin_then_block : how_to_wait();
@@ -504,10 +501,10 @@ void master::kill_running_items() {
 }
 
 void master::send_cancel(int rank, std::uint64_t job_id) {
-  byte_buffer bytes = take_buffer();
+  byte_buffer bytes = outbox_.take_buffer();
   const auto* raw = reinterpret_cast<const char*>(&job_id);
   bytes.assign(raw, raw + sizeof job_id);
-  send_bytes(rank, tag::cancel, std::move(bytes));
+  outbox_.send(rank, tag::cancel, std::move(bytes));
 }
 
 std::unique_ptr<job> master::detach(std::uint64_t job_id) {
@@ -536,8 +533,7 @@ bool master::take_local_results() {
   if (!results) return false;
   raise_injected_fault(fault_point::results_receive);
   handle_message(0, *results);
-  trim_message_buffer(*results);
-  spare_buffers_.push_back(std::move(*results));
+  outbox_.give_back(std::move(*results));
   return true;
 }
 
@@ -661,7 +657,7 @@ byte_buffer master::begin_chunk_for(int rank, std::uint64_t job_id, const job& w
   const task_definition& task = work.task();
   const std::string_view key = needs_task ? std::string_view(task.key) : std::string_view();
   const std::span<const char> state = needs_task ? std::span<const char>(task.state) : std::span<const char>();
-  byte_buffer bytes = take_buffer();
+  byte_buffer bytes = outbox_.take_buffer();
   begin_chunk(bytes, {job_id, items, static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(state.size()),
                       static_cast<std::uint32_t>(worker.forget.size()), 0, static_cast<std::uint32_t>(group.size())},
               key, state, worker.forget, group);
@@ -687,7 +683,7 @@ void master::send_setup(const bound_call& initializer) {
   for (int rank : topology_.workers()) {
     policy_.chunk_sent(rank);
     workers_[static_cast<std::size_t>(rank)].sent(setup_job, now);
-    send_bytes(rank, tag::chunk, byte_buffer(bytes));
+    outbox_.send(rank, tag::chunk, byte_buffer(bytes));
   }
 }
 
@@ -707,7 +703,7 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
     try {
       items = work.next_chunk(bytes);
     } catch (...) {  // an argument that cannot be serialized
-      spare_buffers_.push_back(std::move(bytes));
+      outbox_.give_back(std::move(bytes));
       fail_job(job_id, std::current_exception());
       return std::nullopt;
     }
@@ -722,7 +718,7 @@ std::optional<byte_buffer> master::build_chunk(int rank, std::uint64_t job_id, j
     if (taken == 0) policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
   }
   if (bytes.empty()) {
-    spare_buffers_.push_back(std::move(bytes));
+    outbox_.give_back(std::move(bytes));
     return std::nullopt;
   }
   return bytes;
@@ -737,7 +733,7 @@ void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) 
     delivered_.push_back({chunk.size(), frame_cursor(chunk).take<chunk_header>().items.count});
   }
   if (local_) local_worker_->run(std::move(bytes));
-  else send_bytes(rank, tag::chunk, std::move(bytes));
+  else outbox_.send(rank, tag::chunk, std::move(bytes));
   // Only once it is on its way.
   const auto sent = worker_slot::clock::now();
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
@@ -746,51 +742,6 @@ void master::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) 
     policy_.chunk_sent(rank, job_id);
     worker.sent(job_id, sent, size, items, std::exchange(first, false));
   }
-}
-
-void master::send_bytes(int rank, tag kind, byte_buffer&& bytes) {
-  if (spare_sends_.empty()) spare_sends_.emplace_back();
-  const int to = topology_.route_to(rank);
-  if (to != rank) {  // through the worker's relay
-    byte_buffer wrapped = take_buffer();
-    wrap_routed(wrapped, {rank, static_cast<int>(kind)}, bytes);
-    trim_message_buffer(bytes);
-    spare_buffers_.push_back(std::move(bytes));
-    spare_sends_.front().emplace(comm_, to, static_cast<int>(tag::chunk), std::move(wrapped));
-  } else {
-    spare_sends_.front().emplace(comm_, rank, static_cast<int>(kind), std::move(bytes));
-  }
-  sends_.splice(sends_.end(), spare_sends_, spare_sends_.begin());
-  ring_worker(rank);
-}
-
-bool master::complete_sends() {
-  bool any = false;
-  for (auto it = sends_.begin(); it != sends_.end();) {
-    pending_send& send = **it;
-    if (send.message.test()) {
-      // Rung again: a send that could not be posted at once (the receiver's queue was full)
-      // may reach it only now, after the ring it woke for.
-      ring_worker(send.rank);
-      byte_buffer sent = send.message.release();
-      trim_message_buffer(sent);
-      spare_buffers_.push_back(std::move(sent));
-      it->reset();
-      const auto done = it++;
-      spare_sends_.splice(spare_sends_.begin(), sends_, done);
-      any = true;
-    } else {
-      ++it;
-    }
-  }
-  return any;
-}
-
-byte_buffer master::take_buffer() {
-  if (spare_buffers_.empty()) return {};
-  byte_buffer bytes = std::move(spare_buffers_.back());
-  spare_buffers_.pop_back();
-  return bytes;
 }
 
 void master::handle_routed(std::span<const char> wrapped) {
@@ -912,7 +863,7 @@ void master::retire(std::uint64_t job_id) {
 }
 
 bool master::should_stop() const {
-  const bool drained = policy_.total_in_flight() == 0 && sends_.empty() && setup_done_;
+  const bool drained = policy_.total_in_flight() == 0 && outbox_.empty() && setup_done_;
   return drained && (terminating_ || (closing_ && jobs_.empty()));
 }
 
@@ -951,7 +902,7 @@ master::idle_wait master::how_to_wait() const {
   // A send still going is taken by its worker without this thread (Open MPI's shared memory
   // reads it from this process), but only a poll sees it end.
   if (stocked) return idle_wait::block;
-  return sends_.empty() ? idle_wait::spin_then_block : idle_wait::poll;
+  return outbox_.empty() ? idle_wait::spin_then_block : idle_wait::poll;
 }
 
 }  // namespace mpipool::detail

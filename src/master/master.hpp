@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +32,7 @@
 #include "mpipool/detail/job_control.hpp"
 #include "master/command_inbox.hpp"
 #include "master/lifecycle.hpp"
+#include "master/outbox.hpp"
 #include "worker/local_worker.hpp"
 #include "master/policy.hpp"
 #include "observe/progress_display.hpp"
@@ -111,13 +111,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void leave_mpi_section();
 
  private:
-  struct pending_send {  // tested by complete_sends
-    pending_send(const boost::mpi::communicator& comm, int dest, int tag, byte_buffer&& bytes)
-        : rank(dest), message(comm, dest, tag, std::move(bytes)) {}
-    int rank;
-    outgoing_message message;
-  };
-
   void progress();
   void serve_until_stopped();
   // Whether a caller may drive its own call now (turn_mutex_ held, and the inbox's lock, with
@@ -138,7 +131,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool poll_messages();
   bool take_local_results();
   bool dispatch();
-  bool complete_sends();
   bool should_stop() const;
   // How the progress thread waits for its next event, once a turn found nothing to do.
   enum class idle_wait {
@@ -160,7 +152,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // `how`: as how_to_wait(), read while the turn was held.
   void wait_for_event(event_wait& idle, idle_wait how);
   idle_wait how_to_wait() const;
-  void ring_worker(int rank);
 
   void send_setup(const bound_call& initializer);
   // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over;
@@ -179,7 +170,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool dispatch_group(std::uint64_t job_id, job& work);
   void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
   job_readiness readiness(std::uint64_t job_id);
-  void send_bytes(int rank, tag kind, byte_buffer&& bytes);
   // A message from a relay: a worker's results or items-done count, wrapped.
   void handle_routed(std::span<const char> wrapped);
   // A results message: one chunk's results, or a bundle's.
@@ -221,7 +211,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // After a poke: retires the jobs that finished without a result arriving (a journal read or
   // synced), and lets go of the stopped jobs whose journal is closed.
   void settle_jobs();
-  byte_buffer take_buffer();
   // With progress or tracing on: one turn of the loop ended (busy if `progressed`).
   void observe_turn(bool progressed);
   // The pool stopped: the trace is written and the summary printed.
@@ -287,12 +276,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::vector<stopped_call> stopped_calls_;
   std::chrono::steady_clock::time_point stopped_calls_due_{};
   static constexpr std::chrono::seconds stopped_calls_wait{2};
-  // Sends in progress. A send stays where it was built, so each has a list node of its own;
-  // done, its node goes to spare_sends_ for the next one: no allocation per chunk, and a node
-  // still in cache (perf, 2 ranks at chunksize 1: linking a fresh node was 7% of the master).
-  std::list<std::optional<pending_send>> sends_;
-  std::list<std::optional<pending_send>> spare_sends_;
-  std::vector<byte_buffer> spare_buffers_;
+  outbox outbox_;  // the sends in progress, and the buffers of those that went
   byte_buffer received_;  // the latest results message
   std::unique_ptr<local_worker> local_worker_;  // with one rank only
   // Both null unless asked for: then the loop costs one branch per turn and per chunk.
