@@ -598,8 +598,9 @@ class ClusterSim:
 
 # The 2-core measuring machine (docs/scaling.md). The master's cost per chunk: c_m + c_i * k
 # (scripts/dispatch-rate.sh, 2026-12-05), or with --check the measured table of it at 2 ranks
-# (the master saturated on its own core). The worker's costs and the latency: small enough that
-# one worker on its own core keeps the master saturated, as measured. The sharing parameters and
+# (its work alone: it blocks rather than polls while its worker has work queued). The worker's
+# costs and the latency: small enough that one worker on its own core keeps the master
+# saturated at small chunks, as measured. The sharing parameters and
 # w_i: fitted (--fit, the best by the mean error) to the dispatch-rate table at 2, 3 and 17
 # ranks only (the 5-, 9- and 64-rank rows, W3 and W4 are then predictions of the model). r_m:
 # not fitted, an estimate.
@@ -688,9 +689,9 @@ def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=N
 
 
 def cost_tables(measured):
-    """The master's CPU per chunk size where it is saturated: the 2-rank rows (one worker on a
-    core of its own; there the master's CPU share is 1.0, so its CPU per chunk is what a chunk
-    costs it, its polling on each handshake of a large chunk included)."""
+    """The master's CPU per chunk size: the 2-rank rows (one worker on a core of its own; the
+    master saturated at small chunks, and blocking rather than polling at large ones, so its
+    CPU per chunk is what a chunk costs it)."""
     table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
              if w == 1 and m == "master_cpu_us_per_chunk"}
     return {"master_cost_table": table} if table else {}
