@@ -871,7 +871,10 @@ void master::wait_for_event(event_wait& idle, idle_wait how) {
   if (inbox_.has_command()) return;
   switch (how) {
     case idle_wait::block:
-      idle.block();
+      idle.block(true);
+      break;
+    case idle_wait::block_briefly:
+      idle.block(false);
       break;
     case idle_wait::spin_then_block:
       // A caller that just got its result often sends the next call at once, and a worker's
@@ -899,9 +902,9 @@ master::idle_wait master::how_to_wait() const {
     const std::optional<double> queued = worker.queued_seconds(typical_seconds);
     stocked = queued && *queued >= block_when_queued_for;
   }
-  // A send still going is taken by its worker without this thread (Open MPI's shared memory
-  // reads it from this process), but only a poll sees it end.
-  if (stocked) return idle_wait::block;
+  // A send still going may move only while this thread calls MPI (shared memory without
+  // single-copy reads): the worker that starts receiving it rings no one, so block only briefly.
+  if (stocked) return outbox_.empty() ? idle_wait::block : idle_wait::block_briefly;
   return outbox_.empty() ? idle_wait::spin_then_block : idle_wait::poll;
 }
 

@@ -144,6 +144,8 @@ class master final : public job_control, public std::enable_shared_from_this<mas
     // results ring. Spinning would only take the core (measured, 2 ranks at chunks of 4096
     // ints: the progress thread spun 3/4 of the time), so block at once.
     block,
+    // As block, with a send still in progress: for no longer than the backoff's sleeps.
+    block_briefly,
   };
   // Several wake-ups of a blocked thread (about 12 us each): a worker whose queue holds less
   // could run dry before the master is back (1 worker, bundles of 14 chunks of 64 ints, about

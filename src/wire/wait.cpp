@@ -20,6 +20,15 @@ bool backoff::spinning(clock::time_point now) {
   return now - *waiting_since_ < (own_core ? spin_for : shared_spin_for);
 }
 
+std::chrono::microseconds backoff::sleep_without_spin(clock::time_point now) {
+  if (!waiting_since_) waiting_since_ = now;
+  const auto silence = std::chrono::duration_cast<std::chrono::microseconds>(now - *waiting_since_);
+  const auto cap = std::clamp(silence / idle_share, short_sleep, std::max(short_sleep, longest_sleep_));
+  const auto pause = std::min(sleep_, cap);
+  sleep_ = std::min(sleep_ * 2, cap);
+  return pause;
+}
+
 void allow_hot_spin(bool allowed) { hot_spin_allowed.store(allowed, std::memory_order_relaxed); }
 
 bool backoff::hot(clock::time_point now) {
@@ -33,12 +42,8 @@ std::chrono::microseconds backoff::next(clock::time_point now) {
     slept_ = false;
     return std::chrono::microseconds::zero();
   }
-  const auto silence = std::chrono::duration_cast<std::chrono::microseconds>(now - *waiting_since_);
-  const auto cap = std::clamp(silence / idle_share, short_sleep, std::max(short_sleep, longest_sleep_));
-  const auto pause = std::min(sleep_, cap);
-  sleep_ = std::min(sleep_ * 2, cap);
   slept_ = true;
-  return pause;
+  return sleep_without_spin(now);
 }
 
 void backoff::pause() {
@@ -90,7 +95,7 @@ void event_wait::pause(bool every_event_rings) {
   }
 }
 
-void event_wait::block() {
+void event_wait::block(bool every_event_rings) {
   if (!bell_) {
     pause(false);
     return;
@@ -100,7 +105,8 @@ void event_wait::block() {
     std::this_thread::yield();
     return;
   }
-  if (bell_->wait(seen_, safety_timeout)) {
+  const auto timeout = every_event_rings ? safety_timeout : backoff_.sleep_without_spin(backoff::clock::now());
+  if (bell_->wait(seen_, timeout)) {
     backoff_.reset();
     looks_left_ = looks_after_wake;
   }

@@ -60,6 +60,8 @@ class backoff {
   std::chrono::microseconds next(clock::time_point now = clock::now());
   // Pauses for next().
   void pause();
+  // The next sleep of the doubling series, as if the spin were over.
+  std::chrono::microseconds sleep_without_spin(clock::time_point now);
 
  private:
   std::chrono::microseconds longest_sleep_;
@@ -94,9 +96,10 @@ class event_wait {
   // its bell; when false (a message from a rank without a bell, a send in progress), a
   // pause lasts no longer than the backoff's sleep, though a ring still ends it early.
   void pause(bool every_event_rings = true);
-  // Nothing is due for a while, and every event rings: blocks on the bell without the spin
-  // (after the looks that follow a ring). Without a bell, as pause(false).
-  void block();
+  // Nothing is due for a while: blocks on the bell without the spin (after the looks that
+  // follow a ring). `every_event_rings` as for pause(): when false the block lasts no longer
+  // than the backoff's next sleep (16 us at first, doubling). Without a bell, as pause(false).
+  void block(bool every_event_rings = true);
   bool has_bell() const { return bell_ != nullptr; }
 
  private:
