@@ -98,8 +98,13 @@ class event_wait {
   void pause(bool every_event_rings = true);
   // Nothing is due for a while: blocks on the bell without the spin (after the looks that
   // follow a ring). `every_event_rings` as for pause(): when false the block lasts no longer
-  // than the backoff's next sleep (16 us at first, doubling). Without a bell, as pause(false).
+  // than brief_block, or the backoff's next sleep once that is longer. Without a bell, as
+  // pause(false).
   void block(bool every_event_rings = true);
+  // What a message that moves only while this thread calls MPI may wait for it, at first.
+  // Measured, 17 ranks on 2 cores at chunks of 4096 ints: the master's CPU per item 5.2 ns
+  // with the backoff's 16 us, 4.8 with 100 us.
+  static constexpr std::chrono::microseconds brief_block{100};
   bool has_bell() const { return bell_ != nullptr; }
 
  private:
