@@ -899,8 +899,7 @@ master::idle_wait master::how_to_wait() const {
       stocked = false;
       continue;
     }
-    const std::optional<double> queued = worker.queued_seconds(typical_seconds);
-    stocked = queued && *queued >= block_when_queued_for;
+    stocked = worker.queued_at_least(block_when_queued_for, typical_seconds);
   }
   // A send still going may move only while this thread calls MPI (shared memory without
   // single-copy reads): the worker that starts receiving it rings no one, so block only briefly.

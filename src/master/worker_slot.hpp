@@ -59,18 +59,27 @@ class worker_slot {
     return in_flight_.empty() ? 0 : in_flight_.back().message - in_flight_.front().message + 1;
   }
 
-  // How long the chunks queued behind its running message will keep it busy, by
-  // `seconds_of(job)`, a chunk's typical time (nothing: not known, and neither is the sum).
+  // Whether the chunks queued behind its running message will keep it busy for at least
+  // `seconds`, by `seconds_of(job)`, a chunk's typical time (nothing: not known, and then no).
+  // Stops counting once there: the master asks at every idle turn, for every worker.
   template <class SecondsOf>
-  std::optional<double> queued_seconds(SecondsOf&& seconds_of) const {
+  bool queued_at_least(double seconds, SecondsOf&& seconds_of) const {
+    if (in_flight_.empty()) return false;
+    const std::uint64_t running = in_flight_.front().message;
     double sum = 0;
+    std::optional<std::uint64_t> job;  // a bundle's chunks are of one job: one lookup for all
+    std::optional<double> each;
     for (const chunk& c : in_flight_) {
-      if (c.message == in_flight_.front().message) continue;
-      const std::optional<double> seconds = seconds_of(c.job);
-      if (!seconds) return std::nullopt;
-      sum += *seconds;
+      if (c.message == running) continue;
+      if (job != c.job) {
+        job = c.job;
+        each = seconds_of(c.job);
+      }
+      if (!each) return false;
+      sum += *each;
+      if (sum >= seconds) return true;
     }
-    return sum;
+    return false;
   }
 
   // A results message of a call's chunk brought back `items` items.

@@ -354,22 +354,29 @@ TEST(worker_slot, counts_its_messages_in_flight_a_bundle_as_one) {
   EXPECT_EQ(worker.messages_in_flight(), 1u);
 }
 
-TEST(worker_slot, sums_the_typical_times_of_the_chunks_queued_behind_its_running_message) {
+TEST(worker_slot, tells_whether_the_chunks_queued_behind_its_running_message_hold_enough_work) {
   worker_slot worker;
   const worker_slot::clock::time_point t0 = worker_slot::clock::now();
   const auto typical = [](std::uint64_t job) -> std::optional<double> {
     if (job == 9) return std::nullopt;  // no chunk of it has come back yet
     return job == 7 ? 1e-6 : 10e-6;
   };
+  EXPECT_FALSE(worker.queued_at_least(0.0, typical));  // nothing in flight
   worker.sent(7, t0, 100, 10, true);  // running: not counted
   worker.sent(7, t0, 100, 10, false);
-  EXPECT_DOUBLE_EQ(*worker.queued_seconds(typical), 0.0);
-  worker.sent(7, t0, 100, 10, true);  // a bundle of job 7 and one chunk of job 8 queued
+  EXPECT_FALSE(worker.queued_at_least(1e-9, typical));
+  worker.sent(7, t0, 100, 10, true);  // a bundle of job 7 and one chunk of job 8 queued: 12 us
   worker.sent(7, t0, 100, 10, false);
   worker.sent(8, t0, 100, 10, true);
-  EXPECT_DOUBLE_EQ(*worker.queued_seconds(typical), 12e-6);
+  EXPECT_TRUE(worker.queued_at_least(12e-6, typical));
+  EXPECT_FALSE(worker.queued_at_least(13e-6, typical));
+  // A chunk of a job with no typical time yet: not known, so not enough.
   worker.sent(9, t0, 100, 10, true);
-  EXPECT_FALSE(worker.queued_seconds(typical).has_value());
+  EXPECT_FALSE(worker.queued_at_least(13e-6, typical));
+  // The running message's results came back: the rest is queued behind the bundle of job 7.
+  worker.returned(t0);
+  worker.returned(t0);
+  EXPECT_TRUE(worker.queued_at_least(10e-6, typical));
 }
 
 namespace {
