@@ -605,9 +605,9 @@ class ClusterSim:
 # ranks only (the 5-, 9- and 64-rank rows, W3 and W4 are then predictions of the model). r_m:
 # not fitted, an estimate.
 SHARED = dict(c_m=0.22e-6, c_i=3.3e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=6e-9, latency=0.3e-6,
-              spin_weight=0.0,  # the weight of a thread spinning (yielding) in its wait
+              spin_weight=0.05,  # the weight of a thread spinning (yielding) in its wait
               switch=2.5e-6, switch_per_rank=0.15e-6,  # a shared rank's switch per message
-              rendezvous=6e-6, rdv_per_rank=1e-6,  # a handshake, and its polling on shared cores
+              rendezvous=6e-6, rdv_per_rank=3e-6,  # a handshake, and its polling on shared cores
               item_bytes=4,  # bench_dispatch_rate's items are ints
               r_m=1.5e-6)  # a relay's CPU per message it passes on (receive, unwrap, send)
 # A cluster: a core per rank; 0.5 us a message within a node (shared memory), 2 us between
