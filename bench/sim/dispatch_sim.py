@@ -245,7 +245,8 @@ class SharedCoreSim:
 
         def stocked():
             """master::how_to_wait: every worker has its next message queued behind the one it
-            runs (and no relay passes messages): the master blocks at once, without a spin."""
+            runs (and no relay passes messages): the master blocks at once, without a spin.
+            (The rule's 50 us of queued work is left out.)"""
             return not self.relays and all(messages[w] >= 2 for w in workers)
 
         def bundles_pay():
