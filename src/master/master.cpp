@@ -539,13 +539,25 @@ bool master::take_local_results() {
 
 bool master::poll_messages() {
   if (local_) return take_local_results();
+  while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results)))
+    incoming_.emplace_back(comm_, *status, outbox_.take_buffer());
+  // Each source's messages in the order they came: one still on its way holds back the later
+  // ones of its source (a relay's), and no one else's.
   bool any = false;
-  while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
+  waiting_sources_.clear();
+  for (auto it = incoming_.begin(); it != incoming_.end();) {
+    const int source = it->source();
+    if (std::ranges::find(waiting_sources_, source) != waiting_sources_.end() || !it->test()) {
+      waiting_sources_.push_back(source);
+      ++it;
+      continue;
+    }
+    byte_buffer message = it->release();
+    it = incoming_.erase(it);
     raise_injected_fault(fault_point::results_receive);
-    receive_message(comm_, *status, received_);
-    if (topology_.is_relay(status->source())) handle_routed(received_);
-    else handle_message(status->source(), received_);
-    trim_message_buffer(received_);
+    if (topology_.is_relay(source)) handle_routed(message);
+    else handle_message(source, message);
+    outbox_.give_back(std::move(message));
     any = true;
   }
   return any;
@@ -890,6 +902,8 @@ void master::wait_for_event(event_wait& idle, idle_wait how) {
 
 master::idle_wait master::how_to_wait() const {
   if (local_) return idle_wait::spin_then_block;  // the task thread rings when it is done
+  // A message still on its way may move only as its sender calls MPI, which rings no one.
+  if (!incoming_.empty()) return idle_wait::poll;
   bool stocked = topology_.relays().empty();
   const auto typical_seconds = [this](std::uint64_t job) { return policy_.typical_chunk_seconds(job); };
   for (std::size_t rank = 1; rank < workers_.size(); ++rank) {

@@ -279,7 +279,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::chrono::steady_clock::time_point stopped_calls_due_{};
   static constexpr std::chrono::seconds stopped_calls_wait{2};
   outbox outbox_;  // the sends in progress, and the buffers of those that went
-  byte_buffer received_;  // the latest results message
+  // Results messages being received, in the order they came (poll_messages).
+  std::deque<incoming_message> incoming_;
+  std::vector<int> waiting_sources_;  // poll_messages' scratch: sources with a message on its way
   std::unique_ptr<local_worker> local_worker_;  // with one rank only
   // Both null unless asked for: then the loop costs one branch per turn and per chunk.
   std::unique_ptr<trace_recorder> trace_;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <boost/mpi/exception.hpp>
 
@@ -98,6 +99,36 @@ void receive_message(const boost::mpi::communicator& comm, const boost::mpi::sta
                                std::to_string(total_size) + " bytes");
     at += got;
   }
+}
+
+incoming_message::incoming_message(const boost::mpi::communicator& comm, const boost::mpi::status& probed,
+                                   byte_buffer&& into)
+    : source_(probed.source()), bytes_(std::move(into)) {
+  const std::size_t first_size = static_cast<std::size_t>(probed.count<char>().value_or(0));
+  if (first_size == 0) {  // in parts, or empty
+    receive_message(comm, probed, bytes_);
+    return;
+  }
+  bytes_.resize(first_size);
+  BOOST_MPI_CHECK_RESULT(MPI_Irecv, (bytes_.data(), as_count(first_size), MPI_CHAR, source_, probed.tag(),
+                                     static_cast<MPI_Comm>(comm), &request_));
+}
+
+incoming_message::incoming_message(incoming_message&& other) noexcept
+    : source_(other.source_), bytes_(std::move(other.bytes_)), request_(std::exchange(other.request_, MPI_REQUEST_NULL)) {}
+
+incoming_message& incoming_message::operator=(incoming_message&& other) noexcept {
+  source_ = other.source_;
+  bytes_ = std::move(other.bytes_);
+  request_ = std::exchange(other.request_, MPI_REQUEST_NULL);
+  return *this;
+}
+
+bool incoming_message::test() {
+  if (request_ == MPI_REQUEST_NULL) return true;
+  int done = 0;
+  BOOST_MPI_CHECK_RESULT(MPI_Test, (&request_, &done, MPI_STATUS_IGNORE));
+  return done != 0;  // MPI_Test nulls a finished request
 }
 
 void trim_message_buffer(byte_buffer& bytes) {

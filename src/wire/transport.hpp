@@ -66,6 +66,32 @@ class outgoing_message {
 // parts and all, into `into`.
 void receive_message(const boost::mpi::communicator& comm, const boost::mpi::status& probed, byte_buffer& into);
 
+// A message being received without waiting for it: started from a probe on its tag, then
+// tested until it is all here. A receiver that waits in a receive waits for the sender too
+// where a large message moves only while its sender calls MPI (TCP above its eager limit,
+// shared memory without single-copy reads); this one goes on with other work meanwhile.
+// A message sent in parts (over message_part_limit) is received whole, at once.
+class incoming_message {
+ public:
+  incoming_message(const boost::mpi::communicator& comm, const boost::mpi::status& probed, byte_buffer&& into);
+  // Moves keep the request (a deque's erase moves the later ones down); only a finished or
+  // moved-from one may be assigned over.
+  incoming_message(incoming_message&& other) noexcept;
+  incoming_message& operator=(incoming_message&& other) noexcept;
+  incoming_message(const incoming_message&) = delete;
+  incoming_message& operator=(const incoming_message&) = delete;
+
+  int source() const { return source_; }
+  // Whether it is all here; then release() gives it.
+  bool test();
+  byte_buffer release() { return std::move(bytes_); }
+
+ private:
+  int source_;
+  byte_buffer bytes_;
+  MPI_Request request_ = MPI_REQUEST_NULL;  // null once done
+};
+
 // Frees a buffer that carried a large message, so that one big value does not keep its memory
 // for as long as the pool runs; a small one keeps its capacity for the next message.
 void trim_message_buffer(byte_buffer& bytes);

@@ -105,8 +105,9 @@ void event_wait::block(bool every_event_rings) {
     std::this_thread::yield();
     return;
   }
-  const auto timeout =
-      every_event_rings ? safety_timeout : std::max(brief_block, backoff_.sleep_without_spin(backoff::clock::now()));
+  const auto timeout = every_event_rings
+                           ? safety_timeout
+                           : std::clamp(backoff_.sleep_without_spin(backoff::clock::now()), brief_block, backoff::short_sleep);
   if (bell_->wait(seen_, timeout)) {
     backoff_.reset();
     looks_left_ = looks_after_wake;
