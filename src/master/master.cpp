@@ -539,11 +539,15 @@ bool master::take_local_results() {
 
 bool master::poll_messages() {
   if (local_) return take_local_results();
-  while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results)))
+  // A receive posted is progress: the wait that follows spins first, and its sleeps start
+  // short, for a message whose sender must call MPI for it to move (TCP above its eager limit).
+  bool any = false;
+  while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
     incoming_.emplace_back(comm_, *status, outbox_.take_buffer());
+    any = true;
+  }
   // Each source's messages in the order they came: one still on its way holds back the later
   // ones of its source (a relay's), and no one else's.
-  bool any = false;
   waiting_sources_.clear();
   for (auto it = incoming_.begin(); it != incoming_.end();) {
     const int source = it->source();
@@ -875,7 +879,7 @@ void master::retire(std::uint64_t job_id) {
 }
 
 bool master::should_stop() const {
-  const bool drained = policy_.total_in_flight() == 0 && outbox_.empty() && setup_done_;
+  const bool drained = policy_.total_in_flight() == 0 && outbox_.empty() && incoming_.empty() && setup_done_;
   return drained && (terminating_ || (closing_ && jobs_.empty()));
 }
 
