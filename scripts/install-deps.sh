@@ -13,8 +13,10 @@ packages=(cmake g++ gfortran make ninja-build openmpi-bin libopenmpi-dev libboos
 # scripts/test-clang.sh: Debian's newest clang (clang-16 on Debian 12), or the distribution's
 # default clang where the package lists have none of these versions.
 clang_versions=(clang-16 clang-15)
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-installable() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [0-9]'; }
+# Each reads the whole answer before grep looks at it: under pipefail, `apt-cache ... | grep -q`
+# fails whenever grep stops reading first (apt-cache then dies of SIGPIPE).
+installed() { local status; status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1; grep -q "install ok installed" <<<"$status"; }
+installable() { local policy; policy="$(apt-cache policy "$1" 2>/dev/null)" || return 1; grep -q '^ *Candidate: [0-9]' <<<"$policy"; }
 newest_clang() {
   local candidate
   for candidate in "${clang_versions[@]}"; do installed "$candidate" && { echo "$candidate"; return; }; done
@@ -37,6 +39,13 @@ missing=()
 for package in "${packages[@]}"; do
   installed "$package" || missing+=("$package")
 done
+# The default clang (clang-14 on Debian 12, which cannot build libstdc++ 12's ranges) may be
+# installed while the package lists, empty on a fresh machine, know no newer one: look again
+# after an update.
+if [ "$clang_package" = clang ]; then
+  missing+=(clang)
+  [ "${MPIPOOL_WITH_CLANG_SANITIZERS:-0}" = 1 ] && missing+=(libclang-rt-dev)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "mpipool: installing ${missing[*]}" >&2
