@@ -1,7 +1,8 @@
 #pragma once
 // The pool master: the loop that wires the pool's parts together. Each turn takes callers'
-// commands from the inbox (command_inbox.hpp), asks the dispatch policy which job's chunk goes
-// to which worker, sends it through the transport, and hands the results to the job. The turn
+// commands from the inbox (command_inbox.hpp), receives the workers' results messages, and lets
+// the dispatcher (dispatcher.hpp: the job and worker tables, the policy, the sends) hand them to
+// their jobs and send the next chunks; then it picks how to wait for the next event. The turn
 // runs on the progress thread, or on a caller that drives its own apply while the pool is idle
 // (submit_and_drive); a mutex makes sure only one runs it, so the loop is the only code on the
 // master rank that calls MPI while a pool runs, and MPI_THREAD_SERIALIZED is enough. The
@@ -17,8 +18,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -31,16 +30,14 @@
 #include "mpipool/detail/job.hpp"
 #include "mpipool/detail/job_control.hpp"
 #include "master/command_inbox.hpp"
+#include "master/dispatcher.hpp"
 #include "master/lifecycle.hpp"
-#include "master/outbox.hpp"
 #include "worker/local_worker.hpp"
-#include "master/policy.hpp"
 #include "observe/progress_display.hpp"
 #include "observe/trace_recorder.hpp"
 #include "wire/transport.hpp"
 #include "wire/topology.hpp"
 #include "wire/wait.hpp"
-#include "master/worker_slot.hpp"
 #include "mpipool/errors.hpp"
 #include "mpipool/options.hpp"
 
@@ -126,11 +123,11 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // and abort the job.
   [[noreturn]] void fail_everything(const std::exception_ptr& error);
   bool take_commands();
-  // Puts a job into the tables (the turn held).
-  void admit(std::uint64_t id, std::unique_ptr<job> work);
+  // Receives the results messages that have come, and hands each to the dispatcher.
   bool poll_messages();
   bool take_local_results();
-  bool dispatch();
+  // A message from a relay: a worker's results or items-done count, wrapped.
+  void handle_routed(std::span<const char> wrapped);
   bool should_stop() const;
   // How the progress thread waits for its next event, once a turn found nothing to do.
   enum class idle_wait {
@@ -155,40 +152,6 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   void wait_for_event(event_wait& idle, idle_wait how);
   idle_wait how_to_wait() const;
 
-  void send_setup(const bound_call& initializer);
-  // The next chunk of `work` for `rank`, or nothing if the job's input turned out to be over;
-  // or a bundle of up to `most` chunks, as many as the job has ready.
-  std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work,
-                                         const std::vector<int>& group = {}, std::size_t most = 1);
-  // The same chunk for another member of its group: that worker's task and forget list, then
-  // the items of `first`.
-  byte_buffer copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
-                             const chunk_view& first);
-  // A chunk message for `rank` up to its items: the task if the worker lacks it, its forget list
-  // and the group.
-  byte_buffer begin_chunk_for(int rank, std::uint64_t job_id, const job& work, item_range items,
-                              const std::vector<int>& group);
-  // Sends a parallel task's next chunk to the group the policy picks; false if none is idle.
-  bool dispatch_group(std::uint64_t job_id, job& work);
-  void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
-  job_readiness readiness(std::uint64_t job_id);
-  // A message from a relay: a worker's results or items-done count, wrapped.
-  void handle_routed(std::span<const char> wrapped);
-  // A results message: one chunk's results, or a bundle's.
-  void handle_message(int rank, std::span<const char> message);
-  void handle_results(int rank, std::span<const char> message, const worker_slot::finished_chunk& done,
-                      worker_slot::clock::time_point received);
-  void finish_setup(int rank, const results_view& results);
-  void retire(std::uint64_t job_id);
-  // Takes a job out of the tables, tells the workers that hold its task to forget it, and cuts
-  // its running chunks short. Returns it, or nothing if it is gone already.
-  std::unique_ptr<job> detach(std::uint64_t job_id);
-  void drop(std::uint64_t job_id);  // detach a job whose result nobody wants
-  void send_cancel(int rank, std::uint64_t job_id);
-  // At terminate(): isolated workers kill the items they run (the others finish them).
-  void kill_running_items();
-  // Fails every unfinished job with `why` (pool_terminated by default); returns how many there were.
-  std::size_t abandon_all(bool run_callbacks, std::exception_ptr why = nullptr);
   // SIGTERM or SIGINT reached this process: fail every unfinished call with pool_interrupted,
   // cut running chunks short and refuse new calls; then, once the chunks in flight are back or
   // stopped_calls_wait has passed, say how far each call came.
@@ -198,21 +161,13 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // the progress display and the stop line only.
   using items_by_job = progress_display::items_by_job;
   items_by_job items_in_flight() const;
+  // Results came back for a job no longer in the tables: counted for the stop line if a stop
+  // signal failed it.
+  void count_late_items(std::uint64_t job_id, std::uint64_t items);
   // Receives the items_done messages of workers whose count is not in the node's page.
   void take_items_done_messages();
   // A worker's count of finished items from its latest items_done message (counts only grow).
   void note_items_done(int rank, std::uint64_t finished);
-  // Fails a job with an error raised on the master (a value that cannot be (de)serialized, a
-  // journal that cannot be written: a journal_error keeps its type).
-  void fail_job(std::uint64_t job_id, const std::exception_ptr& error);
-  // A journaled job taken out of the tables (abandoned, dropped, failed) keeps its journal for
-  // what its chunks in flight bring back, in draining_, until its journal is synced and closed.
-  void keep_journaling(std::uint64_t job_id, std::unique_ptr<job> work);
-  void journal_late(std::uint64_t job_id, item_range items, std::span<const char> outcomes);
-  bool chunk_in_flight(std::uint64_t job_id) const;
-  // After a poke: retires the jobs that finished without a result arriving (a journal read or
-  // synced), and lets go of the stopped jobs whose journal is closed.
-  void settle_jobs();
   // With progress or tracing on: one turn of the loop ended (busy if `progressed`).
   void observe_turn(bool progressed);
   // The pool stopped: the trace is written and the summary printed.
@@ -254,17 +209,10 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   // own apply. What follows is owned by the progress thread, and read or written only by the
   // holder of this mutex (or by the progress thread once the pool stopped taking calls).
   std::mutex turn_mutex_;
-  std::vector<worker_slot> workers_;  // indexed by rank
-  dispatch_policy policy_;
-  std::size_t ready_ = 0;
-  bool setup_done_ = false;  // every worker ran the initializer
-  std::optional<remote_failure> first_setup_failure_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<job>> jobs_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<job>> draining_;  // see keep_journaling
+  std::unique_ptr<local_worker> local_worker_;  // with one rank only
+  dispatcher dispatcher_;
   bool closing_ = false;      // the inbox said closing, for the turn's own reads
   bool terminating_ = false;  // terminating was acted on, likewise
-  // The sizes and item counts of the chunks of the message being delivered.
-  std::vector<std::pair<std::size_t, std::uint32_t>> delivered_;
   int stopped_by_signal_ = 0;  // the stop signal acted on, or 0
   // The calls a stop signal failed, until the line that says how far each came: the items
   // done before the stop, and those of its chunks cut short as they come back.
@@ -278,11 +226,9 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::vector<stopped_call> stopped_calls_;
   std::chrono::steady_clock::time_point stopped_calls_due_{};
   static constexpr std::chrono::seconds stopped_calls_wait{2};
-  outbox outbox_;  // the sends in progress, and the buffers of those that went
   // Results messages being received, in the order they came (poll_messages).
   std::deque<incoming_message> incoming_;
   std::vector<int> waiting_sources_;  // poll_messages' scratch: sources with a message on its way
-  std::unique_ptr<local_worker> local_worker_;  // with one rank only
   // Both null unless asked for: then the loop costs one branch per turn and per chunk.
   std::unique_ptr<trace_recorder> trace_;
   std::unique_ptr<progress_display> display_;
