@@ -20,10 +20,13 @@ void outbox::send(int rank, tag kind, byte_buffer&& bytes) {
 }
 
 bool outbox::complete() {
+  testing_.clear();
+  for (auto& send : sends_) testing_.push_back(&send->message);
+  batch_.test(testing_);
   bool any = false;
   for (auto it = sends_.begin(); it != sends_.end();) {
     pending_send& send = **it;
-    if (send.message.test()) {
+    if (send.message.test_after_batch()) {
       // Rung again: a send that could not be posted at once (the receiver's queue was full)
       // may reach it only now, after the ring it woke for.
       ring(send.rank);

@@ -74,6 +74,24 @@ bool outgoing_message::test() {
   return parts_done_ == parts_.size();
 }
 
+void send_batch::test(const std::vector<outgoing_message*>& sends) {
+  requests_.clear();
+  owners_.clear();
+  for (outgoing_message* send : sends) {
+    if (MPI_Request* request = send->first_request()) {
+      requests_.push_back(*request);
+      owners_.push_back(send);
+    }
+  }
+  if (requests_.empty()) return;
+  indices_.resize(requests_.size());
+  int done = 0;
+  BOOST_MPI_CHECK_RESULT(MPI_Testsome, (static_cast<int>(requests_.size()), requests_.data(), &done, indices_.data(),
+                                        MPI_STATUSES_IGNORE));
+  if (done == MPI_UNDEFINED) return;  // no active request: not the case here, but MPI may say so
+  for (int k = 0; k < done; ++k) owners_[static_cast<std::size_t>(indices_[static_cast<std::size_t>(k)])]->first_done();
+}
+
 void receive_message(const boost::mpi::communicator& comm, const boost::mpi::status& probed, byte_buffer& into) {
   const int source = probed.source();
   const int tag = probed.tag();
