@@ -3,8 +3,10 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <optional>
+#include <vector>
 
 #include <boost/mpi/status.hpp>
 
@@ -34,10 +36,10 @@ class relay_loop {
     for (;;) {
       idle.arm();
       bool any = take_from_master();
-      any |= take_from_workers(static_cast<int>(tag::results));
-      any |= take_from_workers(static_cast<int>(tag::items_done));
+      any |= take_results();
+      any |= take_items_done();
       any |= complete_sends();
-      if (exit_code_ && sends_.empty()) return *exit_code_;
+      if (exit_code_ && sends_.empty() && incoming_.empty()) return *exit_code_;
       if (any) idle.reset();
       else idle.pause(every_event_rings());
     }
@@ -68,33 +70,67 @@ class relay_loop {
     return any;
   }
 
-  // The workers' messages of one tag, each wrapped for the master.
-  bool take_from_workers(int message_tag) {
+  // The workers' results, each wrapped for the master once it is all here. They are received
+  // without waiting, as the master receives them (incoming_message): a results message above
+  // the eager limit moves only as its worker calls MPI where shared memory has no single-copy
+  // reads, and its worker may be running its next chunk meanwhile.
+  bool take_results() {
     bool any = false;
-    while (auto status = comm_.iprobe(boost::mpi::any_source, message_tag)) {
-      const int from = status->source();
-      if (message_tag == static_cast<int>(tag::items_done)) {
-        std::uint64_t finished = 0;
-        comm_.recv(from, message_tag, finished);  // as the worker sends it: one integer
-        wrap_routed(wrapped_, {from, message_tag},
-                    std::span<const char>(reinterpret_cast<const char*>(&finished), sizeof finished));
-      } else {
-        receive_message(comm_, *status, received_);
-        wrap_routed(wrapped_, {from, message_tag}, received_);
-        trim_message_buffer(received_);
+    while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
+      incoming_.emplace_back(comm_, *status, std::move(spare_));
+      spare_ = byte_buffer();
+      any = true;
+    }
+    // Each worker's messages in the order they came.
+    waiting_sources_.clear();
+    for (auto it = incoming_.begin(); it != incoming_.end();) {
+      const int from = it->source();
+      if (std::ranges::find(waiting_sources_, from) != waiting_sources_.end() || !it->test()) {
+        waiting_sources_.push_back(from);
+        ++it;
+        continue;
       }
-      sends_.emplace_back(comm_, master_rank, static_cast<int>(tag::results), std::move(wrapped_));
-      wrapped_ = byte_buffer();
-      ring(master_rank);
+      spare_ = it->release();
+      it = incoming_.erase(it);
+      pass_up(from, static_cast<int>(tag::results), spare_);
+      trim_message_buffer(spare_);
       any = true;
     }
     return any;
   }
 
+  // The workers' counts of finished items (progress shown, off the node's page): eight bytes,
+  // which go at once.
+  bool take_items_done() {
+    bool any = false;
+    const int items_done = static_cast<int>(tag::items_done);
+    while (auto status = comm_.iprobe(boost::mpi::any_source, items_done)) {
+      std::uint64_t finished = 0;
+      comm_.recv(status->source(), items_done, finished);  // as the worker sends it: one integer
+      pass_up(status->source(), items_done,
+              std::span<const char>(reinterpret_cast<const char*>(&finished), sizeof finished));
+      any = true;
+    }
+    return any;
+  }
+
+  // A worker's message, wrapped for the master.
+  void pass_up(int from, int message_tag, std::span<const char> message) {
+    wrap_routed(wrapped_, {from, message_tag}, message);
+    sends_.emplace_back(comm_, master_rank, static_cast<int>(tag::results), std::move(wrapped_));
+    wrapped_ = byte_buffer();
+    ring(master_rank);
+  }
+
   bool complete_sends() {
+    // One MPI call for them all: Open MPI may yield the core in every call that finds nothing
+    // done (send_batch).
+    testing_.clear();
+    for (pending& send : sends_) testing_.push_back(&send.message);
+    batch_.test(testing_);
     bool any = false;
     for (auto it = sends_.begin(); it != sends_.end();) {
-      if (it->message.test()) {
+      if (it->message.test_after_batch()) {
         it = sends_.erase(it);
         any = true;
       } else {
@@ -109,12 +145,20 @@ class relay_loop {
   }
 
   // Whether everything it waits for rings its bell: the master's messages (when it is on this
-  // node) and the workers' (on this node, as a group is), with no send of its own in progress.
-  bool every_event_rings() const { return sends_.empty() && bells_.of(master_rank) != nullptr; }
+  // node) and the workers' (on this node, as a group is), with no send of its own in progress
+  // and no message on its way in.
+  bool every_event_rings() const {
+    return sends_.empty() && incoming_.empty() && bells_.of(master_rank) != nullptr;
+  }
 
   const boost::mpi::communicator& comm_;
   const node_doorbells& bells_;
   std::list<pending> sends_;
+  std::vector<outgoing_message*> testing_;  // complete_sends' scratch
+  send_batch batch_;
+  std::deque<incoming_message> incoming_;  // workers' results being received, in the order they came
+  std::vector<int> waiting_sources_;        // take_results' scratch
+  byte_buffer spare_;                       // the next receive's buffer
   byte_buffer received_;
   byte_buffer wrapped_;
   std::optional<int> exit_code_;

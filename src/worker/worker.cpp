@@ -92,8 +92,8 @@ class cancel_watch {
 // the items per second of waiting at once. Where a message moves only while its sender calls
 // MPI (TCP, shared memory without single-copy reads), it moves on at the worker's looks for
 // cancels (once a millisecond, between items), and the master, which receives without waiting
-// (incoming_message), serves the others meanwhile. A relay waits in its receives: a worker
-// behind one sends as before, and so does one off the master's node (`overlap` false).
+// (incoming_message), serves the others meanwhile; a group's relay receives the same way. A
+// worker off its master's node sends as before (`overlap` false).
 class results_sender {
  public:
   results_sender(const boost::mpi::communicator& comm, int master_rank, doorbell* master_bell, bool overlap)
@@ -159,8 +159,8 @@ int serve_with(const boost::mpi::communicator& comm, const node_doorbells& bells
   byte_buffer section;  // one chunk's results, in a bundle
   // The master rings this rank's bell after every message it sends here.
   event_wait idle(bells.of(comm.rank()));
-  // The pool's master, on this node.
-  const bool overlap = master_rank == 0 && bells.of(master_rank) != nullptr;
+  // The pool's master or this group's relay, on this node.
+  const bool overlap = bells.of(master_rank) != nullptr;
   results_sender sender(comm, master_rank, bells.of(master_rank), overlap);
   watch.also_at_each_look([&sender] { sender.pending(); });
   for (;;) {
