@@ -598,17 +598,17 @@ class ClusterSim:
 # ---------------------------------------------------------------------------- parameters
 
 # The 2-core measuring machine (docs/scaling.md). The master's cost per chunk: c_m + c_i * k
-# (scripts/dispatch-rate.sh, 2026-12-05), or with --check the measured table of it at 2 ranks
+# (scripts/dispatch-rate.sh, 2026-12-06), or with --check the measured table of it at 2 ranks
 # (its work alone: it blocks rather than polls while its worker has work queued). The worker's
 # costs and the latency: small enough that one worker on its own core keeps the master
 # saturated at small chunks, as measured. The sharing parameters and
 # w_i: fitted (--fit, the best by the mean error) to the dispatch-rate table at 2, 3 and 17
 # ranks only (the 5-, 9- and 64-rank rows, W3 and W4 are then predictions of the model). r_m:
 # not fitted, an estimate.
-SHARED = dict(c_m=0.22e-6, c_i=3.3e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=6e-9, latency=0.3e-6,
-              spin_weight=0.05,  # the weight of a thread spinning (yielding) in its wait
+SHARED = dict(c_m=0.22e-6, c_i=4.3e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=6e-9, latency=0.3e-6,
+              spin_weight=0.0,  # the weight of a thread spinning (yielding) in its wait
               switch=2.5e-6, switch_per_rank=0.15e-6,  # a shared rank's switch per message
-              rendezvous=6e-6, rdv_per_rank=3e-6,  # a handshake, and its polling on shared cores
+              rendezvous=6e-6, rdv_per_rank=0.25e-6,  # a handshake, and its polling on shared cores
               item_bytes=4,  # bench_dispatch_rate's items are ints
               r_m=1.5e-6)  # a relay's CPU per message it passes on (receive, unwrap, send)
 # A cluster: a core per rank; 0.5 us a message within a node (shared memory), 2 us between
@@ -699,8 +699,8 @@ def cost_tables(measured):
 
 
 FIT_RANKS = (2, 3, 17)  # the rows the sharing parameters are fitted to; the others are left to check
-FIT_GRID = dict(w_i=(4e-9, 5e-9, 6e-9), spin_weight=(0.0, 0.025, 0.05), switch=(1.5e-6, 2e-6, 2.5e-6),
-                switch_per_rank=(0.05e-6, 0.1e-6, 0.15e-6), rdv_per_rank=(1e-6, 2e-6, 3e-6))
+FIT_GRID = dict(w_i=(5e-9, 6e-9), spin_weight=(0.0, 0.05), switch=(1.5e-6, 2e-6, 2.5e-6),
+                switch_per_rank=(0.05e-6, 0.1e-6, 0.15e-6), rdv_per_rank=(0.0, 0.25e-6, 0.5e-6, 1e-6, 2e-6))
 
 
 def fit(path, cores):
