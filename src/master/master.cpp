@@ -417,30 +417,15 @@ bool master::poll_messages() {
   if (local_) return take_local_results();
   // A receive posted is progress: the wait that follows spins first, and its sleeps start
   // short, for a message whose sender must call MPI for it to move (TCP above its eager limit).
-  bool any = false;
-  while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
-    incoming_.emplace_back(comm_, *status, dispatcher_.sends().take_buffer());
-    any = true;
-  }
-  // Each source's messages in the order they came: one still on its way holds back the later
-  // ones of its source (a relay's), and no one else's.
-  waiting_sources_.clear();
-  for (auto it = incoming_.begin(); it != incoming_.end();) {
-    const int source = it->source();
-    if (std::ranges::find(waiting_sources_, source) != waiting_sources_.end() || !it->test()) {
-      waiting_sources_.push_back(source);
-      ++it;
-      continue;
-    }
-    byte_buffer message = it->release();
-    it = incoming_.erase(it);
+  const bool posted = incoming_.post_arrived(comm_, static_cast<int>(tag::results),
+                                             [this] { return dispatcher_.sends().take_buffer(); });
+  const bool taken = incoming_.take_ready([this](int source, byte_buffer&& message) {
     raise_injected_fault(fault_point::results_receive);
     if (topology_.is_relay(source)) handle_routed(message);
     else dispatcher_.take_results(source, message);
     dispatcher_.sends().give_back(std::move(message));
-    any = true;
-  }
-  return any;
+  });
+  return posted || taken;
 }
 
 void master::handle_routed(std::span<const char> wrapped) {

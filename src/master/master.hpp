@@ -11,7 +11,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -25,6 +24,7 @@
 #include <boost/mpi/request.hpp>
 
 #include "wire/doorbell.hpp"
+#include "wire/incoming_queue.hpp"
 #include "wire/items_done.hpp"
 #include "worker/isolated_executor.hpp"
 #include "mpipool/detail/job.hpp"
@@ -226,9 +226,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   std::vector<stopped_call> stopped_calls_;
   std::chrono::steady_clock::time_point stopped_calls_due_{};
   static constexpr std::chrono::seconds stopped_calls_wait{2};
-  // Results messages being received, in the order they came (poll_messages).
-  std::deque<incoming_message> incoming_;
-  std::vector<int> waiting_sources_;  // poll_messages' scratch: sources with a message on its way
+  incoming_queue incoming_;  // results messages being received (poll_messages)
   // Both null unless asked for: then the loop costs one branch per turn and per chunk.
   std::unique_ptr<trace_recorder> trace_;
   std::unique_ptr<progress_display> display_;

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
-#include <deque>
+#include <utility>
 #include <list>
 #include <optional>
 #include <vector>
@@ -12,6 +12,7 @@
 
 #include "mpipool/detail/protocol.hpp"
 #include "wire/doorbell.hpp"
+#include "wire/incoming_queue.hpp"
 #include "wire/transport.hpp"
 #include "wire/wait.hpp"
 
@@ -75,28 +76,14 @@ class relay_loop {
   // the eager limit moves only as its worker calls MPI where shared memory has no single-copy
   // reads, and its worker may be running its next chunk meanwhile.
   bool take_results() {
-    bool any = false;
-    while (auto status = comm_.iprobe(boost::mpi::any_source, static_cast<int>(tag::results))) {
-      incoming_.emplace_back(comm_, *status, std::move(spare_));
-      spare_ = byte_buffer();
-      any = true;
-    }
-    // Each worker's messages in the order they came.
-    waiting_sources_.clear();
-    for (auto it = incoming_.begin(); it != incoming_.end();) {
-      const int from = it->source();
-      if (std::ranges::find(waiting_sources_, from) != waiting_sources_.end() || !it->test()) {
-        waiting_sources_.push_back(from);
-        ++it;
-        continue;
-      }
-      spare_ = it->release();
-      it = incoming_.erase(it);
-      pass_up(from, static_cast<int>(tag::results), spare_);
+    const bool posted = incoming_.post_arrived(comm_, static_cast<int>(tag::results),
+                                               [this] { return std::exchange(spare_, byte_buffer()); });
+    const bool taken = incoming_.take_ready([this](int from, byte_buffer&& message) {
+      pass_up(from, static_cast<int>(tag::results), message);
+      spare_ = std::move(message);
       trim_message_buffer(spare_);
-      any = true;
-    }
-    return any;
+    });
+    return posted || taken;
   }
 
   // The workers' counts of finished items (progress shown, off the node's page): eight bytes,
@@ -156,9 +143,8 @@ class relay_loop {
   std::list<pending> sends_;
   std::vector<outgoing_message*> testing_;  // complete_sends' scratch
   send_batch batch_;
-  std::deque<incoming_message> incoming_;  // workers' results being received, in the order they came
-  std::vector<int> waiting_sources_;        // take_results' scratch
-  byte_buffer spare_;                       // the next receive's buffer
+  incoming_queue incoming_;  // workers' results being received
+  byte_buffer spare_;        // the next receive's buffer
   byte_buffer received_;
   byte_buffer wrapped_;
   std::optional<int> exit_code_;
