@@ -353,6 +353,9 @@ void dispatcher::admit(std::uint64_t id, std::unique_ptr<job> work) {
 
 void dispatcher::retire(std::uint64_t job_id) {
   std::unique_ptr<job> done = detach(job_id);
+  // Gone already: settle_jobs retires several finished jobs in a row, and an earlier one's
+  // callback may have dropped a later one (a stream it let go of).
+  if (!done) return;
   if (display_) display_->job_finished(job_id, *done, trace_recorder::clock::now());
   try {
     done->publish();  // runs the callbacks, on this thread, before the result is ready

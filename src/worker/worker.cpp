@@ -103,9 +103,13 @@ class results_sender {
   // buffer whose message has gone.
   void send(byte_buffer& results) {
     finish();
+    // A message sent in parts is received whole, in a receive that waits for every part
+    // (incoming_message): where parts move only as this rank calls MPI, the receiver would wait
+    // on it through its next chunk, so such a message goes before the next chunk starts.
+    const bool in_parts = results.size() > message_part_limit();
     sending_.emplace(comm_, master_rank_, static_cast<int>(tag::results), std::move(results));
     if (master_bell_) master_bell_->ring();
-    if (!overlap_) finish();
+    if (!overlap_ || in_parts) finish();
     results = std::move(spare_);
     results.clear();
     spare_ = byte_buffer{};
