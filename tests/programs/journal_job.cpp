@@ -96,6 +96,10 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Each line reaches the job's output as it is printed. A batch job's warning signal may come
+  // just after the map has finished, once the pool's own handlers are gone: its default action
+  // then ends the process, and a buffered "journal: ... computed" would be lost with it.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc < 4) return usage();
   const std::uint64_t items = std::strtoull(argv[1], nullptr, 10);
   const std::string file = argv[3];
