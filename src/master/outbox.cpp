@@ -20,9 +20,7 @@ void outbox::send(int rank, tag kind, byte_buffer&& bytes) {
 }
 
 bool outbox::complete() {
-  testing_.clear();
-  for (auto& send : sends_) testing_.push_back(&send->message);
-  batch_.test(testing_);
+  batch_.test(sends_, [](std::optional<pending_send>& send) -> outgoing_message& { return send->message; });
   bool any = false;
   for (auto it = sends_.begin(); it != sends_.end();) {
     pending_send& send = **it;

@@ -58,7 +58,6 @@ class outbox {
   std::list<std::optional<pending_send>> sends_;
   std::list<std::optional<pending_send>> spare_sends_;
   std::vector<byte_buffer> spare_buffers_;
-  std::vector<outgoing_message*> testing_;  // complete()'s scratch
   send_batch batch_;
 };
 

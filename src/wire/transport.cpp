@@ -74,15 +74,11 @@ bool outgoing_message::test() {
   return parts_done_ == parts_.size();
 }
 
-void send_batch::test(const std::vector<outgoing_message*>& sends) {
+void send_batch::test_owners() {
+  // Only the sends whose first message is still in progress take part.
+  std::erase_if(owners_, [](outgoing_message* send) { return send->first_request() == nullptr; });
   requests_.clear();
-  owners_.clear();
-  for (outgoing_message* send : sends) {
-    if (MPI_Request* request = send->first_request()) {
-      requests_.push_back(*request);
-      owners_.push_back(send);
-    }
-  }
+  for (outgoing_message* send : owners_) requests_.push_back(*send->first_request());
   if (requests_.empty()) return;
   indices_.resize(requests_.size());
   int done = 0;

@@ -79,11 +79,19 @@ class outgoing_message {
 // send's test() makes no MPI call unless the send went in parts.
 class send_batch {
  public:
-  void test(const std::vector<outgoing_message*>& sends);
+  // Tests the outgoing_message of each of `sends`, as `message_of(send)` gives it.
+  template <class Sends, class MessageOf>
+  void test(Sends& sends, MessageOf&& message_of) {
+    owners_.clear();
+    for (auto& send : sends) owners_.push_back(&message_of(send));
+    test_owners();
+  }
 
  private:
-  std::vector<MPI_Request> requests_;  // scratch, kept for the next test
-  std::vector<outgoing_message*> owners_;
+  void test_owners();
+
+  std::vector<outgoing_message*> owners_;  // scratch, kept for the next test
+  std::vector<MPI_Request> requests_;
   std::vector<int> indices_;
 };
 

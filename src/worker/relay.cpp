@@ -6,7 +6,6 @@
 #include <utility>
 #include <list>
 #include <optional>
-#include <vector>
 
 #include <boost/mpi/status.hpp>
 
@@ -112,9 +111,7 @@ class relay_loop {
   bool complete_sends() {
     // One MPI call for them all: Open MPI may yield the core in every call that finds nothing
     // done (send_batch).
-    testing_.clear();
-    for (pending& send : sends_) testing_.push_back(&send.message);
-    batch_.test(testing_);
+    batch_.test(sends_, [](pending& send) -> outgoing_message& { return send.message; });
     bool any = false;
     for (auto it = sends_.begin(); it != sends_.end();) {
       if (it->message.test_after_batch()) {
@@ -141,7 +138,6 @@ class relay_loop {
   const boost::mpi::communicator& comm_;
   const node_doorbells& bells_;
   std::list<pending> sends_;
-  std::vector<outgoing_message*> testing_;  // complete_sends' scratch
   send_batch batch_;
   incoming_queue incoming_;  // workers' results being received
   byte_buffer spare_;        // the next receive's buffer
