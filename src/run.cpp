@@ -23,6 +23,7 @@
 #include "master/master.hpp"
 #include "faults/stop_signals.hpp"
 #include "worker/relay.hpp"
+#include "worker/sub_master.hpp"
 #include "worker/worker.hpp"
 #include "wire/node_map.hpp"
 #include "wire/topology.hpp"
@@ -103,25 +104,29 @@ int run_pool(const boost::mpi::communicator& parent, const body_function& body, 
   allow_hot_spin(!cores_shared);
   // Rank 0's setting, so that every rank agrees on who relays.
   constexpr int bad_setting_value = std::numeric_limits<int>::min();
-  int ranks_per_group = 0;
+  int settings[2] = {0, 0};  // ranks per group, stocking
   std::exception_ptr bad_setting;
   if (comm.rank() == 0) {
     try {
-      ranks_per_group = ranks_per_group_setting(options.ranks_per_group);
+      settings[0] = ranks_per_group_setting(options.ranks_per_group);
+      settings[1] = stocking_setting(options.stock_sub_masters) ? 1 : 0;
     } catch (...) {  // every rank must still hear of it, or the others would wait for ever
       bad_setting = std::current_exception();
-      ranks_per_group = bad_setting_value;
+      settings[0] = bad_setting_value;
     }
   }
-  boost::mpi::broadcast(comm, ranks_per_group, 0);
+  boost::mpi::broadcast(comm, settings, 2, 0);
   if (bad_setting) std::rethrow_exception(bad_setting);
+  const int ranks_per_group = settings[0];
   if (ranks_per_group == bad_setting_value) return EXIT_FAILURE;  // rank 0 says why
   pool_topology topology = ranks_per_group == pool_options::group_per_node
                                ? pool_topology::by_node(node_of_each_rank(comm))
                                : pool_topology(comm.size(), ranks_per_group);
+  topology.set_stocking(settings[1] != 0);
   if (comm.rank() != 0) {
     try {
-      if (topology.is_relay(comm.rank())) return relay(comm, bells);
+      if (topology.is_relay(comm.rank()))
+        return topology.stocking() ? sub_master(comm, topology, bells) : relay(comm, bells);
       return serve(comm, bells, isolation, topology.master_of(comm.rank()));
     } catch (...) {  // the master would wait for this worker for ever: end the job instead
       const item_error error = describe(std::current_exception());

@@ -37,6 +37,7 @@ dispatcher::dispatcher(const boost::mpi::communicator& comm, const pool_topology
       // The task thread of a one-rank pool runs one chunk at a time: nothing to prefetch.
       policy_(bells.size(), local ? 1 : dispatch_policy::prefetch_depth, topology.workers().size()) {
   policy_.set_cores_shared(cores_shared);
+  for (int slot : topology.slots()) policy_.set_weight(slot, static_cast<std::size_t>(topology.weight(slot)));
   // Plain FIFO grouping, for comparison (bench/parallel_tasks.cpp): a parallel task that cannot
   // get its group holds every later call back at once, with no backfill.
   if (const char* backfill = std::getenv("MPIPOOL_GROUP_BACKFILL"); backfill && std::string(backfill) == "off")
@@ -61,7 +62,8 @@ void dispatcher::send_setup(const bound_call& initializer, bool items_done_wante
     local_->run(std::move(bytes));
     return;
   }
-  for (int rank : topology_.workers()) {
+  // A stocking sub-master passes it on to each of its workers.
+  for (int rank : topology_.slots()) {
     policy_.chunk_sent(rank);
     workers_[static_cast<std::size_t>(rank)].sent(setup_job, now);
     outbox_.send(rank, tag::chunk, byte_buffer(bytes));
@@ -245,7 +247,7 @@ void dispatcher::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& byt
   delivered_.clear();
   for (std::span<const char> rest = bytes; !rest.empty();) {
     const std::span<const char> chunk = take_section<chunk_header>(rest);
-    delivered_.push_back({chunk.size(), frame_cursor(chunk).take<chunk_header>().items.count});
+    delivered_.push_back({chunk.size(), frame_cursor(chunk).take<chunk_header>().items});
   }
   if (local_) local_->run(std::move(bytes));
   else outbox_.send(rank, tag::chunk, std::move(bytes));
@@ -255,7 +257,7 @@ void dispatcher::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& byt
   bool first = true;
   for (const auto& [size, items] : delivered_) {
     policy_.chunk_sent(rank, job_id);
-    worker.sent(job_id, sent, size, items, std::exchange(first, false));
+    worker.sent(job_id, sent, size, items.count, std::exchange(first, false), items.first);
   }
 }
 
@@ -271,24 +273,46 @@ void dispatcher::take_results(int rank, std::span<const char> message) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   const auto received = worker_slot::clock::now();
   // A bundle's chunks come back together: each is given an equal share of the time its worker
-  // spent on them all, so that the policy's typical time stays a chunk's.
+  // spent on them all, so that the policy's typical time stays a chunk's. A stocking
+  // sub-master's workers run its chunks side by side, and it sends what came in one message:
+  // a chunk's time is then its worker's own, not the time since the previous results.
+  const bool sub_master = topology_.stocking() && topology_.is_relay(rank);
   std::uint64_t job = setup_job;
   double busy_seconds = 0;
   std::size_t chunks = 0;
-  for (std::span<const char> rest = message; !rest.empty(); ++chunks) {
+  for (std::span<const char> rest = message; !rest.empty();) {
     const std::span<const char> section = take_section<results_header>(rest);
-    // Results come back in the order the chunks went: these are of its oldest chunk.
-    const worker_slot::finished_chunk done = worker.returned(received);
+    const auto header = frame_cursor(section).take<results_header>();
+    const int ran_on = header.worker_rank == 0 ? rank : worker_behind(rank, header.worker_rank);
+    if (header.more_parts != 0) {  // a sub-master's worker's part of a chunk it gave several
+      handle_results(rank, ran_on, section, {header.job}, received);
+      continue;
+    }
+    // A worker's results come back in the order its chunks went: these are of its oldest chunk.
+    const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first);
     policy_.chunk_returned(rank);
-    if (chunks == 0) job = done.job;
-    busy_seconds += done.seconds;
-    handle_results(rank, section, done, received);
+    if (sub_master) {
+      if (done.job != setup_job) policy_.record_chunk_time(done.job, static_cast<double>(header.run_ns) * 1e-9);
+    } else {
+      if (chunks++ == 0) job = done.job;
+      busy_seconds += done.seconds;
+    }
+    handle_results(rank, ran_on, section, done, received);
   }
   if (job != setup_job && chunks > 0) policy_.record_chunk_time(job, busy_seconds / static_cast<double>(chunks));
 }
 
-void dispatcher::handle_results(int rank, std::span<const char> message, const worker_slot::finished_chunk& done,
-                                worker_slot::clock::time_point received) {
+int dispatcher::worker_behind(int sub_master, int worker_rank) const {
+  const int size = static_cast<int>(workers_.size());
+  if (worker_rank <= 0 || worker_rank >= size || worker_rank == sub_master ||
+      topology_.route_to(worker_rank) != sub_master)
+    throw std::runtime_error("mpipool: protocol error: sub-master " + std::to_string(sub_master) +
+                             " passed on results from rank " + std::to_string(worker_rank) + ", not one of its workers");
+  return worker_rank;
+}
+
+void dispatcher::handle_results(int rank, int ran_on, std::span<const char> message,
+                                const worker_slot::finished_chunk& done, worker_slot::clock::time_point received) {
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   const std::uint64_t running = done.job;
   results_view results;
@@ -304,13 +328,13 @@ void dispatcher::handle_results(int rank, std::span<const char> message, const w
     return;
   }
   if (results.header.job == setup_job) {
-    finish_setup(rank, results);
+    finish_setup(ran_on, results);
     return;
   }
   worker.items_returned(results.header.items.count);
   policy_.record_run_time(results.header.job, static_cast<double>(results.header.run_ns) * 1e-9);
   if (trace_)
-    trace_->chunk_done(rank, results.header.job, results.header.items, done.bytes, message.size(),
+    trace_->chunk_done(ran_on, results.header.job, results.header.items, done.bytes, message.size(),
                        results.header.run_ns, received);
   // A parallel task's members other than its rank 0 only ask for more: the group's rank 0
   // reports the outcome the members agreed on.
@@ -324,7 +348,7 @@ void dispatcher::handle_results(int rank, std::span<const char> message, const w
   }
   std::exception_ptr failure;  // a result that cannot be deserialized, no memory, a journal's error
   try {
-    it->second->accept(results.header.items, results.outcomes, {rank, worker.host});
+    it->second->accept(results.header.items, results.outcomes, {ran_on, workers_[static_cast<std::size_t>(ran_on)].host});
   } catch (...) {
     failure = std::current_exception();
   }
@@ -341,6 +365,15 @@ void dispatcher::handle_results(int rank, std::span<const char> message, const w
 // --- The job table ------------------------------------------------------------------------------
 
 void dispatcher::admit(std::uint64_t id, std::unique_ptr<job> work) {
+  if (topology_.stocking() && work->task().group_width > 1) {
+    // Its group is made of idle workers that only the sub-masters see.
+    work->abandon(std::make_exception_ptr(mpipool::error(
+                      "mpipool: task '" + work->task().name +
+                      "' is a parallel task (mpipool::ranks), which stocking sub-masters cannot run: use relays "
+                      "(pool_options::stock_sub_masters = false, MPIPOOL_SUB_MASTERS=relay)")),
+                  true);
+    return;
+  }
   if (trace_) {
     trace_->job_started(id, work->method(), work->task().name);
     if (display_) display_->job_started(id, *work, trace_recorder::clock::now());

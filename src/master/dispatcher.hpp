@@ -90,7 +90,8 @@ class dispatcher {
   // Sends chunks while the policy finds a free worker and a job with a chunk ready; `closing`:
   // no stream's input waits for more. Returns whether it sent any.
   bool dispatch(bool closing);
-  // A results message from worker `rank`: one chunk's results, or a bundle's.
+  // A results message from worker `rank`: one chunk's results, or a bundle's; from a stocking
+  // sub-master, any of its workers' (each section names the worker).
   void take_results(int rank, std::span<const char> message);
   // Tests the sends in progress; returns whether any has gone.
   bool complete_sends() { return outbox_.complete(); }
@@ -111,12 +112,19 @@ class dispatcher {
   const std::string& host_of(int rank) const { return workers_[static_cast<std::size_t>(rank)].host; }
   // The items that workers have finished in chunks whose results are still out, by job:
   // `finished_by(rank)` is a worker's own count of every item it finished.
+  // A stocking sub-master's chunks are split by the sum of its workers' counts.
   template <class FinishedBy>
   progress_display::items_by_job items_in_flight(FinishedBy&& finished_by) const {
     progress_display::items_by_job found;
-    for (std::size_t rank = 0; rank < workers_.size(); ++rank)
-      workers_[rank].split_items_in_flight(finished_by(rank),
-                                           [&](std::uint64_t job_id, std::uint64_t items) { found[job_id] += items; });
+    const auto add = [&](std::uint64_t job_id, std::uint64_t items) { found[job_id] += items; };
+    if (!topology_.stocking()) {
+      for (std::size_t rank = 0; rank < workers_.size(); ++rank) workers_[rank].split_items_in_flight(finished_by(rank), add);
+      return found;
+    }
+    std::vector<std::uint64_t> finished(workers_.size(), 0);
+    for (std::size_t rank = 1; rank < workers_.size(); ++rank)
+      finished[static_cast<std::size_t>(topology_.route_to(static_cast<int>(rank)))] += finished_by(rank);
+    for (std::size_t rank = 1; rank < workers_.size(); ++rank) workers_[rank].split_items_in_flight(finished[rank], add);
     return found;
   }
 
@@ -139,8 +147,12 @@ class dispatcher {
   void deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes);
   // Only once it is on its way is the worker holding the task, and done with its forget list.
   void delivered(int rank, std::uint64_t job_id);
-  void handle_results(int rank, std::span<const char> message, const worker_slot::finished_chunk& done,
+  // One chunk's results, from `rank`'s slot, run by `ran_on` (the rank itself, or one of a
+  // stocking sub-master's workers).
+  void handle_results(int rank, int ran_on, std::span<const char> message, const worker_slot::finished_chunk& done,
                       worker_slot::clock::time_point received);
+  // `worker_rank`, checked to be one of `sub_master`'s workers (throws a protocol error if not).
+  int worker_behind(int sub_master, int worker_rank) const;
   void finish_setup(int rank, const results_view& results);
 
   void retire(std::uint64_t job_id);
@@ -174,7 +186,7 @@ class dispatcher {
   bool setup_done_ = false;
   std::optional<remote_failure> first_setup_failure_;
   // The sizes and item counts of the chunks of the message being delivered.
-  std::vector<std::pair<std::size_t, std::uint32_t>> delivered_;
+  std::vector<std::pair<std::size_t, item_range>> delivered_;
 };
 
 }  // namespace mpipool::detail

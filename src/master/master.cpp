@@ -421,16 +421,18 @@ bool master::poll_messages() {
                                              [this] { return dispatcher_.sends().take_buffer(); });
   const bool taken = incoming_.take_ready([this](int source, byte_buffer&& message) {
     raise_injected_fault(fault_point::results_receive);
-    if (topology_.is_relay(source)) handle_routed(message);
+    if (topology_.is_relay(source)) handle_routed(source, message);
     else dispatcher_.take_results(source, message);
     dispatcher_.sends().give_back(std::move(message));
   });
   return posted || taken;
 }
 
-void master::handle_routed(std::span<const char> wrapped) {
+void master::handle_routed(int relay, std::span<const char> wrapped) {
   const auto [route, message] = unwrap_routed(wrapped);
-  if (route.rank <= 0 || route.rank >= size_ || topology_.is_relay(route.rank))
+  // A stocking sub-master's own results name it; a relay passes on its workers' only.
+  const bool own_slot = topology_.stocking() && route.rank == relay && route.tag == static_cast<int>(tag::results);
+  if (route.rank <= 0 || route.rank >= size_ || (topology_.is_relay(route.rank) && !own_slot))
     throw std::runtime_error("mpipool: protocol error: a relay passed on a message from rank " + std::to_string(route.rank));
   if (route.tag == static_cast<int>(tag::items_done)) {
     std::uint64_t finished = 0;

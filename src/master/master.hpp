@@ -127,7 +127,7 @@ class master final : public job_control, public std::enable_shared_from_this<mas
   bool poll_messages();
   bool take_local_results();
   // A message from a relay: a worker's results or items-done count, wrapped.
-  void handle_routed(std::span<const char> wrapped);
+  void handle_routed(int relay, std::span<const char> wrapped);
   bool should_stop() const;
   // How the progress thread waits for its next event, once a turn found nothing to do.
   enum class idle_wait {

@@ -7,7 +7,8 @@ namespace mpipool::detail {
 void outbox::send(int rank, tag kind, byte_buffer&& bytes) {
   if (spare_sends_.empty()) spare_sends_.emplace_back();
   const int to = topology_.route_to(rank);
-  if (to != rank) {  // through the worker's relay
+  // Through the worker's relay; to a stocking sub-master's own slot, wrapped alike, naming it.
+  if (to != rank || topology_.is_relay(rank)) {
     byte_buffer wrapped = take_buffer();
     wrap_routed(wrapped, {rank, static_cast<int>(kind)}, bytes);
     give_back(std::move(bytes));

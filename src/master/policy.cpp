@@ -11,7 +11,12 @@ dispatch_policy::dispatch_policy(std::size_t ranks, std::size_t max_in_flight, s
       most_in_flight_(prefetches_ ? std::max(max_in_flight_, 2 * chunks_per_bundle) : 1),
       workers_(std::max<std::size_t>(workers > 0 ? workers : (ranks > 1 ? ranks - 1 : 1), 1)),
       in_flight_(ranks, 0),
+      weight_(ranks, 1),
       node_(ranks, 0) {}
+
+void dispatch_policy::set_weight(int rank, std::size_t weight) {
+  weight_.at(static_cast<std::size_t>(rank)) = std::max<std::size_t>(weight, 1);
+}
 
 void dispatch_policy::add_job(std::uint64_t id, bool takes_turns, std::size_t width) {
   queue_.push_back(id);
@@ -106,11 +111,12 @@ void dispatch_policy::remove_rank(std::deque<int>& list, int rank) {
 
 void dispatch_policy::chunk_sent(int rank, std::optional<std::uint64_t> id) {
   std::size_t& count = in_flight_.at(static_cast<std::size_t>(rank));
-  if (count == 0) remove_rank(idle_, rank);
+  const std::size_t weight = weight_of(rank);
   ++count;
   ++total_in_flight_;
+  if (count == weight) remove_rank(idle_, rank);  // its last free worker is taken
   remove_rank(prefetchable_, rank);
-  if (count < (id ? in_flight_limit(*id) : max_in_flight_)) prefetchable_.push_back(rank);
+  if (count < (id ? in_flight_limit(*id) : max_in_flight_) * weight) prefetchable_.push_back(rank);
 }
 
 void dispatch_policy::chunk_returned(int rank) {
@@ -118,6 +124,13 @@ void dispatch_policy::chunk_returned(int rank) {
   if (count == 0) return;
   --count;
   --total_in_flight_;
+  if (const std::size_t weight = weight_of(rank); weight > 1) {  // a sub-master: groups never go there
+    // One of its workers is free (again, or for the first time after the set-up).
+    if (count < weight && std::find(idle_.begin(), idle_.end(), rank) == idle_.end()) idle_.push_back(rank);
+    remove_rank(prefetchable_, rank);
+    prefetchable_.push_back(rank);
+    return;
+  }
   if (count == 0) {
     remove_rank(prefetchable_, rank);
     auto member = group_of_.find(rank);
@@ -143,21 +156,28 @@ std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chu
   const std::size_t limit = in_flight_limit(id);
   while (!prefetchable_.empty()) {
     const int rank = prefetchable_.back();
-    if (in_flight(rank) < limit) return rank;
+    if (in_flight(rank) < limit * weight_of(rank)) return rank;
     prefetchable_.pop_back();  // as much as this job may commit to it; the next round looks again
   }
   return std::nullopt;
 }
 
 std::size_t dispatch_policy::chunks_per_message(std::uint64_t id, int rank) const {
-  if (!bundles_pay(id)) return 1;
+  const std::size_t weight = weight_of(rank);
   const std::size_t held = in_flight(rank);
-  if (held >= most_in_flight_) return 1;
+  if (!bundles_pay(id)) {
+    if (weight == 1) return 1;
+    // worker_for chose it for a free worker, or, past those, because prefetch pays.
+    const std::size_t fill = held < weight ? weight : max_in_flight_ * weight;
+    return held < fill ? fill - held : 1;
+  }
+  const std::size_t most = most_in_flight_ * weight;
+  if (held >= most) return 1;
   const std::size_t bytes = jobs_.at(id).chunk_bytes;
   const std::size_t under_limit = bytes > 0 ? bundle_bytes_most / bytes : chunks_per_bundle;
   const std::size_t bundle =
       under_limit >= chunks_per_bundle / 2 ? std::min(chunks_per_bundle, under_limit) : chunks_per_bundle;
-  return std::min(bundle, most_in_flight_ - held);
+  return std::min(bundle * weight, most - held);
 }
 
 bool dispatch_policy::bundles_pay(std::uint64_t id) const {

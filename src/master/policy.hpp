@@ -124,6 +124,10 @@ class dispatch_policy {
   std::size_t queued_jobs() const { return queue_.size(); }
 
   // Workers.
+  // `rank` passes chunks on to `weight` workers (a stocking sub-master, wire/topology.hpp): it
+  // counts as idle while it has fewer chunks than that, and may hold `weight` times a worker's
+  // chunks in flight. Set before any chunk goes.
+  void set_weight(int rank, std::size_t weight);
   // A chunk of job `id` went to `rank` (no id: the set-up chunk).
   void chunk_sent(int rank, std::optional<std::uint64_t> id = std::nullopt);
   void chunk_returned(int rank);
@@ -138,7 +142,8 @@ class dispatch_policy {
   // just started its chunk. Nothing when no worker should take it now.
   std::optional<int> worker_for(std::uint64_t id, std::size_t chunks_left);
   // How many chunks of job `id` the next message to `rank` may carry: 1, or a bundle's worth
-  // where bundles pay (see chunks_per_bundle).
+  // where bundles pay (see chunks_per_bundle); to a rank of weight w, as many as fill its free
+  // workers, or its stock when it prefetches, or w bundles.
   std::size_t chunks_per_message(std::uint64_t id, int rank) const;
   // A dispatch round is over: busy workers are no longer known to have just started their
   // chunk. A worker that has been on one chunk for a while may be on a long task (or one that
@@ -191,6 +196,8 @@ class dispatch_policy {
   std::size_t in_flight_limit(std::uint64_t id) const { return bundles_pay(id) ? most_in_flight_ : max_in_flight_; }
   std::size_t workers_;
   std::vector<std::size_t> in_flight_;  // by rank
+  std::vector<std::size_t> weight_;     // by rank: see set_weight
+  std::size_t weight_of(int rank) const { return weight_[static_cast<std::size_t>(rank)]; }
   std::size_t total_in_flight_ = 0;
   std::deque<int> idle_;          // nothing in flight; the most recently idle at the back
   std::deque<int> prefetchable_;  // busy with room for more, started this round; the latest at the back

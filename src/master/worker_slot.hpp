@@ -1,7 +1,8 @@
 #pragma once
-// What the master knows of one worker: where it runs, the chunks it has in flight (its results
-// come back in the order the chunks went), the items their results brought back, the tasks it
-// holds and the finished jobs it may forget.
+// What the master knows of one worker: where it runs, the chunks it has in flight (a worker's
+// results come back in the order the chunks went; a stocking sub-master's, in the order its
+// workers finish them), the items their results brought back, the tasks it holds and the
+// finished jobs it may forget.
 
 #include <algorithm>
 #include <chrono>
@@ -48,9 +49,9 @@ class worker_slot {
   // A chunk went; `new_message`: the first (or only) chunk of its message, a bundle's others
   // going in the same one.
   void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0, std::uint32_t items = 0,
-            bool new_message = true) {
+            bool new_message = true, std::uint64_t first = 0) {
     if (new_message || in_flight_.empty()) ++messages_sent_;
-    in_flight_.push_back({job, now, bytes, items, messages_sent_});
+    in_flight_.push_back({job, first, now, bytes, items, messages_sent_});
   }
 
   // The messages it has in flight: 2 or more, and the next is in its queue behind the one it
@@ -100,12 +101,16 @@ class worker_slot {
     }
   }
 
-  // The results of its oldest chunk arrived at `now`. A chunk's time runs from when it was
-  // sent, or from the previous results if it was waiting behind another chunk.
-  finished_chunk returned(clock::time_point now) {
+  // The results of the chunk of `job` from item `first` arrived at `now`: its oldest, from a
+  // worker, unless a results header that could not be read names another. A chunk's time runs
+  // from when it was sent, or from the previous results if it was waiting behind another chunk.
+  finished_chunk returned(clock::time_point now, std::uint64_t job, std::uint64_t first) {
     if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
-    const chunk done = in_flight_.front();
-    in_flight_.pop_front();
+    auto match = std::find_if(in_flight_.begin(), in_flight_.end(),
+                              [&](const chunk& c) { return c.job == job && c.first == first; });
+    if (match == in_flight_.end()) match = in_flight_.begin();
+    const chunk done = *match;
+    in_flight_.erase(match);
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
     return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
@@ -114,6 +119,7 @@ class worker_slot {
  private:
   struct chunk {
     std::uint64_t job;
+    std::uint64_t first;  // its first item
     clock::time_point sent;
     std::uint64_t bytes;
     std::uint32_t items;

@@ -93,6 +93,15 @@ void set_results_group_follower(byte_buffer& message) {
   std::memcpy(message.data(), &header, sizeof header);
 }
 
+void set_results_worker(std::span<char> message, std::size_t at, int worker_rank, bool more_parts) {
+  results_header header;
+  if (message.size() < at + sizeof header) throw std::runtime_error("mpipool: protocol error: a results section is cut short");
+  std::memcpy(&header, message.data() + at, sizeof header);
+  header.worker_rank = worker_rank;
+  header.more_parts = more_parts ? 1 : 0;
+  std::memcpy(message.data() + at, &header, sizeof header);
+}
+
 results_view read_results(std::span<const char> message) {
   frame_cursor in(message);
   results_view view;

@@ -65,6 +65,19 @@ pool_topology::pool_topology(const std::vector<int>& group_of_rank)
     if (!relay_[static_cast<std::size_t>(rank)]) workers_.push_back(rank);
 }
 
+void pool_topology::set_stocking(bool stocking) {
+  stocking_ = stocking && !relays_.empty();
+  slots_.clear();
+  weight_.assign(route_.size(), 1);
+  if (!stocking_) return;
+  for (int rank = 1; rank < static_cast<int>(route_.size()); ++rank) {
+    const int route = route_[static_cast<std::size_t>(rank)];
+    if (route == rank) slots_.push_back(rank);  // a relay, or a worker that talks to the master
+    else ++weight_[static_cast<std::size_t>(route)];
+  }
+  for (int relay : relays_) --weight_[static_cast<std::size_t>(relay)];  // counted itself above
+}
+
 int ranks_per_group_setting(int option) {
   if (option < 0 && option != pool_options::group_per_node)
     throw std::invalid_argument("mpipool: pool_options::ranks_per_group must not be negative (but group_per_node)");
@@ -78,6 +91,19 @@ int ranks_per_group_setting(int option) {
     throw std::invalid_argument(std::string("mpipool: MPIPOOL_RANKS_PER_GROUP must be a whole number of ranks or \"node\", not \"") +
                                 env + "\"");
   return static_cast<int>(value);
+}
+
+}  // namespace mpipool::detail
+
+namespace mpipool::detail {
+
+bool stocking_setting(bool option) {
+  if (option) return true;
+  const char* env = std::getenv("MPIPOOL_SUB_MASTERS");
+  if (env == nullptr || *env == '\0' || std::string_view(env) == "relay") return false;
+  if (std::string_view(env) == "stock") return true;
+  throw std::invalid_argument(std::string("mpipool: MPIPOOL_SUB_MASTERS must be \"stock\" or \"relay\", not \"") + env +
+                              "\"");
 }
 
 }  // namespace mpipool::detail

@@ -10,6 +10,11 @@
 // relays, except those on the master's node: there a relay would only add a hop between ranks
 // that share memory with the master anyway.
 //
+// Stocking (pool_options::stock_sub_masters, or MPIPOOL_SUB_MASTERS=stock): each relay is a
+// stocking sub-master instead (worker/sub_master.hpp). The master then sends a group's chunks to
+// its sub-master as to one worker with the group's workers' room (its weight), ahead of need,
+// and the sub-master hands them to its workers as they ask.
+//
 // Pure arithmetic, the same on every rank: tested without MPI.
 
 #include <cstddef>
@@ -41,11 +46,24 @@ class pool_topology {
   // pool of one).
   const std::vector<int>& workers() const { return workers_; }
 
+  // Stocking sub-masters (see the top): set once, before the pool starts.
+  void set_stocking(bool stocking);
+  bool stocking() const { return stocking_; }
+  // The ranks the master sends ordinary chunks to, ascending: the workers; when stocking, the
+  // sub-masters and the workers that talk to the master themselves.
+  const std::vector<int>& slots() const { return stocking_ ? slots_ : workers_; }
+  // How many workers take their chunks from `rank`'s slot: a stocking sub-master's group's
+  // workers; 1 otherwise.
+  int weight(int rank) const { return stocking_ ? weight_[static_cast<std::size_t>(rank)] : 1; }
+
  private:
   std::vector<int> route_;
   std::vector<bool> relay_;
   std::vector<int> relays_;
   std::vector<int> workers_;
+  bool stocking_ = false;
+  std::vector<int> slots_;
+  std::vector<int> weight_;  // by rank
 
   // `group_of_rank`: each rank's group (rank 0's is not read), or no_group.
   explicit pool_topology(const std::vector<int>& group_of_rank);
@@ -55,5 +73,8 @@ class pool_topology {
 // pool_options::group_per_node), else 0. Throws std::invalid_argument for a negative option
 // other than group_per_node, or a setting that is neither a whole number nor "node".
 int ranks_per_group_setting(int option);
+// Whether relays stock chunks: `option`, else MPIPOOL_SUB_MASTERS ("stock"; "relay" or unset:
+// no). Throws std::invalid_argument for any other value.
+bool stocking_setting(bool option);
 
 }  // namespace mpipool::detail

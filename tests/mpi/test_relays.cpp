@@ -5,7 +5,9 @@
 // runs at 1, 2, 3 and 5 ranks; with groups of two, 5 ranks make relays 1 and 3 and workers 2
 // and 4, and 3 ranks relay 1 and worker 2. (The whole suite also passes with
 // MPIPOOL_RANKS_PER_GROUP=2 at 5 ranks: see docs/scaling.md.)
+#include <array>
 #include <atomic>
+#include <functional>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -15,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/group.hpp>
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -37,14 +42,15 @@ void note(int rank) {
 }
 
 // Rank 0's partners during `body`, run with a pool of groups of `ranks_per_group`.
+// (`options`, if given, say more.)
 template <class Body>
-std::set<int> partners_of_master(int ranks_per_group, Body&& body) {
+std::set<int> partners_of_master(int ranks_per_group, Body&& body, std::optional<mpipool::pool_options> options = {}) {
   {
     std::lock_guard lock(partners_mutex);
     partners.clear();
   }
   counting.store(world_rank() == 0);
-  with_pool(std::forward<Body>(body), mpipool::pool_options{.ranks_per_group = ranks_per_group});
+  with_pool(std::forward<Body>(body), options ? *options : mpipool::pool_options{.ranks_per_group = ranks_per_group});
   counting.store(false);
   std::lock_guard lock(partners_mutex);
   return partners;
@@ -82,11 +88,37 @@ int fails_on_five(int x) {
   if (x == 5) throw std::domain_error("five");
   return x;
 }
+// The pool rank that ran the item, read from the world (the pool's ranks are the world's).
+int ran_on(int) { return world_rank(); }
+// A parallel task of one rank: its communicator holds the rank that runs it, alone.
+int group_of_one(const boost::mpi::communicator& group, int x) {
+  int world = 0;
+  MPI_Group_translate_ranks(MPI_Group(group.group()), 1, std::array<int, 1>{0}.data(), MPI_Group(boost::mpi::communicator().group()), &world);
+  return group.size() == 1 && world == world_rank() ? x + 1 : -1;
+}
+long pair_sum(const boost::mpi::communicator& group, long x) {
+  return boost::mpi::all_reduce(group, x, std::plus<long>());
+}
+
+// Stocking sub-masters of groups of `ranks_per_group`.
+mpipool::pool_options stocking(int ranks_per_group) {
+  return mpipool::pool_options{.ranks_per_group = ranks_per_group, .stock_sub_masters = true};
+}
+
+// The sub-masters of groups of three: ranks 1, 4, ... that have two ranks after them.
+std::set<int> sub_masters_of_threes() {
+  std::set<int> firsts;
+  for (int first = 1; first + 1 < world_size(); first += 3) firsts.insert(first);
+  return firsts;
+}
 
 }  // namespace
 
 MPIPOOL_REGISTER(cube);
 MPIPOOL_REGISTER(fails_on_five);
+MPIPOOL_REGISTER(ran_on);
+MPIPOOL_REGISTER(group_of_one);
+MPIPOOL_REGISTER(pair_sum);
 
 extern "C" {
 int MPI_Send(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {
@@ -183,4 +215,100 @@ TEST(relays, workers_are_the_ranks_that_do_not_relay_and_errors_name_them) {
         EXPECT_EQ(pool.apply(cube, 3), 27);  // the pool goes on
       },
       mpipool::pool_options{.ranks_per_group = 2});
+}
+
+// Stocking sub-masters (pool_options::stock_sub_masters): the master still talks to the first
+// rank of each group only, now sending it the group's chunks ahead of need; the results, their
+// order and the errors are a plain pool's, and each item ran on a worker, never a sub-master.
+TEST(stocking, the_master_talks_to_the_sub_masters_only) {
+  int sub_master_workers = 0;
+  const std::set<int> talked = partners_of_master(0, [&](mpipool::pool& pool) {
+    std::vector<int> expected;
+    for (int x = 0; x < 300; ++x) expected.push_back(cube(x));
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300), 1), expected);
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300)), expected);
+    EXPECT_EQ(pool.apply(cube, 4), 64);
+    int at = 0;
+    for (int v : pool.imap(cube, std::views::iota(0, 100), 3)) EXPECT_EQ(v, cube(at++));
+    EXPECT_EQ(at, 100);
+    sub_master_workers = static_cast<int>(pool.workers());
+  }, stocking(2));
+  if (world_rank() != 0) return;
+  if (world_size() == 1) {
+    EXPECT_TRUE(talked.empty());
+  } else if (world_size() == 2) {
+    EXPECT_EQ(talked, std::set<int>{1});  // a group of one: no sub-master
+  } else {
+    EXPECT_EQ(talked, relays_of_pairs());
+    EXPECT_EQ(sub_master_workers, world_size() - 1 - static_cast<int>(relays_of_pairs().size()));
+  }
+}
+
+TEST(stocking, every_method_gives_a_plain_pools_results_and_runs_on_workers_only) {
+  // Groups of three: at 5 ranks, sub-master 1 stocks for workers 2 and 3, and rank 4, a group
+  // of one, talks to the master itself.
+  with_pool(
+      [](mpipool::pool& pool) {
+        std::vector<int> expected;
+        for (int x = 0; x < 500; ++x) expected.push_back(cube(x));
+        for (std::size_t chunksize : {std::size_t{1}, std::size_t{7}, std::size_t{0}}) {
+          EXPECT_EQ(chunksize == 0 ? pool.map(cube, std::views::iota(0, 500)) : pool.map(cube, std::views::iota(0, 500), chunksize),
+                    expected);
+        }
+        std::vector<int> unordered;
+        for (int v : pool.imap_unordered(cube, std::views::iota(0, 200), 2)) unordered.push_back(v);
+        std::ranges::sort(unordered);
+        EXPECT_EQ(unordered, std::vector<int>(expected.begin(), expected.begin() + 200));
+        std::vector<std::tuple<int>> pairs;
+        for (int x = 0; x < 50; ++x) pairs.emplace_back(x);
+        EXPECT_EQ(pool.starmap(cube, pairs, 4), std::vector<int>(expected.begin(), expected.begin() + 50));
+        std::atomic<int> called{0};
+        auto r = pool.map_async(cube, std::vector<int>{1, 2, 3}, 1,
+                                {.on_result = [&](const std::vector<int>& v) { called += v.back(); }});
+        EXPECT_EQ(r.get(), (std::vector<int>{1, 8, 27}));
+        EXPECT_EQ(called.load(), 27);
+        for (int rank : pool.map(ran_on, std::views::iota(0, 200), 1)) {
+          EXPECT_FALSE(sub_masters_of_threes().contains(rank)) << "sub-master " << rank << " ran an item";
+          EXPECT_TRUE(world_size() == 1 ? rank == 0 : rank > 0);
+        }
+      },
+      stocking(3));
+}
+
+TEST(stocking, errors_name_the_worker_that_ran_the_item) {
+  with_pool(
+      [](mpipool::pool& pool) {
+        for (std::size_t chunksize : {std::size_t{1}, std::size_t{4}}) {
+          try {
+            (void)pool.map(fails_on_five, std::views::iota(0, 40), chunksize);
+            FAIL() << "no exception";
+          } catch (const mpipool::remote_error& e) {
+            EXPECT_EQ(e.index(), 5u);
+            EXPECT_EQ(e.type_name(), "std::domain_error");
+            EXPECT_FALSE(sub_masters_of_threes().contains(e.rank())) << "rank " << e.rank() << " stocks, it runs no task";
+            EXPECT_LT(e.rank(), world_size());
+            EXPECT_FALSE(e.host().empty());
+          }
+        }
+        EXPECT_EQ(pool.apply(cube, 3), 27);  // the pool goes on
+      },
+      stocking(3));
+}
+
+TEST(stocking, a_parallel_task_of_one_rank_runs_and_a_wider_one_fails_with_a_clear_error) {
+  with_pool(
+      [](mpipool::pool& pool) {
+        EXPECT_EQ(pool.map(mpipool::ranks(1), group_of_one, std::vector<int>{1, 2, 3, 4, 5, 6}, 1),
+                  (std::vector<int>{2, 3, 4, 5, 6, 7}));
+        // A width the pool has workers for (3 at 5 ranks), through a sub-master.
+        if (pool.workers() < 2 || sub_masters_of_threes().empty()) return;
+        try {
+          (void)pool.apply(mpipool::ranks(2), pair_sum, 5L);
+          FAIL() << "a parallel task ran through stocking sub-masters";
+        } catch (const mpipool::error& e) {
+          EXPECT_NE(std::string(e.what()).find("stocking sub-masters cannot run"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(pool.apply(cube, 2), 8);
+      },
+      stocking(3));
 }

@@ -321,15 +321,31 @@ TEST(worker_slot, returns_chunks_in_the_order_they_went_and_times_them) {
   worker.sent(8, t0);
   EXPECT_TRUE(worker.has_chunk_of(8));
   EXPECT_EQ(worker.jobs_in_flight(), (std::vector<std::uint64_t>{7, 8}));
-  const auto first = worker.returned(t0 + std::chrono::milliseconds(3));
+  const auto first = worker.returned(t0 + std::chrono::milliseconds(3), 7, 0);
   EXPECT_EQ(first.job, 7u);
   EXPECT_DOUBLE_EQ(first.seconds, 3e-3);
   // The second waited behind the first: its time runs from the first's results.
-  const auto second = worker.returned(t0 + std::chrono::milliseconds(4));
+  const auto second = worker.returned(t0 + std::chrono::milliseconds(4), 8, 0);
   EXPECT_EQ(second.job, 8u);
   EXPECT_DOUBLE_EQ(second.seconds, 1e-3);
   EXPECT_TRUE(worker.idle());
-  EXPECT_THROW(worker.returned(t0), std::logic_error);
+  EXPECT_THROW(worker.returned(t0, 7, 0), std::logic_error);
+}
+
+TEST(worker_slot, matches_results_to_their_chunk_by_job_and_first_item) {
+  // A stocking sub-master's workers finish its chunks in any order.
+  using clock = worker_slot::clock;
+  worker_slot sub_master;
+  const clock::time_point t0 = clock::now();
+  sub_master.sent(7, t0, 100, 10, true, 0);
+  sub_master.sent(7, t0, 100, 10, false, 10);
+  sub_master.sent(8, t0, 100, 5, false, 0);
+  EXPECT_EQ(sub_master.returned(t0, 8, 0).items, 5u);
+  EXPECT_EQ(sub_master.returned(t0, 7, 10).job, 7u);
+  EXPECT_EQ(sub_master.jobs_in_flight(), (std::vector<std::uint64_t>{7}));
+  // A header that names no chunk in flight (one that could not be read): the oldest.
+  EXPECT_EQ(sub_master.returned(t0, 99, 3).items, 10u);
+  EXPECT_TRUE(sub_master.idle());
 }
 
 TEST(worker_slot, counts_its_messages_in_flight_a_bundle_as_one) {
@@ -345,9 +361,9 @@ TEST(worker_slot, counts_its_messages_in_flight_a_bundle_as_one) {
   worker.sent(7, t0, 100, 10, true);
   EXPECT_EQ(worker.messages_in_flight(), 2u);
   // The bundle's results come back, a chunk at a time.
-  for (int chunk = 0; chunk < 3; ++chunk) worker.returned(t0);
+  for (int chunk = 0; chunk < 3; ++chunk) worker.returned(t0, 7, 0);
   EXPECT_EQ(worker.messages_in_flight(), 1u);
-  worker.returned(t0);
+  worker.returned(t0, 7, 0);
   EXPECT_EQ(worker.messages_in_flight(), 0u);
   // A chunk sent to an idle worker starts a message, whatever the caller says.
   worker.sent(8, t0, 100, 10, false);
@@ -374,8 +390,8 @@ TEST(worker_slot, tells_whether_the_chunks_queued_behind_its_running_message_hol
   worker.sent(9, t0, 100, 10, true);
   EXPECT_FALSE(worker.queued_at_least(13e-6, typical));
   // The running message's results came back: the rest is queued behind the bundle of job 7.
-  worker.returned(t0);
-  worker.returned(t0);
+  worker.returned(t0, 7, 0);
+  worker.returned(t0, 7, 0);
   EXPECT_TRUE(worker.queued_at_least(10e-6, typical));
 }
 
@@ -402,7 +418,7 @@ TEST(worker_slot, splits_the_items_a_worker_finished_among_its_chunks_in_flight_
   EXPECT_EQ(items_in_flight(worker, 13), (by_job{{7, 10}, {8, 3}}));
   // More than the chunks hold (a count from a chunk whose results were lost): each at most its size.
   EXPECT_EQ(items_in_flight(worker, 25), (by_job{{7, 10}, {8, 10}}));
-  EXPECT_EQ(worker.returned(t0).items, 10u);  // as it was sent
+  EXPECT_EQ(worker.returned(t0, 7, 0).items, 10u);  // as it was sent
   worker.items_returned(10);
   EXPECT_EQ(items_in_flight(worker, 13), (by_job{{8, 3}}));
   // A count read before the worker's latest store reached this core: nothing, not less.
@@ -523,4 +539,41 @@ TEST(dispatch_policy, a_groups_members_come_back_as_one) {
   policy.chunk_sent(3);
   policy.chunk_returned(3);
   EXPECT_EQ(policy.worker_for(2, 10), std::optional<int>(3));
+}
+
+TEST(dispatch_policy, fills_a_stocking_sub_masters_workers_with_one_message) {
+  // Rank 1 is a sub-master of 3 workers, rank 2 a worker of its own (5 workers in all: the
+  // sub-master's 3, rank 2, and one behind another sub-master that this test leaves out).
+  dispatch_policy policy(3, dispatch_policy::prefetch_depth, 5);
+  policy.set_weight(1, 3);
+  for (int rank : {1, 2}) {  // the set-up: one chunk to each
+    policy.chunk_sent(rank);
+    policy.chunk_returned(rank);
+  }
+  policy.add_job(1, false);
+  // The idle ranks, the latest at the back: rank 2 first.
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(2));
+  policy.chunk_sent(2, 1);
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  // Its free workers in one message, no bundles known yet.
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 3u);
+  policy.chunk_sent(1, 1);
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 2u);  // two of its workers still free
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  policy.chunk_sent(1, 1);
+  policy.chunk_sent(1, 1);
+  // All three busy: no longer idle; without a known short chunk, no prefetch either.
+  EXPECT_EQ(policy.worker_for(1, 100), std::nullopt);
+  // One of its workers finishes: idle again, for one chunk.
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 1u);
+  // Short chunks: it stocks a second chunk for each of its workers, in one message.
+  policy.chunk_sent(1, 1);
+  policy.record_chunk_time(1, short_chunk);
+  policy.end_round();
+  policy.chunk_returned(1);
+  policy.chunk_sent(1, 1);  // refilled: started this round, with room to prefetch
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 3u);  // up to 2 x 3 in flight
 }

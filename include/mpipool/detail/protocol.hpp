@@ -16,6 +16,8 @@
 //   cancel  (master -> worker): job id; stop the chunk of that job early. every_job, at
 //                               terminate(): stop every chunk, and kill an isolated item running
 //   exit    (master -> worker): exit code; leave the serve loop
+//   (through a stocking sub-master, the master's chunks go to the sub-master, which hands them
+//   to its workers as they ask, and their results go up stamped with the worker's rank)
 //   items_done (worker -> master): the worker's count of items finished, at most once a second
 //            while a chunk runs, from a worker with no count the master can read (see
 //            chunk_header::report_items_done); for the progress display only
@@ -122,6 +124,11 @@ struct results_header {
   // rank 0's to report, these only ask for more work.
   std::uint32_t group_follower = 0;
   std::uint64_t section_size = 0;  // in a bundle's reply: these results' bytes (see the top)
+  // Through a stocking sub-master (worker/sub_master.hpp), which stamps them: the worker that
+  // ran the chunk (0: the sender itself), and, in one of the replies to a chunk that the
+  // sub-master gave several of its workers (the set-up), 1 while more of them are to come.
+  std::int32_t worker_rank = 0;
+  std::uint32_t more_parts = 0;
 };
 
 struct results_view {
@@ -135,6 +142,9 @@ void begin_results(byte_buffer& out, const results_header& header, std::string_v
 void set_results_count(byte_buffer& message, std::uint32_t count);
 void set_results_run_time(byte_buffer& message, std::uint64_t run_ns);
 void set_results_group_follower(byte_buffer& message);
+// Stamps the results section that starts at byte `at` of `message` with the worker that ran it
+// and whether more parts of its chunk follow (see results_header).
+void set_results_worker(std::span<char> message, std::size_t at, int worker_rank, bool more_parts);
 results_view read_results(std::span<const char> message);
 
 // The section of a bundle that starts at byte `at` runs to the end of `message` (Header:

@@ -1,0 +1,435 @@
+#include "worker/sub_master.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <boost/mpi/status.hpp>
+
+#include "mpipool/detail/protocol.hpp"
+#include "wire/doorbell.hpp"
+#include "wire/incoming_queue.hpp"
+#include "wire/topology.hpp"
+#include "wire/transport.hpp"
+#include "wire/wait.hpp"
+
+namespace mpipool::detail {
+
+namespace {
+
+constexpr int master_rank = 0;
+
+// What a worker holds at once: the chunks of the message it runs and of one queued behind it,
+// so that its results go while it runs the next (results_sender in worker.cpp), as beside the
+// master.
+constexpr std::size_t messages_per_worker = 2;
+
+struct pending {
+  pending(const boost::mpi::communicator& comm, int dest, int message_tag, byte_buffer&& bytes)
+      : message(comm, dest, message_tag, std::move(bytes)) {}
+  outgoing_message message;
+};
+
+// One chunk in stock: its header as the master sent it, and its items. Its task, forget list
+// and group are set for the worker that gets it.
+struct stocked_chunk {
+  chunk_header header;
+  byte_buffer items;
+};
+
+// Chunks of one job that go to one worker in one message (a bundle when several).
+struct handout {
+  std::uint64_t job = 0;
+  std::vector<stocked_chunk> chunks;
+};
+
+struct member {
+  int rank = 0;
+  // The jobs of the messages it was sent and has not answered, oldest first; setup_job for the
+  // set-up.
+  std::deque<std::uint64_t> in_flight;
+  std::unordered_set<std::uint64_t> holds;  // jobs whose task it has received
+  std::vector<std::uint64_t> forget;        // jobs to tell it to forget with its next chunk
+};
+
+struct task_copy {
+  std::string key;
+  byte_buffer state;
+};
+
+class sub_master_loop {
+ public:
+  sub_master_loop(const boost::mpi::communicator& comm, const pool_topology& topology, const node_doorbells& bells)
+      : comm_(comm), bells_(bells) {
+    for (int rank = 1; rank < comm.size(); ++rank)
+      if (rank != comm.rank() && topology.route_to(rank) == comm.rank()) members_.push_back({rank, {}, {}, {}});
+  }
+
+  int run() {
+    event_wait idle(bells_.of(comm_.rank()));
+    for (;;) {
+      idle.arm();
+      bool any = take_from_master();
+      any |= take_results();
+      any |= take_items_done();
+      any |= hand_out();
+      any |= send_up();
+      any |= complete_sends();
+      if (exit_code_ && sends_.empty() && incoming_.empty()) return *exit_code_;
+      if (any) idle.reset();
+      else idle.pause(every_event_rings());
+    }
+  }
+
+ private:
+  // --- From the master --------------------------------------------------------------------------
+
+  bool take_from_master() {
+    bool any = false;
+    const int down = static_cast<int>(tag::chunk);
+    while (auto status = comm_.iprobe(master_rank, down)) {
+      receive_message(comm_, *status, received_);
+      any = true;
+      const auto [route, message] = unwrap_routed(received_);
+      if (route.rank != comm_.rank()) {
+        pass_down(route, message);
+        continue;
+      }
+      switch (static_cast<tag>(route.tag)) {
+        case tag::exit: {
+          int code = 0;
+          std::memcpy(&code, message.data(), std::min(message.size(), sizeof code));
+          exit_code_ = code;
+          break;
+        }
+        case tag::chunk: stock(message); break;
+        case tag::cancel: {
+          std::uint64_t job = 0;
+          std::memcpy(&job, message.data(), std::min(message.size(), sizeof job));
+          cancel(job);
+          break;
+        }
+        default:
+          throw std::runtime_error("mpipool: protocol error: the master sent sub-master " + std::to_string(comm_.rank()) +
+                                   " a message of tag " + std::to_string(route.tag));
+      }
+    }
+    return any;
+  }
+
+  // A message the master sent one of the workers by name, passed on as a relay does.
+  void pass_down(route_header route, std::span<const char> message) {
+    if (route.tag == static_cast<int>(tag::exit)) {
+      int code = 0;
+      std::memcpy(&code, message.data(), std::min(message.size(), sizeof code));
+      comm_.send(route.rank, route.tag, code);  // as the master sends it: one int
+    } else {
+      sends_.emplace_back(comm_, route.rank, route.tag, byte_buffer(message.begin(), message.end()));
+    }
+    ring(route.rank);
+  }
+
+  // The master's chunks for this group: one job's, one or many.
+  void stock(std::span<const char> message) {
+    std::vector<stocked_chunk> chunks;
+    for (std::span<const char> rest = message; !rest.empty();) {
+      const std::span<const char> section = take_section<chunk_header>(rest);
+      const chunk_view chunk = read_chunk(section);
+      if (chunks.empty()) {
+        forget(chunk.forget);
+        if (chunk.header.job == setup_job) {
+          hand_setup(section);
+          return;
+        }
+        if (chunk.header.key_size > 0)
+          tasks_[chunk.header.job] = {std::string(chunk.key), byte_buffer(chunk.state.begin(), chunk.state.end())};
+      }
+      if (chunk.header.group_size > 1)
+        throw std::runtime_error("mpipool: protocol error: a stocking sub-master was sent a parallel task's chunk");
+      chunks.push_back({chunk.header, byte_buffer(chunk.items.begin(), chunk.items.end())});
+    }
+    if (chunks.empty()) return;
+    const std::uint64_t job = chunks.front().header.job;
+    if (terminated_ || std::ranges::find(cancelled_, job) != cancelled_.end()) {
+      answer_cut_short(chunks);
+      return;
+    }
+    // Shared among the workers: a chunk each, or a bundle's worth each (tiny tasks, which the
+    // master sends as bundles), in order.
+    const std::size_t each = std::max<std::size_t>(1, chunks.size() / members_.size());
+    for (std::size_t at = 0; at < chunks.size(); at += each) {
+      handout next{job, {}};
+      const std::size_t end = std::min(chunks.size(), at + each);
+      for (std::size_t i = at; i < end; ++i) next.chunks.push_back(std::move(chunks[i]));
+      stock_.push_back(std::move(next));
+    }
+  }
+
+  // Every worker runs the set-up (the initializer) and reports its host: each reply goes up as
+  // a part of the master's one set-up chunk.
+  void hand_setup(std::span<const char> setup) {
+    for (member& worker : members_) {
+      sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), byte_buffer(setup.begin(), setup.end()));
+      worker.in_flight.push_back(setup_job);
+      ring(worker.rank);
+    }
+    setup_parts_due_ += members_.size();
+  }
+
+  void forget(const std::vector<std::uint64_t>& jobs) {
+    for (std::uint64_t job : jobs) {
+      tasks_.erase(job);
+      std::erase(cancelled_, job);
+      for (member& worker : members_)
+        if (worker.holds.erase(job) != 0) worker.forget.push_back(job);
+    }
+  }
+
+  // The job's chunks in stock go back cut short, and its workers are told; every_job
+  // (terminate()): every chunk, and every worker that has one.
+  void cancel(std::uint64_t job) {
+    const bool every = job == every_job;
+    if (every) terminated_ = true;
+    else if (std::ranges::find(cancelled_, job) == cancelled_.end()) cancelled_.push_back(job);
+    for (auto it = stock_.begin(); it != stock_.end();) {
+      if (!every && it->job != job) {
+        ++it;
+        continue;
+      }
+      answer_cut_short(it->chunks);
+      it = stock_.erase(it);
+    }
+    for (const member& worker : members_) {
+      const bool has_it = every ? !worker.in_flight.empty() : std::ranges::find(worker.in_flight, job) != worker.in_flight.end();
+      if (!has_it) continue;
+      const auto* raw = reinterpret_cast<const char*>(&job);
+      sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::cancel), byte_buffer(raw, raw + sizeof job));
+      ring(worker.rank);
+    }
+  }
+
+  // Results with no items for chunks that no worker ran, as a worker answers a chunk of a job
+  // cancelled before it started.
+  void answer_cut_short(const std::vector<stocked_chunk>& chunks) {
+    for (const stocked_chunk& chunk : chunks) {
+      results_header header;
+      header.job = chunk.header.job;
+      header.items = {chunk.header.items.first, 0};
+      begin_results(scratch_, header, {});
+      add_up(scratch_);
+    }
+  }
+
+  // --- To the workers ---------------------------------------------------------------------------
+
+  // Hands chunks in stock to the workers with room, the least busy first.
+  bool hand_out() {
+    bool any = false;
+    while (!stock_.empty()) {
+      member* least = nullptr;
+      for (member& worker : members_)
+        if (worker.in_flight.size() < messages_per_worker && (!least || worker.in_flight.size() < least->in_flight.size()))
+          least = &worker;
+      if (!least) break;
+      send_handout(*least, stock_.front());
+      stock_.pop_front();
+      any = true;
+    }
+    return any;
+  }
+
+  void send_handout(member& worker, const handout& chunks) {
+    const std::uint64_t job = chunks.job;
+    const bool needs_task = !worker.holds.contains(job);
+    std::string_view key;
+    std::span<const char> state;
+    if (needs_task) {
+      auto task = tasks_.find(job);
+      if (task == tasks_.end())
+        throw std::runtime_error("mpipool: protocol error: sub-master " + std::to_string(comm_.rank()) +
+                                 " was sent a chunk of job " + std::to_string(job) + " without its task");
+      key = task->second.key;
+      state = task->second.state;
+    }
+    byte_buffer bytes = take_buffer();
+    bytes.clear();
+    const int group[1] = {worker.rank};  // a parallel task of one rank: the worker's own
+    for (std::size_t i = 0; i < chunks.chunks.size(); ++i) {
+      const stocked_chunk& chunk = chunks.chunks[i];
+      const bool first = i == 0;
+      chunk_header header = chunk.header;
+      header.key_size = first ? static_cast<std::uint32_t>(key.size()) : 0;
+      header.state_size = first ? static_cast<std::uint32_t>(state.size()) : 0;
+      header.forget_count = first ? static_cast<std::uint32_t>(worker.forget.size()) : 0;
+      header.section_size = 0;
+      const std::span<const int> members = header.group_size == 1 ? std::span<const int>(group) : std::span<const int>();
+      const std::size_t at = bytes.size();
+      if (first) begin_chunk(bytes, header, key, state, worker.forget, members);
+      else append_chunk(bytes, header, {}, {}, {}, members);
+      bytes.insert(bytes.end(), chunk.items.begin(), chunk.items.end());
+      if (chunks.chunks.size() > 1) set_section_size<chunk_header>(bytes, at);
+    }
+    worker.holds.insert(job);
+    worker.forget.clear();
+    worker.in_flight.push_back(job);
+    sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), std::move(bytes));
+    ring(worker.rank);
+  }
+
+  // --- From the workers -------------------------------------------------------------------------
+
+  // The workers' results, received without waiting, as the master receives them (a worker may
+  // run its next chunk while its results are on their way).
+  bool take_results() {
+    const bool posted =
+        incoming_.post_arrived(comm_, static_cast<int>(tag::results), [this] { return take_buffer(); });
+    const bool taken = incoming_.take_ready([this](int from, byte_buffer&& message) {
+      member& worker = member_of(from);
+      if (worker.in_flight.empty())
+        throw std::runtime_error("mpipool: protocol error: results from worker " + std::to_string(from) +
+                                 ", which sub-master " + std::to_string(comm_.rank()) + " sent nothing");
+      const bool setup = worker.in_flight.front() == setup_job;
+      worker.in_flight.pop_front();
+      const bool more_parts = setup && --setup_parts_due_ > 0;
+      for (std::span<const char> rest = message; !rest.empty();) {
+        const std::span<const char> section = take_section<results_header>(rest);
+        set_results_worker(std::span<char>(message), static_cast<std::size_t>(section.data() - message.data()), from,
+                           more_parts);
+      }
+      add_up(message);
+      give_back(std::move(message));
+    });
+    return posted || taken;
+  }
+
+  // The workers' counts of finished items (progress shown, off the node's page): passed on at
+  // once, as a relay does.
+  bool take_items_done() {
+    bool any = false;
+    const int items_done = static_cast<int>(tag::items_done);
+    while (auto status = comm_.iprobe(boost::mpi::any_source, items_done)) {
+      std::uint64_t finished = 0;
+      comm_.recv(status->source(), items_done, finished);  // as the worker sends it: one integer
+      wrap_routed(wrapped_, {status->source(), items_done},
+                  std::span<const char>(reinterpret_cast<const char*>(&finished), sizeof finished));
+      sends_.emplace_back(comm_, master_rank, static_cast<int>(tag::results), std::move(wrapped_));
+      wrapped_ = byte_buffer();
+      ring(master_rank);
+      any = true;
+    }
+    return any;
+  }
+
+  // --- To the master ----------------------------------------------------------------------------
+
+  // Appends a results message (one section or several) to the message going up, each section
+  // sized, so that all that came in one turn goes in one message.
+  void add_up(std::span<const char> results) {
+    if (up_.empty()) {
+      const route_header route{comm_.rank(), static_cast<int>(tag::results)};
+      const auto* raw = reinterpret_cast<const char*>(&route);
+      up_.assign(raw, raw + sizeof route);
+    }
+    for (std::span<const char> rest = results; !rest.empty();) {
+      const std::span<const char> section = take_section<results_header>(rest);
+      const std::size_t at = up_.size();
+      up_.insert(up_.end(), section.begin(), section.end());
+      set_section_size<results_header>(up_, at);
+    }
+  }
+
+  bool send_up() {
+    if (up_.empty()) return false;
+    sends_.emplace_back(comm_, master_rank, static_cast<int>(tag::results), std::move(up_));
+    up_ = take_buffer();
+    up_.clear();
+    ring(master_rank);
+    return true;
+  }
+
+  // --- Sends, buffers, bells --------------------------------------------------------------------
+
+  bool complete_sends() {
+    // One MPI call for them all: Open MPI may yield the core in every call that finds nothing
+    // done (send_batch).
+    batch_.test(sends_, [](pending& send) -> outgoing_message& { return send.message; });
+    bool any = false;
+    for (auto it = sends_.begin(); it != sends_.end();) {
+      if (it->message.test_after_batch()) {
+        give_back(it->message.release());
+        it = sends_.erase(it);
+        any = true;
+      } else {
+        ++it;
+      }
+    }
+    return any;
+  }
+
+  byte_buffer take_buffer() {
+    if (spare_.empty()) return {};
+    byte_buffer bytes = std::move(spare_.back());
+    spare_.pop_back();
+    return bytes;
+  }
+
+  void give_back(byte_buffer&& bytes) {
+    if (spare_.size() >= 2 * members_.size() + 4) return;
+    trim_message_buffer(bytes);
+    spare_.push_back(std::move(bytes));
+  }
+
+  member& member_of(int rank) {
+    for (member& worker : members_)
+      if (worker.rank == rank) return worker;
+    throw std::runtime_error("mpipool: protocol error: sub-master " + std::to_string(comm_.rank()) +
+                             " received results from rank " + std::to_string(rank) + ", not one of its workers");
+  }
+
+  void ring(int rank) const {
+    if (doorbell* bell = bells_.of(rank)) bell->ring();
+  }
+
+  // Whether everything it waits for rings its bell: the master's messages (when it is on this
+  // node) and the workers' (on this node, as a group is), with no send of its own in progress
+  // and no message on its way in.
+  bool every_event_rings() const {
+    return sends_.empty() && incoming_.empty() && bells_.of(master_rank) != nullptr;
+  }
+
+  const boost::mpi::communicator& comm_;
+  const node_doorbells& bells_;
+  std::vector<member> members_;
+  std::unordered_map<std::uint64_t, task_copy> tasks_;  // the tasks of the jobs in stock or running
+  std::deque<handout> stock_;
+  std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
+  bool terminated_ = false;
+  std::size_t setup_parts_due_ = 0;
+  std::list<pending> sends_;
+  send_batch batch_;
+  incoming_queue incoming_;  // workers' results being received
+  std::vector<byte_buffer> spare_;
+  byte_buffer received_;
+  byte_buffer wrapped_;
+  byte_buffer scratch_;
+  byte_buffer up_;  // results going up, behind their route header
+  std::optional<int> exit_code_;
+};
+
+}  // namespace
+
+int sub_master(const boost::mpi::communicator& comm, const pool_topology& topology, const node_doorbells& bells) {
+  use_fine_timer_slack();
+  return sub_master_loop(comm, topology, bells).run();
+}
+
+}  // namespace mpipool::detail
