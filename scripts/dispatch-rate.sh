@@ -9,6 +9,8 @@
 #   scripts/dispatch-rate.sh --quick              # ranks 2,3, one short repeat (smoke run)
 #   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8   # flat and through sub-masters
 #                                                 # (groups of 8 with a relay each), interleaved
+#   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8 --stocking   # and through stocking
+#                                                 # sub-masters (pool_options::stock_sub_masters)
 #
 # Environment: MPIPOOL_BENCH_BUILD_DIR (default build-bench, shared with scripts/bench.sh),
 # CHUNKSIZES (default 1,4,16,64,256,1024,4096), TARGET_S (seconds per measured map, 0.3),
@@ -21,7 +23,9 @@ build="${MPIPOOL_BENCH_BUILD_DIR:-build-bench}"
 [[ "$build" = /* ]] || build="$root/$build"
 ranks="2,3,5,9,17"
 repeats=3
-groupings=(0)  # 0: flat; R: groups of R ranks with a relay each (pool_options::ranks_per_group)
+groupings=(0)  # 0: flat; R: groups of R ranks with a relay each (pool_options::ranks_per_group);
+               # Rs: with a stocking sub-master each
+stocking=0
 chunksizes="${CHUNKSIZES:-1,4,16,64,256,1024,4096}"
 target_s="${TARGET_S:-0.3}"
 while [ $# -gt 0 ]; do
@@ -30,12 +34,17 @@ while [ $# -gt 0 ]; do
     --repeats) repeats="$2"; shift ;;
     --quick) ranks="2,3"; repeats=1; target_s=0.05 ;;
     --ranks-per-group) groupings=(0 "$2"); shift ;;
+    --stocking) stocking=1 ;;
     -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "dispatch-rate.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 
+if [ "$stocking" = 1 ]; then
+  [ "${#groupings[@]}" -gt 1 ] || { echo "dispatch-rate.sh: --stocking needs --ranks-per-group" >&2; exit 2; }
+  groupings+=("${groupings[1]}s")
+fi
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
 "$root/scripts/build-bench.sh" "$build" bench_dispatch_rate
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
@@ -54,13 +63,16 @@ for ((rep = 0; rep < repeats; ++rep)); do
     n="${rank_list[$(((k + rep) % ${#rank_list[@]}))]}"
     for group in "${groupings[@]}"; do
       # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
-      if ! lines="$(MPIPOOL_RANKS_PER_GROUP="$group" timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} \
+      sub_masters=relay
+      [[ "$group" == *s ]] && sub_masters=stock
+      if ! lines="$(MPIPOOL_RANKS_PER_GROUP="${group%s}" MPIPOOL_SUB_MASTERS="$sub_masters" \
+                    timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} \
                       "$build/bench/bench_dispatch_rate" chunksizes="$chunksizes" target_s="$target_s")"; then
         echo "dispatch-rate.sh: $n ranks (groups of $group) failed" >&2
         exit 1
       fi
       grep '^RESULT ' <<<"$lines" | sed "s/^/$n $group /" >>"$results"
-      echo "   $n ranks$([ "$group" = 0 ] || echo ", groups of $group") done"
+      echo "   $n ranks$([ "$group" = 0 ] || echo ", groups of ${group%s}")$([ "$sub_masters" = relay ] || echo ", stocking") done"
     done
   done
 done
@@ -71,13 +83,14 @@ values = collections.defaultdict(list)
 rss = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     ranks, group, _, _, workers, _, variant, metric, value = line.split()
-    at = (int(ranks), int(group))  # a rank count, flat (0) or in groups of `group`
+    at = (int(ranks), group)  # a rank count, flat ("0") or in groups of `group` ("8", or "8s": stocking)
     if metric == "master_rss_kib":
         rss[at].append(float(value))
     else:
         values[at + (int(variant[2:]), metric)].append(float(value))
 med = {key: statistics.median(v) for key, v in values.items()}
-name = lambda r, g: f"{r}" if g == 0 else f"{r}, groups of {g}"
+name = lambda r, g: (f"{r}" if g == "0" else f"{r}, groups of {g[:-1]}, stocking" if g.endswith("s")
+                    else f"{r}, groups of {g}")
 print("| ranks | chunksize | chunks/s | items/s | master CPU µs/chunk | caller thread µs/chunk | master CPU share |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 rows = sorted({(r, g, c) for r, g, c, _ in med})

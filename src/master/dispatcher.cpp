@@ -209,6 +209,8 @@ std::optional<byte_buffer> dispatcher::build_chunk(int rank, std::uint64_t job_i
     }
     set_chunk_items(bytes, items, at);
     if (most > 1) set_section_size<chunk_header>(bytes, at);
+    if (taken == 0 && topology_.stocking() && topology_.is_relay(rank))
+      set_chunks_per_worker(bytes, static_cast<std::uint32_t>(policy_.chunks_per_worker_message(job_id)));
     // What one more chunk adds to a bundle: its header and items (the first also carries the
     // task and the forget list, once per message). Once a message: a job's chunks are alike.
     if (taken == 0) policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
@@ -283,13 +285,13 @@ void dispatcher::take_results(int rank, std::span<const char> message) {
   for (std::span<const char> rest = message; !rest.empty();) {
     const std::span<const char> section = take_section<results_header>(rest);
     const auto header = frame_cursor(section).take<results_header>();
-    const int ran_on = header.worker_rank == 0 ? rank : worker_behind(rank, header.worker_rank);
+    const int ran_on = sub_master && header.worker_rank != 0 ? worker_behind(rank, header.worker_rank) : rank;
     if (header.more_parts != 0) {  // a sub-master's worker's part of a chunk it gave several
       handle_results(rank, ran_on, section, {header.job}, received);
       continue;
     }
     // A worker's results come back in the order its chunks went: these are of its oldest chunk.
-    const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first);
+    const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first, sub_master);
     policy_.chunk_returned(rank);
     if (sub_master) {
       if (done.job != setup_job) policy_.record_chunk_time(done.job, static_cast<double>(header.run_ns) * 1e-9);
@@ -333,7 +335,8 @@ void dispatcher::handle_results(int rank, int ran_on, std::span<const char> mess
   }
   worker.items_returned(results.header.items.count);
   policy_.record_run_time(results.header.job, static_cast<double>(results.header.run_ns) * 1e-9);
-  if (trace_)
+  // (A sub-master's own results are of chunks cut short in its stock: no worker ran them.)
+  if (trace_ && !(ran_on == rank && topology_.is_relay(rank)))
     trace_->chunk_done(ran_on, results.header.job, results.header.items, done.bytes, message.size(),
                        results.header.run_ns, received);
   // A parallel task's members other than its rank 0 only ask for more: the group's rank 0

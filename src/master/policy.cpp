@@ -116,7 +116,7 @@ void dispatch_policy::chunk_sent(int rank, std::optional<std::uint64_t> id) {
   ++total_in_flight_;
   if (count == weight) remove_rank(idle_, rank);  // its last free worker is taken
   remove_rank(prefetchable_, rank);
-  if (count < (id ? in_flight_limit(*id) : max_in_flight_) * weight) prefetchable_.push_back(rank);
+  if (count < (id ? limit_for(*id, rank) : max_in_flight_ * weight)) prefetchable_.push_back(rank);
 }
 
 void dispatch_policy::chunk_returned(int rank) {
@@ -153,10 +153,9 @@ std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chu
   if (!idle_.empty()) return idle_.back();
   if (prefetchable_.empty() || !prefetch_pays(chunks_left, workers_, typical_chunk_seconds(id), prefetch_below_))
     return std::nullopt;
-  const std::size_t limit = in_flight_limit(id);
   while (!prefetchable_.empty()) {
     const int rank = prefetchable_.back();
-    if (in_flight(rank) < limit * weight_of(rank)) return rank;
+    if (in_flight(rank) + refill_at(id, rank) <= limit_for(id, rank)) return rank;
     prefetchable_.pop_back();  // as much as this job may commit to it; the next round looks again
   }
   return std::nullopt;
@@ -168,16 +167,29 @@ std::size_t dispatch_policy::chunks_per_message(std::uint64_t id, int rank) cons
   if (!bundles_pay(id)) {
     if (weight == 1) return 1;
     // worker_for chose it for a free worker, or, past those, because prefetch pays.
-    const std::size_t fill = held < weight ? weight : max_in_flight_ * weight;
+    const std::size_t fill = held < weight ? weight : limit_for(id, rank);
     return held < fill ? fill - held : 1;
   }
-  const std::size_t most = most_in_flight_ * weight;
+  const std::size_t most = limit_for(id, rank);
   if (held >= most) return 1;
+  return std::min(bundle_size(id) * weight, most - held);
+}
+
+std::size_t dispatch_policy::bundle_size(std::uint64_t id) const {
   const std::size_t bytes = jobs_.at(id).chunk_bytes;
   const std::size_t under_limit = bytes > 0 ? bundle_bytes_most / bytes : chunks_per_bundle;
-  const std::size_t bundle =
-      under_limit >= chunks_per_bundle / 2 ? std::min(chunks_per_bundle, under_limit) : chunks_per_bundle;
-  return std::min(bundle * weight, most - held);
+  return under_limit >= chunks_per_bundle / 2 ? std::min(chunks_per_bundle, under_limit) : chunks_per_bundle;
+}
+
+std::size_t dispatch_policy::limit_for(std::uint64_t id, int rank) const {
+  const std::size_t weight = weight_of(rank);
+  return in_flight_limit(id) * (weight == 1 ? 1 : sub_master_stock * weight);
+}
+
+std::size_t dispatch_policy::refill_at(std::uint64_t id, int rank) const {
+  const std::size_t weight = weight_of(rank);
+  if (weight == 1) return 1;
+  return std::max<std::size_t>(weight / 2, 1) * (bundles_pay(id) ? chunks_per_bundle : 1);
 }
 
 bool dispatch_policy::bundles_pay(std::uint64_t id) const {

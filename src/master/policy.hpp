@@ -54,6 +54,12 @@ class dispatch_policy {
   // chunks of 64 ints: 2.1x the chunks/s of bundles of 16 (5 KiB); chunks of 1024 ints one to a
   // message instead of 16: a third to two thirds of the rate (docs/scaling.md, "Bundles").
   static constexpr std::size_t bundle_bytes_most = 4096 - 256;
+  // A stocking sub-master (set_weight) holds this many times what its workers may queue: as
+  // much again as its workers hold, in its own stock, so that a worker that finishes finds its
+  // next chunks there while the master refills the stock. Once prefetching, it is refilled a
+  // half of its workers' worth at a time (refill_at), in one message: the master's messages
+  // then go per group rather than per worker.
+  static constexpr std::size_t sub_master_stock = 2;
 
   // `ranks`: the size of the communicator; `max_in_flight`: 1 or prefetch_depth; `workers`:
   // how many of the ranks take chunks (0: all but rank 0).
@@ -145,6 +151,9 @@ class dispatch_policy {
   // where bundles pay (see chunks_per_bundle); to a rank of weight w, as many as fill its free
   // workers, or its stock when it prefetches, or w bundles.
   std::size_t chunks_per_message(std::uint64_t id, int rank) const;
+  // How many chunks of job `id` a stocking sub-master sends one of its workers in one message:
+  // a worker's bundle where bundles pay, else 1.
+  std::size_t chunks_per_worker_message(std::uint64_t id) const { return bundles_pay(id) ? bundle_size(id) : 1; }
   // A dispatch round is over: busy workers are no longer known to have just started their
   // chunk. A worker that has been on one chunk for a while may be on a long task (or one that
   // waits for something); a chunk committed behind it could wait just as long while other
@@ -198,6 +207,12 @@ class dispatch_policy {
   std::vector<std::size_t> in_flight_;  // by rank
   std::vector<std::size_t> weight_;     // by rank: see set_weight
   std::size_t weight_of(int rank) const { return weight_[static_cast<std::size_t>(rank)]; }
+  // The most chunks of job `id` that `rank` may hold: a worker's limit, or a sub-master's.
+  std::size_t limit_for(std::uint64_t id, int rank) const;
+  // The room a busy `rank` must have for a message of prefetched chunks of job `id`.
+  std::size_t refill_at(std::uint64_t id, int rank) const;
+  // The chunks of job `id` in one worker's bundle: as many as stay under bundle_bytes_most.
+  std::size_t bundle_size(std::uint64_t id) const;
   std::size_t total_in_flight_ = 0;
   std::deque<int> idle_;          // nothing in flight; the most recently idle at the back
   std::deque<int> prefetchable_;  // busy with room for more, started this round; the latest at the back

@@ -101,16 +101,23 @@ class worker_slot {
     }
   }
 
-  // The results of the chunk of `job` from item `first` arrived at `now`: its oldest, from a
-  // worker, unless a results header that could not be read names another. A chunk's time runs
-  // from when it was sent, or from the previous results if it was waiting behind another chunk.
-  finished_chunk returned(clock::time_point now, std::uint64_t job, std::uint64_t first) {
+  // The results of the chunk of `job` from item `first` arrived at `now`: from a worker, its
+  // oldest, unless a results header that could not be read names another; from a stocking
+  // sub-master (`exact`), that chunk, or a protocol error. A chunk's time runs from when it was
+  // sent, or from the previous results if it was waiting behind another chunk.
+  finished_chunk returned(clock::time_point now, std::uint64_t job, std::uint64_t first, bool exact = false) {
     if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
-    auto match = std::find_if(in_flight_.begin(), in_flight_.end(),
-                              [&](const chunk& c) { return c.job == job && c.first == first; });
-    if (match == in_flight_.end()) match = in_flight_.begin();
+    const auto is_it = [&](const chunk& c) { return c.job == job && c.first == first; };
+    // A sub-master's worker returns a bundle's chunks in order: the next is where the last was.
+    auto match = next_ < in_flight_.size() && is_it(in_flight_[next_])
+                     ? in_flight_.begin() + static_cast<std::ptrdiff_t>(next_)
+                     : std::find_if(in_flight_.begin(), in_flight_.end(), is_it);
+    if (match == in_flight_.end()) {
+      if (exact) throw std::runtime_error("mpipool: protocol error: results for a chunk that is not in flight");
+      match = in_flight_.begin();
+    }
     const chunk done = *match;
-    in_flight_.erase(match);
+    next_ = static_cast<std::size_t>(in_flight_.erase(match) - in_flight_.begin());
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
     return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
@@ -126,6 +133,7 @@ class worker_slot {
     std::uint64_t message;  // which message carried it, numbered from 1
   };
   std::deque<chunk> in_flight_;
+  std::size_t next_ = 0;  // where the chunk after the last returned one is
   std::uint64_t messages_sent_ = 0;
   clock::time_point last_returned_{};
   std::uint64_t items_returned_ = 0;

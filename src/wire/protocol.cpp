@@ -52,6 +52,13 @@ void set_chunk_items(byte_buffer& message, item_range items, std::size_t at) {
   std::memcpy(message.data() + at, &header, sizeof header);
 }
 
+void set_chunks_per_worker(byte_buffer& message, std::uint32_t chunks) {
+  chunk_header header;
+  std::memcpy(&header, message.data(), sizeof header);
+  header.chunks_per_worker = chunks;
+  std::memcpy(message.data(), &header, sizeof header);
+}
+
 chunk_view read_chunk(std::span<const char> message) {
   frame_cursor in(message);
   chunk_view view;

@@ -39,21 +39,21 @@ struct pending {
   outgoing_message message;
 };
 
-// One chunk in stock: its header as the master sent it, and its items. Its task, forget list
-// and group are set for the worker that gets it.
-struct stocked_chunk {
-  chunk_header header;
-  byte_buffer items;
-};
-
-// Chunks of one job that go to one worker in one message (a bundle when several).
+// Chunks of one job in stock that go to one worker in one message (a bundle when several),
+// ready to go to a worker that holds the job's task and has nothing to forget: no task, no
+// forget list, and a parallel task of one rank's group slot still to be filled in.
 struct handout {
   std::uint64_t job = 0;
-  std::vector<stocked_chunk> chunks;
+  bool group_of_one = false;
+  byte_buffer bytes;
 };
 
 struct member {
   int rank = 0;
+  // Its running message started in this turn: a message may be queued behind it. One that has
+  // run longer may hold a long item, and chunks committed behind it could wait as long while
+  // other workers run dry (the master's prefetch follows the same rule, policy.hpp end_round).
+  bool just_started = false;
   // The jobs of the messages it was sent and has not answered, oldest first; setup_job for the
   // set-up.
   std::deque<std::uint64_t> in_flight;
@@ -71,7 +71,7 @@ class sub_master_loop {
   sub_master_loop(const boost::mpi::communicator& comm, const pool_topology& topology, const node_doorbells& bells)
       : comm_(comm), bells_(bells) {
     for (int rank = 1; rank < comm.size(); ++rank)
-      if (rank != comm.rank() && topology.route_to(rank) == comm.rank()) members_.push_back({rank, {}, {}, {}});
+      if (rank != comm.rank() && topology.route_to(rank) == comm.rank()) members_.push_back({rank, false, {}, {}, {}});
   }
 
   int run() {
@@ -140,39 +140,47 @@ class sub_master_loop {
 
   // The master's chunks for this group: one job's, one or many.
   void stock(std::span<const char> message) {
-    std::vector<stocked_chunk> chunks;
-    for (std::span<const char> rest = message; !rest.empty();) {
-      const std::span<const char> section = take_section<chunk_header>(rest);
-      const chunk_view chunk = read_chunk(section);
-      if (chunks.empty()) {
-        forget(chunk.forget);
-        if (chunk.header.job == setup_job) {
-          hand_setup(section);
-          return;
-        }
-        if (chunk.header.key_size > 0)
-          tasks_[chunk.header.job] = {std::string(chunk.key), byte_buffer(chunk.state.begin(), chunk.state.end())};
-      }
-      if (chunk.header.group_size > 1)
-        throw std::runtime_error("mpipool: protocol error: a stocking sub-master was sent a parallel task's chunk");
-      chunks.push_back({chunk.header, byte_buffer(chunk.items.begin(), chunk.items.end())});
-    }
-    if (chunks.empty()) return;
-    const std::uint64_t job = chunks.front().header.job;
-    if (terminated_ || std::ranges::find(cancelled_, job) != cancelled_.end()) {
-      answer_cut_short(chunks);
+    std::span<const char> front = message;
+    const chunk_view first = read_chunk(take_section<chunk_header>(front));
+    forget(first.forget);
+    const std::uint64_t job = first.header.job;
+    if (job == setup_job) {
+      hand_setup(message);
       return;
     }
-    // Shared among the workers: a chunk each, or a bundle's worth each (tiny tasks, which the
-    // master sends as bundles), in order.
-    const std::size_t each = std::max<std::size_t>(1, chunks.size() / members_.size());
-    for (std::size_t at = 0; at < chunks.size(); at += each) {
-      handout next{job, {}};
-      const std::size_t end = std::min(chunks.size(), at + each);
-      for (std::size_t i = at; i < end; ++i) next.chunks.push_back(std::move(chunks[i]));
-      stock_.push_back(std::move(next));
+    if (first.header.key_size > 0) tasks_[job] = {std::string(first.key), byte_buffer(first.state.begin(), first.state.end())};
+    if (first.header.group_size > 1)
+      throw std::runtime_error("mpipool: protocol error: a stocking sub-master was sent a parallel task's chunk");
+    const bool cut_short = terminated_ || std::ranges::find(cancelled_, job) != cancelled_.end();
+    // A message to a worker holds as many as the master says: a chunk, or a bundle's worth
+    // (tiny tasks), in order.
+    const std::size_t each = std::max<std::uint32_t>(first.header.chunks_per_worker, 1);
+    std::size_t in_this = each;  // a new handout at the first chunk
+    for (std::span<const char> rest = message; !rest.empty();) {
+      const chunk_view chunk = read_chunk(take_section<chunk_header>(rest));
+      if (cut_short) {
+        answer_cut_short(chunk.header);
+        continue;
+      }
+      if (in_this == each) {
+        stock_.push_back({job, first.header.group_size == 1, take_buffer()});
+        stock_.back().bytes.clear();
+        in_this = 0;
+      }
+      byte_buffer& bytes = stock_.back().bytes;
+      chunk_header header = chunk.header;
+      header.key_size = header.state_size = header.forget_count = 0;
+      header.section_size = 0;
+      const int unfilled_group[1] = {0};  // filled in by send_handout
+      const std::size_t at = bytes.size();
+      append_chunk(bytes, header, {}, {}, {},
+                   header.group_size == 1 ? std::span<const int>(unfilled_group) : std::span<const int>());
+      bytes.insert(bytes.end(), chunk.items.begin(), chunk.items.end());
+      if (each > 1) set_section_size<chunk_header>(bytes, at);
+      ++in_this;
     }
   }
+
 
   // Every worker runs the set-up (the initializer) and reports its host: each reply goes up as
   // a part of the master's one set-up chunk.
@@ -205,7 +213,8 @@ class sub_master_loop {
         ++it;
         continue;
       }
-      answer_cut_short(it->chunks);
+      answer_cut_short(*it);
+      give_back(std::move(it->bytes));
       it = stock_.erase(it);
     }
     for (const member& worker : members_) {
@@ -217,39 +226,60 @@ class sub_master_loop {
     }
   }
 
-  // Results with no items for chunks that no worker ran, as a worker answers a chunk of a job
+  // Results with no items for a chunk that no worker ran, as a worker answers a chunk of a job
   // cancelled before it started.
-  void answer_cut_short(const std::vector<stocked_chunk>& chunks) {
-    for (const stocked_chunk& chunk : chunks) {
-      results_header header;
-      header.job = chunk.header.job;
-      header.items = {chunk.header.items.first, 0};
-      begin_results(scratch_, header, {});
-      add_up(scratch_);
-    }
+  void answer_cut_short(const chunk_header& chunk) {
+    results_header header;
+    header.job = chunk.job;
+    header.items = {chunk.items.first, 0};
+    begin_results(scratch_, header, {});
+    add_up(scratch_);
+  }
+
+  void answer_cut_short(const handout& chunks) {
+    for (std::span<const char> rest = chunks.bytes; !rest.empty();)
+      answer_cut_short(frame_cursor(take_section<chunk_header>(rest)).take<chunk_header>());
   }
 
   // --- To the workers ---------------------------------------------------------------------------
 
-  // Hands chunks in stock to the workers with room, the least busy first.
+  // Hands chunks in stock to the workers with room, the idle first; a second message only to a
+  // worker whose running message started in this turn (member::just_started).
   bool hand_out() {
     bool any = false;
     while (!stock_.empty()) {
       member* least = nullptr;
-      for (member& worker : members_)
-        if (worker.in_flight.size() < messages_per_worker && (!least || worker.in_flight.size() < least->in_flight.size()))
-          least = &worker;
+      for (member& worker : members_) {
+        if (worker.in_flight.size() >= messages_per_worker || (!worker.in_flight.empty() && !worker.just_started) ||
+            (least && worker.in_flight.size() >= least->in_flight.size()))
+          continue;
+        least = &worker;
+      }
       if (!least) break;
       send_handout(*least, stock_.front());
       stock_.pop_front();
       any = true;
     }
+    for (member& worker : members_) worker.just_started = false;
     return any;
   }
 
-  void send_handout(member& worker, const handout& chunks) {
+  void send_handout(member& worker, handout& chunks) {
     const std::uint64_t job = chunks.job;
     const bool needs_task = !worker.holds.contains(job);
+    if (worker.in_flight.empty()) worker.just_started = true;
+    worker.in_flight.push_back(job);
+    if (!needs_task && worker.forget.empty()) {  // as it stands, but for a group's one member
+      if (chunks.group_of_one)
+        for (std::span<const char> rest = chunks.bytes; !rest.empty();) {
+          const std::span<const char> section = take_section<chunk_header>(rest);
+          const auto at = static_cast<std::size_t>(section.data() - chunks.bytes.data()) + sizeof(chunk_header);
+          std::memcpy(chunks.bytes.data() + at, &worker.rank, sizeof worker.rank);
+        }
+      sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), std::move(chunks.bytes));
+      ring(worker.rank);
+      return;
+    }
     std::string_view key;
     std::span<const char> state;
     if (needs_task) {
@@ -260,12 +290,14 @@ class sub_master_loop {
       key = task->second.key;
       state = task->second.state;
     }
+    // The task (its first time on this worker) and the forget list go in the first chunk.
     byte_buffer bytes = take_buffer();
     bytes.clear();
     const int group[1] = {worker.rank};  // a parallel task of one rank: the worker's own
-    for (std::size_t i = 0; i < chunks.chunks.size(); ++i) {
-      const stocked_chunk& chunk = chunks.chunks[i];
-      const bool first = i == 0;
+    const bool bundle = frame_cursor(chunks.bytes).take<chunk_header>().section_size != 0;
+    bool first = true;
+    for (std::span<const char> rest = chunks.bytes; !rest.empty(); first = false) {
+      const chunk_view chunk = read_chunk(take_section<chunk_header>(rest));
       chunk_header header = chunk.header;
       header.key_size = first ? static_cast<std::uint32_t>(key.size()) : 0;
       header.state_size = first ? static_cast<std::uint32_t>(state.size()) : 0;
@@ -276,11 +308,11 @@ class sub_master_loop {
       if (first) begin_chunk(bytes, header, key, state, worker.forget, members);
       else append_chunk(bytes, header, {}, {}, {}, members);
       bytes.insert(bytes.end(), chunk.items.begin(), chunk.items.end());
-      if (chunks.chunks.size() > 1) set_section_size<chunk_header>(bytes, at);
+      if (bundle) set_section_size<chunk_header>(bytes, at);
     }
+    give_back(std::move(chunks.bytes));
     worker.holds.insert(job);
     worker.forget.clear();
-    worker.in_flight.push_back(job);
     sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), std::move(bytes));
     ring(worker.rank);
   }
@@ -299,6 +331,7 @@ class sub_master_loop {
                                  ", which sub-master " + std::to_string(comm_.rank()) + " sent nothing");
       const bool setup = worker.in_flight.front() == setup_job;
       worker.in_flight.pop_front();
+      if (!worker.in_flight.empty()) worker.just_started = true;  // its queued message starts now
       const bool more_parts = setup && --setup_parts_due_ > 0;
       for (std::span<const char> rest = message; !rest.empty();) {
         const std::span<const char> section = take_section<results_header>(rest);

@@ -575,5 +575,31 @@ TEST(dispatch_policy, fills_a_stocking_sub_masters_workers_with_one_message) {
   policy.chunk_returned(1);
   policy.chunk_sent(1, 1);  // refilled: started this round, with room to prefetch
   EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
-  EXPECT_EQ(policy.chunks_per_message(1, 1), 3u);  // up to 2 x 3 in flight
+  // Its workers' queues (2 each) and as much again in its stock: 12, of which 3 are out.
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 9u);
+  for (int chunk = 0; chunk < 9; ++chunk) policy.chunk_sent(1, 1);
+  EXPECT_EQ(policy.worker_for(1, 100), std::nullopt);
+  // Refilled only once a message would carry at least half its workers' worth (1 of 3 here).
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 1u);
+}
+
+TEST(dispatch_policy, refills_a_large_sub_masters_stock_half_its_workers_at_a_time) {
+  dispatch_policy policy(2, dispatch_policy::prefetch_depth, 8);
+  policy.set_weight(1, 8);
+  policy.chunk_sent(1);
+  policy.chunk_returned(1);
+  policy.add_job(1, false);
+  policy.record_chunk_time(1, short_chunk);
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 8u);  // a chunk for each of its idle workers
+  for (int chunk = 0; chunk < 8; ++chunk) policy.chunk_sent(1, 1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));  // prefetch pays: its stock
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 24u);               // 2 x 2 x 8 in all
+  for (int chunk = 0; chunk < 24; ++chunk) policy.chunk_sent(1, 1);
+  for (int chunk = 0; chunk < 3; ++chunk) policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::nullopt);  // room for 3: less than a refill's 4
+  policy.chunk_returned(1);
+  EXPECT_EQ(policy.worker_for(1, 1000), std::optional<int>(1));
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 4u);
 }

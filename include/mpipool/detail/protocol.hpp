@@ -90,6 +90,9 @@ struct chunk_header {
   // ordinary chunk). Their ranks follow the forget list, the group's rank 0 first.
   std::uint32_t group_size = 0;
   std::uint64_t section_size = 0;  // in a bundle: this chunk's bytes (see the top)
+  // To a stocking sub-master, in a message's first chunk: how many of its chunks go to a worker
+  // in one message (a bundle's worth for tiny tasks; 0: one each).
+  std::uint32_t chunks_per_worker = 0;
 };
 
 struct chunk_view {
@@ -111,6 +114,8 @@ void append_chunk(byte_buffer& out, const chunk_header& header, std::string_view
                   std::span<const int> group = {});
 // The chunk that starts at byte `at` of `message`.
 void set_chunk_items(byte_buffer& message, item_range items, std::size_t at = 0);
+// The first chunk of a message to a stocking sub-master (see chunk_header::chunks_per_worker).
+void set_chunks_per_worker(byte_buffer& message, std::uint32_t chunks);
 // Reads one chunk: a whole message, or one section of a bundle (see take_section).
 chunk_view read_chunk(std::span<const char> message);
 
