@@ -30,6 +30,12 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
 - Relays (`ranks_per_group` R): ranks 1.. in consecutive groups of R, whose first rank passes
   every message between the master and its group's workers, at r_m of its CPU per message and
   one more latency, and spins after each as the other ranks do.
+- Stocking sub-masters (`stocking`, src/worker/sub_master.cpp): the master sends a group's first
+  rank chunks as to one worker of the group's weight W (dispatch_policy::set_weight): W chunks
+  while it has fewer, and, once prefetch pays, up to twice its workers' depth, a refill of at
+  least half its workers' worth at a time; it hands a worker a message (a chunk, or a bundle)
+  when it is idle, or when the message it runs has just started; r_m of its CPU per message it
+  receives, passes up or hands out.
 - Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
   rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
   at weight `spin_weight`, the ranks spinning in their wait after a message (20 us where cores
@@ -75,6 +81,7 @@ EAGER_LIMIT_BYTES = 4096  # Open MPI's shared-memory eager limit: larger message
 HEADER_BYTES = 64  # a chunk message besides its items (about)
 SPIN_S = 200e-6  # backoff::spin_for: how long a rank spins (yielding) after its last message
 SPIN_SHARED_S = 20e-6  # backoff::shared_spin_for: the same where the node's cores are shared
+SUB_MASTER_STOCK = 2  # dispatch_policy::sub_master_stock
 
 
 # ---------------------------------------------------------------------------- chunk plans
@@ -159,7 +166,7 @@ class SharedCoreSim:
     Returns the makespan of one map over `durations` (CPU seconds per item, a list) or over
     `items` no-op items, with a fixed chunksize or the adaptive plan."""
 
-    def __init__(self, p, ranks, cores, ranks_per_group=0):
+    def __init__(self, p, ranks, cores, ranks_per_group=0, stocking=False):
         self.p, self.ranks, self.cores = p, ranks, cores
         self.relay_of = {}  # a worker in a group: its relay
         if ranks_per_group >= 2:
@@ -169,6 +176,7 @@ class SharedCoreSim:
                     self.relay_of[member] = first
         self.relays = sorted(set(self.relay_of.values()))
         self.workers = [r for r in range(1, ranks) if r not in self.relays]
+        self.stocking = stocking and bool(self.relays)
 
     def run(self, items, chunksize=None, durations=None, task_s=0.0):
         p, ranks, workers = self.p, self.ranks, self.workers
@@ -252,14 +260,17 @@ class SharedCoreSim:
         def bundles_pay():
             return most > depth and typical_run[0] is not None and typical_run[0] < BUNDLE_BELOW_S
 
+        def bundle_size():
+            """dispatch_policy::bundle_size: a bundle under the eager limit where half a bundle
+            fits there, else a whole one."""
+            under_limit = BUNDLE_BYTES_MOST // chunk_bytes(plan.chunksize)
+            return min(CHUNKS_PER_BUNDLE, under_limit) if under_limit >= CHUNKS_PER_BUNDLE // 2 else CHUNKS_PER_BUNDLE
+
         def chunks_per_message(worker):
-            """dispatch_policy::chunks_per_message: a bundle under the eager limit where half a
-            bundle fits there, else a whole one; never more than the room left."""
+            """dispatch_policy::chunks_per_message: a bundle, never more than the room left."""
             if not bundles_pay():
                 return 1
-            under_limit = BUNDLE_BYTES_MOST // chunk_bytes(plan.chunksize)
-            bundle = min(CHUNKS_PER_BUNDLE, under_limit) if under_limit >= CHUNKS_PER_BUNDLE // 2 else CHUNKS_PER_BUNDLE
-            return min(bundle, most - in_flight[worker])
+            return min(bundle_size(), most - in_flight[worker])
 
         def send_message(worker):
             wanted = chunks_per_message(worker)
@@ -288,7 +299,7 @@ class SharedCoreSim:
             chunks = queued[worker][0]
             cost = (p["w_m"] + switch + worker_rendezvous(sum(chunk_bytes(c) for _, c in chunks))
                     + sum(run_cost(c, f) for f, c in chunks))
-            cpu(worker, cost, lambda: finish_message(worker))
+            cpu(worker, cost, lambda: finish[0](worker))
 
         def finish_message(worker):
             chunks = queued[worker].popleft()
@@ -296,6 +307,7 @@ class SharedCoreSim:
             hop(worker, lambda: results_at_master(worker, chunks))
             if queued[worker]:
                 start_message(worker)
+        finish = [finish_message]  # replaced below for stocking sub-masters
 
         def results_at_master(worker, chunks):
             # worker_slot::returned: the time since it was sent or the previous result came,
@@ -323,9 +335,105 @@ class SharedCoreSim:
                     and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n):
                 send_message(worker)
 
-        for worker in workers:
+        def prefetch_pays():
+            return (typical[0] is not None and typical[0] < (PREFETCH_BELOW_SHARED_S if shared else PREFETCH_BELOW_S)
+                    and plan.chunks_left(PREFETCH_CHUNKS_PER_WORKER * n + 1) > PREFETCH_CHUNKS_PER_WORKER * n)
+
+        # --- Stocking sub-masters: the master's slots are the sub-masters, each of weight W.
+        members = {s: [w for w in workers if self.relay_of.get(w) == s] for s in self.relays}
+        slot_in_flight = dict.fromkeys(self.relays, 0)  # chunks, as the master counts them
+        stock = {s: collections.deque() for s in self.relays}  # messages for its workers
+        handed = dict.fromkeys(workers, 0)  # messages a sub-master's worker holds, as it counts them
+        just_started = dict.fromkeys(workers, False)
+
+        def refill(s):
+            """dispatch_policy for a rank of weight W, and one message of the chunks it gets."""
+            weight, held = len(members[s]), slot_in_flight[s]
+            limit = (most if bundles_pay() else depth) * SUB_MASTER_STOCK * weight
+            if held < weight:
+                wanted = bundle_size() * weight if bundles_pay() else weight - held
+            elif limit - held >= max(weight // 2, 1) * (bundle_size() if bundles_pay() else 1) and prefetch_pays():
+                wanted = limit - held
+            else:
+                return
+            wanted = min(wanted, limit - held)
+            chunks, cost = [], 0.0
+            while len(chunks) < wanted and not plan.exhausted():
+                chunks.append(plan.take())
+                cost += master_cost(p, chunks[-1][1])
+            if not chunks:
+                return
+            slot_in_flight[s] += len(chunks)
+            cost += rendezvous(sum(chunk_bytes(c) for _, c in chunks))
+            each = bundle_size() if bundles_pay() else 1
+            cpu(0, cost, lambda: post(p["latency"], lambda: stock_at(s, chunks, each)))
+
+        def stock_at(s, chunks, each):
+            spin_at(s)
+            stock[s].extend(chunks[i:i + each] for i in range(0, len(chunks), each))
+            cpu(s, p["r_m"] + switch, lambda: hand_out(s))
+
+        def hand_out(s):
+            """sub_master_loop::hand_out: the idle first, then a worker whose message just
+            started; a message to each costs the sub-master r_m."""
+            while stock[s]:
+                chosen = min((w for w in members[s] if handed[w] == 0 or (handed[w] == 1 and just_started[w])),
+                             key=lambda w: handed[w], default=None)
+                if chosen is None:
+                    break
+                chunks = stock[s].popleft()
+                just_started[chosen] = just_started[chosen] or handed[chosen] == 0
+                handed[chosen] += 1
+                messages[chosen] += 1
+                cpu(s, p["r_m"] + switch,
+                    lambda w=chosen, c=chunks: (spin_at(s), post(p["latency"], lambda: arrive(w, c))))
+            for w in members[s]:
+                just_started[w] = False
+
+        def results_at_sub_master(s, worker, chunks):
+            spin_at(s)
+            handed[worker] -= 1
+            just_started[worker] = handed[worker] > 0  # its queued message starts now
+
+            def pass_up():
+                hand_out(s)
+                post(p["latency"], lambda: results_at_slot(s, worker, chunks))
+            cpu(s, p["r_m"] + switch, pass_up)
+
+        def results_at_slot(s, worker, chunks):
+            # A sub-master's chunk time is its worker's own (dispatcher::take_results).
+            messages[worker] -= 1
+            slot_in_flight[s] -= len(chunks)
+            for first, count in chunks:
+                done_items[0] += count
+                run = run_cost(count, first)
+                typical[0] = run if typical[0] is None else 0.75 * typical[0] + 0.25 * run
+                typical_run[0] = run if typical_run[0] is None else 0.75 * typical_run[0] + 0.25 * run
             if not plan.exhausted():
-                send_message(worker)
+                refill(s)
+
+        def finish_stocked(worker):
+            """A sub-master's worker answers it; a group of one, the master."""
+            if worker not in self.relay_of:
+                finish_message(worker)
+                return
+            chunks = queued[worker].popleft()
+            spin_at(worker)
+            post(p["latency"], lambda: results_at_sub_master(self.relay_of[worker], worker, chunks))
+            if queued[worker]:
+                start_message(worker)
+
+        if self.stocking:
+            finish[0] = finish_stocked
+            for s in self.relays:
+                refill(s)
+            for worker in workers:  # a group of one talks to the master itself
+                if worker not in self.relay_of and not plan.exhausted():
+                    send_message(worker)
+        else:
+            for worker in workers:
+                if not plan.exhausted():
+                    send_message(worker)
 
         threads_beside_tasks = set(workers)  # a worker's progress thread spins beside its tasks
         while done_items[0] < items:
@@ -646,13 +754,16 @@ def read_results(path):
 
 
 def read_grouped(path):
-    """{(ranks, ranks_per_group, chunksize): [chunks/s]} from the RESULT lines of
-    `scripts/dispatch-rate.sh --ranks-per-group R`, the runs through relays."""
+    """{(ranks, ranks_per_group, stocking, chunksize): [chunks/s]} from the RESULT lines of
+    `scripts/dispatch-rate.sh --ranks-per-group R [--stocking]`, the runs through relays (group
+    "R") and stocking sub-masters (group "Rs")."""
     values = collections.defaultdict(list)
     for line in open(path):
         parts = line.split()
         if len(parts) == 9 and parts[2] == "RESULT" and parts[1] != "0" and parts[7] == "chunks_per_s":
-            values[(int(parts[0]), int(parts[1]), int(parts[6][2:]))].append(float(parts[8]))
+            group = parts[1]
+            key = (int(parts[0]), int(group.rstrip("s")), group.endswith("s"), int(parts[6][2:]))
+            values[key].append(float(parts[8]))
     return values
 
 
@@ -680,11 +791,11 @@ def measured_map_chunks(chunks_per_s, chunksize):
     return max(600, min(BENCH_MAX_ITEMS // chunksize, int(chunks_per_s * BENCH_TARGET_S), STEADY_CHUNKS))
 
 
-def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=None):
+def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=None, stocking=False):
     """bench_dispatch_rate: chunks/s of a map of no-ops at `chunksize`, over `chunks` chunks
     (default: enough that the start and the tail, with up to 32 chunks a worker, are a few per
     cent)."""
-    sim = SharedCoreSim(p, ranks, cores, ranks_per_group)
+    sim = SharedCoreSim(p, ranks, cores, ranks_per_group, stocking)
     chunks = chunks or max(2000, 400 * len(sim.workers))
     return chunks / sim.run(chunks * chunksize, chunksize)
 
@@ -739,12 +850,14 @@ def check(args):
             m = statistics.median(measured[(workers, variant, "chunks_per_s")])
             s = simulated_chunk_rate(p, ranks, chunksize, args.cores, chunks=measured_map_chunks(m, chunksize))
             rows.append((f"dispatch rate, {ranks} ranks, chunksize {chunksize} (chunks/s)", s, m))
-        for (ranks, group, chunksize), values in sorted(read_grouped(args.check).items()):
+        for (ranks, group, stocking, chunksize), values in sorted(read_grouped(args.check).items()):
             if args.chunksizes and chunksize not in args.chunksizes:
                 continue
             m = statistics.median(values)
-            s = simulated_chunk_rate(p, ranks, chunksize, args.cores, group, measured_map_chunks(m, chunksize))
-            rows.append((f"dispatch rate, {ranks} ranks in groups of {group}, chunksize {chunksize} (chunks/s)", s, m))
+            s = simulated_chunk_rate(p, ranks, chunksize, args.cores, group, measured_map_chunks(m, chunksize), stocking)
+            how = "stocking sub-masters" if stocking else "relays"
+            rows.append((f"dispatch rate, {ranks} ranks in groups of {group} ({how}), chunksize {chunksize} (chunks/s)",
+                         s, m))
     if args.workloads:
         measured = read_results(args.workloads)
         durations = w4_durations()
@@ -890,6 +1003,9 @@ def quick():
     expect("groups of 3 at 7 ranks: relays 1 and 4", sim.relays == [1, 4] and sim.workers == [2, 3, 5, 6], 1, 1)
     span = sim.run(400, 1, [0.01] * 400)
     expect("400 x 10 ms on 4 workers behind 2 relays, own cores: makespan (s)", span, 1.0, 1.005)
+    sim = SharedCoreSim(p, 7, cores=7, ranks_per_group=3, stocking=True)
+    span = sim.run(400, 1, [0.01] * 400)
+    expect("400 x 10 ms on 4 workers behind 2 stocking sub-masters, own cores: makespan (s)", span, 1.0, 1.005)
     # Processor sharing: 4 workers on 2 cores take twice as long (the master is idle).
     span = SharedCoreSim(dict(p, spin_weight=0.0), 5, cores=2).run(400, 1, [0.01] * 400)
     expect("400 x 10 ms on 4 workers, 2 cores: makespan (s)", span, 2.0, 2.02)
