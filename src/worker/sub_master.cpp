@@ -16,28 +16,21 @@
 #include <boost/mpi/status.hpp>
 
 #include "mpipool/detail/protocol.hpp"
-#include "wire/doorbell.hpp"
-#include "wire/incoming_queue.hpp"
 #include "wire/topology.hpp"
 #include "wire/transport.hpp"
 #include "wire/wait.hpp"
+#include "worker/group_link.hpp"
 
 namespace mpipool::detail {
 
 namespace {
 
-constexpr int master_rank = 0;
+constexpr int master_rank = group_link::master_rank;
 
 // What a worker holds at once: the chunks of the message it runs and of one queued behind it,
 // so that its results go while it runs the next (results_sender in worker.cpp), as beside the
 // master.
 constexpr std::size_t messages_per_worker = 2;
-
-struct pending {
-  pending(const boost::mpi::communicator& comm, int dest, int message_tag, byte_buffer&& bytes)
-      : message(comm, dest, message_tag, std::move(bytes)) {}
-  outgoing_message message;
-};
 
 // Chunks of one job in stock that go to one worker in one message (a bundle when several),
 // ready to go to a worker that holds the job's task and has nothing to forget: no task, no
@@ -69,25 +62,19 @@ struct task_copy {
 class sub_master_loop {
  public:
   sub_master_loop(const boost::mpi::communicator& comm, const pool_topology& topology, const node_doorbells& bells)
-      : comm_(comm), bells_(bells) {
+      : comm_(comm), link_(comm, bells) {
     for (int rank = 1; rank < comm.size(); ++rank)
       if (rank != comm.rank() && topology.route_to(rank) == comm.rank()) members_.push_back({rank, false, {}, {}, {}});
+    link_.on_sent([this](byte_buffer&& bytes) { give_back(std::move(bytes)); });
   }
 
   int run() {
-    event_wait idle(bells_.of(comm_.rank()));
-    for (;;) {
-      idle.arm();
+    return link_.serve([this] {
       bool any = take_from_master();
       any |= take_results();
-      any |= take_items_done();
       any |= hand_out();
-      any |= send_up();
-      any |= complete_sends();
-      if (exit_code_ && sends_.empty() && incoming_.empty()) return *exit_code_;
-      if (any) idle.reset();
-      else idle.pause(every_event_rings());
-    }
+      return send_up() || any;
+    });
   }
 
  private:
@@ -101,16 +88,11 @@ class sub_master_loop {
       any = true;
       const auto [route, message] = unwrap_routed(received_);
       if (route.rank != comm_.rank()) {
-        pass_down(route, message);
+        link_.pass_down(route, message);
         continue;
       }
       switch (static_cast<tag>(route.tag)) {
-        case tag::exit: {
-          int code = 0;
-          std::memcpy(&code, message.data(), std::min(message.size(), sizeof code));
-          exit_code_ = code;
-          break;
-        }
+        case tag::exit: link_.exit_with(group_link::exit_code_of(message)); break;
         case tag::chunk: stock(message); break;
         case tag::cancel: {
           std::uint64_t job = 0;
@@ -124,18 +106,6 @@ class sub_master_loop {
       }
     }
     return any;
-  }
-
-  // A message the master sent one of the workers by name, passed on as a relay does.
-  void pass_down(route_header route, std::span<const char> message) {
-    if (route.tag == static_cast<int>(tag::exit)) {
-      int code = 0;
-      std::memcpy(&code, message.data(), std::min(message.size(), sizeof code));
-      comm_.send(route.rank, route.tag, code);  // as the master sends it: one int
-    } else {
-      sends_.emplace_back(comm_, route.rank, route.tag, byte_buffer(message.begin(), message.end()));
-    }
-    ring(route.rank);
   }
 
   // The master's chunks for this group: one job's, one or many.
@@ -186,9 +156,8 @@ class sub_master_loop {
   // a part of the master's one set-up chunk.
   void hand_setup(std::span<const char> setup) {
     for (member& worker : members_) {
-      sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), byte_buffer(setup.begin(), setup.end()));
+      link_.send(worker.rank, static_cast<int>(tag::chunk), byte_buffer(setup.begin(), setup.end()));
       worker.in_flight.push_back(setup_job);
-      ring(worker.rank);
     }
     setup_parts_due_ += members_.size();
   }
@@ -221,8 +190,7 @@ class sub_master_loop {
       const bool has_it = every ? !worker.in_flight.empty() : std::ranges::find(worker.in_flight, job) != worker.in_flight.end();
       if (!has_it) continue;
       const auto* raw = reinterpret_cast<const char*>(&job);
-      sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::cancel), byte_buffer(raw, raw + sizeof job));
-      ring(worker.rank);
+      link_.send(worker.rank, static_cast<int>(tag::cancel), byte_buffer(raw, raw + sizeof job));
     }
   }
 
@@ -276,8 +244,7 @@ class sub_master_loop {
           const auto at = static_cast<std::size_t>(section.data() - chunks.bytes.data()) + sizeof(chunk_header);
           std::memcpy(chunks.bytes.data() + at, &worker.rank, sizeof worker.rank);
         }
-      sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), std::move(chunks.bytes));
-      ring(worker.rank);
+      link_.send(worker.rank, static_cast<int>(tag::chunk), std::move(chunks.bytes));
       return;
     }
     std::string_view key;
@@ -313,18 +280,17 @@ class sub_master_loop {
     give_back(std::move(chunks.bytes));
     worker.holds.insert(job);
     worker.forget.clear();
-    sends_.emplace_back(comm_, worker.rank, static_cast<int>(tag::chunk), std::move(bytes));
-    ring(worker.rank);
+    link_.send(worker.rank, static_cast<int>(tag::chunk), std::move(bytes));
   }
 
   // --- From the workers -------------------------------------------------------------------------
 
-  // The workers' results, received without waiting, as the master receives them (a worker may
-  // run its next chunk while its results are on their way).
+  // The workers' results, received without waiting (group_link::incoming), each section stamped
+  // with the worker that ran it.
   bool take_results() {
     const bool posted =
-        incoming_.post_arrived(comm_, static_cast<int>(tag::results), [this] { return take_buffer(); });
-    const bool taken = incoming_.take_ready([this](int from, byte_buffer&& message) {
+        link_.incoming().post_arrived(comm_, static_cast<int>(tag::results), [this] { return take_buffer(); });
+    const bool taken = link_.incoming().take_ready([this](int from, byte_buffer&& message) {
       member& worker = member_of(from);
       if (worker.in_flight.empty())
         throw std::runtime_error("mpipool: protocol error: results from worker " + std::to_string(from) +
@@ -342,24 +308,6 @@ class sub_master_loop {
       give_back(std::move(message));
     });
     return posted || taken;
-  }
-
-  // The workers' counts of finished items (progress shown, off the node's page): passed on at
-  // once, as a relay does.
-  bool take_items_done() {
-    bool any = false;
-    const int items_done = static_cast<int>(tag::items_done);
-    while (auto status = comm_.iprobe(boost::mpi::any_source, items_done)) {
-      std::uint64_t finished = 0;
-      comm_.recv(status->source(), items_done, finished);  // as the worker sends it: one integer
-      wrap_routed(wrapped_, {status->source(), items_done},
-                  std::span<const char>(reinterpret_cast<const char*>(&finished), sizeof finished));
-      sends_.emplace_back(comm_, master_rank, static_cast<int>(tag::results), std::move(wrapped_));
-      wrapped_ = byte_buffer();
-      ring(master_rank);
-      any = true;
-    }
-    return any;
   }
 
   // --- To the master ----------------------------------------------------------------------------
@@ -382,31 +330,13 @@ class sub_master_loop {
 
   bool send_up() {
     if (up_.empty()) return false;
-    sends_.emplace_back(comm_, master_rank, static_cast<int>(tag::results), std::move(up_));
+    link_.send(master_rank, static_cast<int>(tag::results), std::move(up_));
     up_ = take_buffer();
     up_.clear();
-    ring(master_rank);
     return true;
   }
 
   // --- Sends, buffers, bells --------------------------------------------------------------------
-
-  bool complete_sends() {
-    // One MPI call for them all: Open MPI may yield the core in every call that finds nothing
-    // done (send_batch).
-    batch_.test(sends_, [](pending& send) -> outgoing_message& { return send.message; });
-    bool any = false;
-    for (auto it = sends_.begin(); it != sends_.end();) {
-      if (it->message.test_after_batch()) {
-        give_back(it->message.release());
-        it = sends_.erase(it);
-        any = true;
-      } else {
-        ++it;
-      }
-    }
-    return any;
-  }
 
   byte_buffer take_buffer() {
     if (spare_.empty()) return {};
@@ -428,34 +358,18 @@ class sub_master_loop {
                              " received results from rank " + std::to_string(rank) + ", not one of its workers");
   }
 
-  void ring(int rank) const {
-    if (doorbell* bell = bells_.of(rank)) bell->ring();
-  }
-
-  // Whether everything it waits for rings its bell: the master's messages (when it is on this
-  // node) and the workers' (on this node, as a group is), with no send of its own in progress
-  // and no message on its way in.
-  bool every_event_rings() const {
-    return sends_.empty() && incoming_.empty() && bells_.of(master_rank) != nullptr;
-  }
-
   const boost::mpi::communicator& comm_;
-  const node_doorbells& bells_;
+  group_link link_;
   std::vector<member> members_;
   std::unordered_map<std::uint64_t, task_copy> tasks_;  // the tasks of the jobs in stock or running
   std::deque<handout> stock_;
   std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
   bool terminated_ = false;
   std::size_t setup_parts_due_ = 0;
-  std::list<pending> sends_;
-  send_batch batch_;
-  incoming_queue incoming_;  // workers' results being received
   std::vector<byte_buffer> spare_;
   byte_buffer received_;
-  byte_buffer wrapped_;
   byte_buffer scratch_;
   byte_buffer up_;  // results going up, behind their route header
-  std::optional<int> exit_code_;
 };
 
 }  // namespace

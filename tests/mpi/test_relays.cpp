@@ -105,6 +105,33 @@ mpipool::pool_options stocking(int ranks_per_group) {
   return mpipool::pool_options{.ranks_per_group = ranks_per_group, .stock_sub_masters = true};
 }
 
+// Calls of each kind, each checked: what the partner counts watch.
+void map_apply_and_imap_of_cubes(mpipool::pool& pool) {
+    std::vector<int> expected;
+    for (int x = 0; x < 300; ++x) expected.push_back(cube(x));
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300), 1), expected);
+    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300)), expected);
+    EXPECT_EQ(pool.apply(cube, 4), 64);
+    int at = 0;
+    for (int v : pool.imap(cube, std::views::iota(0, 100), 3)) EXPECT_EQ(v, cube(at++));
+    EXPECT_EQ(at, 100);
+}
+
+// A map of fails_on_five at `chunksize` fails with item 5's error, naming a worker's rank (none
+// of `not_workers`, which run no tasks) and its host.
+void expect_item_five_fails_on_a_worker(mpipool::pool& pool, std::size_t chunksize, const std::set<int>& not_workers) {
+  try {
+    (void)pool.map(fails_on_five, std::views::iota(0, 40), chunksize);
+    ADD_FAILURE() << "no exception";
+  } catch (const mpipool::remote_error& e) {
+    EXPECT_EQ(e.index(), 5u);
+    EXPECT_EQ(e.type_name(), "std::domain_error");
+    EXPECT_FALSE(not_workers.contains(e.rank())) << "rank " << e.rank() << " runs no task";
+    EXPECT_LT(e.rank(), world_size());
+    EXPECT_FALSE(e.host().empty());
+  }
+}
+
 // The sub-masters of groups of three: ranks 1, 4, ... that have two ranks after them.
 std::set<int> sub_masters_of_threes() {
   std::set<int> firsts;
@@ -140,16 +167,7 @@ int MPI_Irecv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_
 }
 
 TEST(relays, the_master_talks_to_the_relays_only) {
-  const std::set<int> talked = partners_of_master(2, [](mpipool::pool& pool) {
-    std::vector<int> expected;
-    for (int x = 0; x < 300; ++x) expected.push_back(cube(x));
-    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300), 1), expected);
-    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300)), expected);
-    EXPECT_EQ(pool.apply(cube, 4), 64);
-    int at = 0;
-    for (int v : pool.imap(cube, std::views::iota(0, 100), 3)) EXPECT_EQ(v, cube(at++));
-    EXPECT_EQ(at, 100);
-  });
+  const std::set<int> talked = partners_of_master(2, map_apply_and_imap_of_cubes);
   // Without groups the master talks to every worker: the count is not blind. (0 in the
   // environment too, for a suite run under MPIPOOL_RANKS_PER_GROUP.)
   std::set<int> plain;
@@ -202,16 +220,7 @@ TEST(relays, workers_are_the_ranks_that_do_not_relay_and_errors_name_them) {
         const std::size_t expected =
             world_size() == 1 ? 1 : static_cast<std::size_t>(world_size() - 1) - relays_of_pairs().size();
         EXPECT_EQ(pool.workers(), expected);
-        try {
-          (void)pool.map(fails_on_five, std::views::iota(0, 40), 1);
-          FAIL() << "no exception";
-        } catch (const mpipool::remote_error& e) {
-          EXPECT_EQ(e.index(), 5u);
-          EXPECT_EQ(e.type_name(), "std::domain_error");
-          EXPECT_FALSE(relays_of_pairs().contains(e.rank())) << "rank " << e.rank() << " relays, it runs no task";
-          EXPECT_LT(e.rank(), world_size());
-          EXPECT_FALSE(e.host().empty());
-        }
+        expect_item_five_fails_on_a_worker(pool, 1, relays_of_pairs());
         EXPECT_EQ(pool.apply(cube, 3), 27);  // the pool goes on
       },
       mpipool::pool_options{.ranks_per_group = 2});
@@ -223,14 +232,7 @@ TEST(relays, workers_are_the_ranks_that_do_not_relay_and_errors_name_them) {
 TEST(stocking, the_master_talks_to_the_sub_masters_only) {
   int sub_master_workers = 0;
   const std::set<int> talked = partners_of_master(0, [&](mpipool::pool& pool) {
-    std::vector<int> expected;
-    for (int x = 0; x < 300; ++x) expected.push_back(cube(x));
-    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300), 1), expected);
-    EXPECT_EQ(pool.map(cube, std::views::iota(0, 300)), expected);
-    EXPECT_EQ(pool.apply(cube, 4), 64);
-    int at = 0;
-    for (int v : pool.imap(cube, std::views::iota(0, 100), 3)) EXPECT_EQ(v, cube(at++));
-    EXPECT_EQ(at, 100);
+    map_apply_and_imap_of_cubes(pool);
     sub_master_workers = static_cast<int>(pool.workers());
   }, stocking(2));
   if (world_rank() != 0) return;
@@ -278,18 +280,8 @@ TEST(stocking, every_method_gives_a_plain_pools_results_and_runs_on_workers_only
 TEST(stocking, errors_name_the_worker_that_ran_the_item) {
   with_pool(
       [](mpipool::pool& pool) {
-        for (std::size_t chunksize : {std::size_t{1}, std::size_t{4}}) {
-          try {
-            (void)pool.map(fails_on_five, std::views::iota(0, 40), chunksize);
-            FAIL() << "no exception";
-          } catch (const mpipool::remote_error& e) {
-            EXPECT_EQ(e.index(), 5u);
-            EXPECT_EQ(e.type_name(), "std::domain_error");
-            EXPECT_FALSE(sub_masters_of_threes().contains(e.rank())) << "rank " << e.rank() << " stocks, it runs no task";
-            EXPECT_LT(e.rank(), world_size());
-            EXPECT_FALSE(e.host().empty());
-          }
-        }
+        for (std::size_t chunksize : {std::size_t{1}, std::size_t{4}})
+          expect_item_five_fails_on_a_worker(pool, chunksize, sub_masters_of_threes());
         EXPECT_EQ(pool.apply(cube, 3), 27);  // the pool goes on
       },
       stocking(3));
