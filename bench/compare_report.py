@@ -10,8 +10,8 @@ HIGHER_IS_BETTER = {"items_per_s", "chunks_per_s", "efficiency"}
 LOWER_IS_BETTER = {"us_per_call", "makespan_over_ideal", "master_cpu_us_per_chunk", "caller_cpu_us_per_chunk",
                    "master_rss_kib", "growth_mib", "seconds", "cpu_s_per_s",
                    "master_cpu_s_per_s"}
-# Left out: the dispatch rate's chunks_per_s moves with its items_per_s.
-SKIPPED = {"chunks_per_s"}
+# Left out: the dispatch rate's chunks_per_s moves with its items_per_s; chunks_mapped is a count.
+SKIPPED = {"chunks_per_s", "chunks_mapped"}
 # A ratio within this of 1, or within the spread of either build's repetitions, is called even:
 # the run-to-run noise of a shared machine.
 EVEN_WITHIN = 0.03

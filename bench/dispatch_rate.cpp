@@ -77,12 +77,15 @@ int body(mpipool::pool& pool, const bench::settings& s) {
   const long max_items = static_cast<long>(s.number("max_items", 1e7));
   for (const auto& c : s.list("chunksizes", "1,4,16,64,256,1024,4096")) {
     const long chunksize = std::stol(c);
-    map_noops(pool, std::min(max_items, 4 * chunksize * workers), chunksize);  // warm the buffers
+    const long warm_items = std::min(max_items, 4 * chunksize * workers);
+    map_noops(pool, warm_items, chunksize);  // warm the buffers
+    double chunks_mapped = static_cast<double>((warm_items + chunksize - 1) / chunksize);
     // As bench::adaptive_rate, keeping the whole measurement of the map that was long enough.
     long n = std::max(1000L, 20 * chunksize * workers);
     measurement m;
     for (;;) {
       m = map_noops(pool, n, chunksize);
+      chunks_mapped += static_cast<double>((n + chunksize - 1) / chunksize);
       if (m.wall_s >= target_s || n >= max_items) break;
       const double grow = std::min(16.0, std::max(2.0, 1.3 * target_s / std::max(m.wall_s, 1e-6)));
       n = std::min(max_items, static_cast<long>(static_cast<double>(n) * grow));
@@ -94,6 +97,7 @@ int body(mpipool::pool& pool, const bench::settings& s) {
     report("master_cpu_us_per_chunk", m.master_cpu_s / chunks * 1e6);
     report("caller_cpu_us_per_chunk", m.caller_cpu_s / chunks * 1e6);
     report("master_cpu_share", m.master_cpu_s / m.wall_s);
+    report("chunks_mapped", chunks_mapped);  // by every map at this chunk size, the warm-up's too
   }
   return 0;
 }

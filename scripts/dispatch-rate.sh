@@ -11,6 +11,9 @@
 #                                                 # (groups of 8 with a relay each), interleaved
 #   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8 --stocking   # and through stocking
 #                                                 # sub-masters (pool_options::stock_sub_masters)
+#   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8 --stocking --messages
+#                                                 # instead: rank 0's messages per chunk (one
+#                                                 # short map per chunk size, bench/count_messages.cpp)
 #
 # Environment: MPIPOOL_BENCH_BUILD_DIR (default build-bench, shared with scripts/bench.sh),
 # CHUNKSIZES (default 1,4,16,64,256,1024,4096), TARGET_S (seconds per measured map, 0.3),
@@ -26,6 +29,7 @@ repeats=3
 groupings=(0)  # 0: flat; R: groups of R ranks with a relay each (pool_options::ranks_per_group);
                # Rs: with a stocking sub-master each
 stocking=0
+messages=0
 chunksizes="${CHUNKSIZES:-1,4,16,64,256,1024,4096}"
 target_s="${TARGET_S:-0.3}"
 while [ $# -gt 0 ]; do
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --quick) ranks="2,3"; repeats=1; target_s=0.05 ;;
     --ranks-per-group) groupings=(0 "$2"); shift ;;
     --stocking) stocking=1 ;;
+    --messages) messages=1 ;;
     -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "dispatch-rate.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -46,9 +51,37 @@ if [ "$stocking" = 1 ]; then
   groupings+=("${groupings[1]}s")
 fi
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
-"$root/scripts/build-bench.sh" "$build" bench_dispatch_rate
+"$root/scripts/build-bench.sh" "$build" bench_dispatch_rate count_messages
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
 source "$root/scripts/mpi-env.sh"
+
+if [ "$messages" = 1 ]; then
+  # Rank 0's point-to-point messages per chunk: a map per chunk size, no repetitions (the counts
+  # are nearly exact), each in a run of its own so that its counts are its own.
+  echo "| ranks | grouping | chunksize | chunks | rank 0 sends | receives | sends per chunk | receives per chunk |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+  IFS=',' read -r -a rank_list <<<"$ranks"
+  IFS=',' read -r -a size_list <<<"$chunksizes"
+  for n in "${rank_list[@]}"; do
+    for c in "${size_list[@]}"; do
+      for group in "${groupings[@]}"; do
+        sub_masters=relay
+        [[ "$group" == *s ]] && sub_masters=stock
+        # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
+        out="$(MPIPOOL_RANKS_PER_GROUP="${group%s}" MPIPOOL_SUB_MASTERS="$sub_masters" \
+               timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} -x LD_PRELOAD="$build/bench/libcount_messages.so" \
+               "$build/bench/bench_dispatch_rate" chunksizes="$c" target_s=0 2>&1)"
+        chunks="$(awk '$1 == "RESULT" && $6 == "chunks_mapped" {print $7}' <<<"$out")"
+        read -r sends receives < <(awk '$1 == "MESSAGES" {print $4, $6}' <<<"$out")
+        how="flat"
+        [ "$group" = 0 ] || how="groups of ${group%s}, $([ "$sub_masters" = stock ] && echo stocking || echo relays)"
+        awk -v n="$n" -v how="$how" -v c="$c" -v k="$chunks" -v s="$sends" -v r="$receives" \
+          'BEGIN {printf "| %s | %s | %s | %d | %d | %d | %.2f | %.2f |\n", n, how, c, k, s, r, s / k, r / k}'
+      done
+    done
+  done
+  exit 0
+fi
 out="$build/bench-results"
 mkdir -p "$out"
 results="$out/dispatch_rate.txt"
