@@ -6,6 +6,10 @@
 //
 // scripts/dispatch-rate.sh --messages preloads it into bench_dispatch_rate: how many messages
 // the root exchanges per chunk, flat, through relays and through stocking sub-masters.
+//
+// It counts MPI_Send, MPI_Isend, MPI_Recv and MPI_Irecv: all that mpipool's transport and
+// Boost.MPI's point-to-point calls use. Other kinds (MPI_Ssend, MPI_Sendrecv, persistent or
+// matched receives) would go uncounted.
 #include <mpi.h>
 
 #include <atomic>
@@ -16,10 +20,18 @@ namespace {
 std::atomic<long> sends{0};
 std::atomic<long> receives{0};
 
+// This process's rank, once MPI is initialized (no call is counted before).
 bool on_rank_zero() {
-  int rank = -1;
-  PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank == 0;
+  static std::atomic<int> rank{-1};
+  if (rank.load(std::memory_order_relaxed) < 0) {
+    int initialized = 0;
+    PMPI_Initialized(&initialized);
+    if (!initialized) return false;
+    int mine = -1;
+    PMPI_Comm_rank(MPI_COMM_WORLD, &mine);
+    rank.store(mine, std::memory_order_relaxed);
+  }
+  return rank.load(std::memory_order_relaxed) == 0;
 }
 
 }  // namespace

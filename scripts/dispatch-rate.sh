@@ -68,11 +68,21 @@ if [ "$messages" = 1 ]; then
         sub_masters=relay
         [[ "$group" == *s ]] && sub_masters=stock
         # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
-        out="$(MPIPOOL_RANKS_PER_GROUP="${group%s}" MPIPOOL_SUB_MASTERS="$sub_masters" \
-               timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} -x LD_PRELOAD="$build/bench/libcount_messages.so" \
-               "$build/bench/bench_dispatch_rate" chunksizes="$c" target_s=0 2>&1)"
+        if ! out="$(MPIPOOL_RANKS_PER_GROUP="${group%s}" MPIPOOL_SUB_MASTERS="$sub_masters" \
+                    timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} -x LD_PRELOAD="$build/bench/libcount_messages.so" \
+                    "$build/bench/bench_dispatch_rate" chunksizes="$c" target_s=0 2>&1)"; then
+          printf '%s\n' "$out" >&2
+          echo "dispatch-rate.sh: $n ranks (groups of ${group%s}, $sub_masters), chunksize $c failed" >&2
+          exit 1
+        fi
         chunks="$(awk '$1 == "RESULT" && $6 == "chunks_mapped" {print $7}' <<<"$out")"
-        read -r sends receives < <(awk '$1 == "MESSAGES" {print $4, $6}' <<<"$out")
+        counts="$(awk '$1 == "MESSAGES" {print $4, $6}' <<<"$out")"
+        if [ -z "$chunks" ] || [ -z "$counts" ]; then
+          printf '%s\n' "$out" >&2
+          echo "dispatch-rate.sh: no chunk count or message count ($n ranks, groups of ${group%s}, chunksize $c)" >&2
+          exit 1
+        fi
+        read -r sends receives <<<"$counts"
         how="flat"
         [ "$group" = 0 ] || how="groups of ${group%s}, $([ "$sub_masters" = stock ] && echo stocking || echo relays)"
         awk -v n="$n" -v how="$how" -v c="$c" -v k="$chunks" -v s="$sends" -v r="$receives" \

@@ -29,6 +29,9 @@ class group_link {
   static constexpr int master_rank = 0;
 
   group_link(const boost::mpi::communicator& comm, const node_doorbells& bells) : comm_(comm), bells_(bells) {}
+  // Its sends are in flight from where it is; on_sent's callback may point into its owner.
+  group_link(const group_link&) = delete;
+  group_link& operator=(const group_link&) = delete;
 
   // Runs `step()` (whether it did anything) each turn, with the items-done counts and the sends,
   // until told to exit (exit_with) with nothing left to send or receive; returns the exit code.
@@ -58,8 +61,9 @@ class group_link {
   }
   // `message`, wrapped for the master as coming from `from` with its own tag.
   void send_up(int from, int message_tag, std::span<const char> message) {
-    wrap_routed(wrapped_, {from, message_tag}, message);
-    send(master_rank, static_cast<int>(tag::results), std::exchange(wrapped_, byte_buffer()));
+    byte_buffer wrapped;
+    wrap_routed(wrapped, {from, message_tag}, message);
+    send(master_rank, static_cast<int>(tag::results), std::move(wrapped));
   }
   // A message the master sent a worker by name, passed on as it is.
   void pass_down(route_header route, std::span<const char> message) {
@@ -142,7 +146,6 @@ class group_link {
   std::list<pending> sends_;
   send_batch batch_;
   incoming_queue incoming_;
-  byte_buffer wrapped_;
   std::function<void(byte_buffer&&)> released_;
   std::optional<int> exit_code_;
 };

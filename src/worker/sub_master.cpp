@@ -68,6 +68,10 @@ class sub_master_loop {
     link_.on_sent([this](byte_buffer&& bytes) { give_back(std::move(bytes)); });
   }
 
+  // link_'s callback points here.
+  sub_master_loop(const sub_master_loop&) = delete;
+  sub_master_loop& operator=(const sub_master_loop&) = delete;
+
   int run() {
     return link_.serve([this] {
       bool any = take_from_master();
