@@ -154,13 +154,13 @@ struct pool_options {
   /// The value of `ranks_per_group` that makes a group of each node's ranks.
   static constexpr int group_per_node = -1;
   /// With groups (`ranks_per_group`): each group's first rank is a stocking sub-master rather
-  /// than a relay. The master sends it a group's worth of chunks ahead of need, a message at a
-  /// time, and the sub-master hands them to its workers as they ask, so the master's messages
-  /// and bookkeeping go per group, not per worker. Results, errors (naming the worker that ran
-  /// the item), callbacks, cancels, isolation and the journal are as without. Parallel tasks
-  /// (`mpipool::ranks`) need the relays: a call of one fails with mpipool::error. false: the
-  /// environment's `MPIPOOL_SUB_MASTERS` (`stock` or `relay`), else relays. Every rank must
-  /// give the same value.
+  /// than a relay. The master sends it a group's worth of chunks ahead of need, several to a
+  /// message, and the sub-master hands them to its workers as they ask, so the master sends a
+  /// message per refill of a group rather than per worker's message. Results, errors (naming
+  /// the worker that ran the item), callbacks, cancels, isolation and the journal are as
+  /// without. Parallel tasks wider than one rank (`mpipool::ranks(k)`, k > 1) need the relays:
+  /// a call of one fails with mpipool::error. false: the environment's `MPIPOOL_SUB_MASTERS`
+  /// (`stock` or `relay`), else relays. Every rank must give the same value.
   ///
   ///     mpipool::run(argc, argv, body, {.ranks_per_group = 32, .stock_sub_masters = true});
   bool stock_sub_masters = false;

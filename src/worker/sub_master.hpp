@@ -2,8 +2,9 @@
 // A group's stocking sub-master (wire/topology.hpp, pool_options::stock_sub_masters): a rank that
 // runs no tasks and stands, for the master, as one worker with the room of its group's workers.
 // The master sends it a group's worth of chunks at a time, ahead of need; it keeps them in its
-// stock and hands them to its workers as they ask (a chunk running and one queued each), so the
-// master's messages and bookkeeping go per group, not per worker. It sends each worker the tasks
+// stock and hands them to its workers as they ask (a message running and one queued each), so
+// the master sends a message per refill of the group, not per worker's message. (It still keeps
+// its books per chunk: chunks are not cut here, docs/scaling.md.) It sends each worker the tasks
 // it lacks and the jobs it may forget, and passes the workers' results up as they come, several
 // in one message, each stamped with the worker that ran it (results_header::worker_rank), so
 // errors, the trace and progress still name the real worker.
