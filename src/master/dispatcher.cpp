@@ -209,7 +209,7 @@ std::optional<byte_buffer> dispatcher::build_chunk(int rank, std::uint64_t job_i
     }
     set_chunk_items(bytes, items, at);
     if (most > 1) set_section_size<chunk_header>(bytes, at);
-    if (taken == 0 && topology_.stocking() && topology_.is_relay(rank))
+    if (taken == 0 && topology_.is_sub_master(rank))
       set_chunks_per_worker(bytes, static_cast<std::uint32_t>(policy_.chunks_per_worker_message(job_id)));
     // What one more chunk adds to a bundle: its header and items (the first also carries the
     // task and the forget list, once per message). Once a message: a job's chunks are alike.
@@ -278,7 +278,7 @@ void dispatcher::take_results(int rank, std::span<const char> message) {
   // spent on them all, so that the policy's typical time stays a chunk's. A stocking
   // sub-master's workers run its chunks side by side, and it sends what came in one message:
   // a chunk's time is then its worker's own, not the time since the previous results.
-  const bool sub_master = topology_.stocking() && topology_.is_relay(rank);
+  const bool sub_master = topology_.is_sub_master(rank);
   std::uint64_t job = setup_job;
   double busy_seconds = 0;
   std::size_t chunks = 0;
@@ -336,7 +336,7 @@ void dispatcher::handle_results(int rank, int ran_on, std::span<const char> mess
   worker.items_returned(results.header.items.count);
   policy_.record_run_time(results.header.job, static_cast<double>(results.header.run_ns) * 1e-9);
   // (A sub-master's own results are of chunks cut short in its stock: no worker ran them.)
-  if (trace_ && !(ran_on == rank && topology_.is_relay(rank)))
+  if (trace_ && !(ran_on == rank && topology_.is_sub_master(rank)))
     trace_->chunk_done(ran_on, results.header.job, results.header.items, done.bytes, message.size(),
                        results.header.run_ns, received);
   // A parallel task's members other than its rank 0 only ask for more: the group's rank 0

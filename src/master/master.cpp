@@ -431,7 +431,7 @@ bool master::poll_messages() {
 void master::handle_routed(int relay, std::span<const char> wrapped) {
   const auto [route, message] = unwrap_routed(wrapped);
   // A stocking sub-master's own results name it; a relay passes on its workers' only.
-  const bool own_slot = topology_.stocking() && route.rank == relay && route.tag == static_cast<int>(tag::results);
+  const bool own_slot = route.rank == relay && topology_.is_sub_master(relay) && route.tag == static_cast<int>(tag::results);
   if (route.rank <= 0 || route.rank >= size_ || (topology_.is_relay(route.rank) && !own_slot))
     throw std::runtime_error("mpipool: protocol error: a relay passed on a message from rank " + std::to_string(route.rank));
   if (route.tag == static_cast<int>(tag::items_done)) {

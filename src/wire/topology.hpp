@@ -49,6 +49,8 @@ class pool_topology {
   // Stocking sub-masters (see the top): set once, before the pool starts.
   void set_stocking(bool stocking);
   bool stocking() const { return stocking_; }
+  // Whether `rank` is a stocking sub-master (a relay, when stocking).
+  bool is_sub_master(int rank) const { return stocking_ && is_relay(rank); }
   // The ranks the master sends ordinary chunks to, ascending: the workers; when stocking, the
   // sub-masters and the workers that talk to the master themselves.
   const std::vector<int>& slots() const { return stocking_ ? slots_ : workers_; }

@@ -4,8 +4,6 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <list>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
