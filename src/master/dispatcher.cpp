@@ -284,21 +284,24 @@ void dispatcher::take_results(int rank, std::span<const char> message) {
   std::size_t chunks = 0;
   for (std::span<const char> rest = message; !rest.empty();) {
     const std::span<const char> section = take_section<results_header>(rest);
+    if (!sub_master) {  // a worker's results come back in the order its chunks went: its oldest's
+      const worker_slot::finished_chunk done = worker.returned(received);
+      policy_.chunk_returned(rank);
+      if (chunks++ == 0) job = done.job;
+      busy_seconds += done.seconds;
+      handle_results(rank, rank, section, done, received);
+      continue;
+    }
     const auto header = frame_cursor(section).take<results_header>();
-    const int ran_on = sub_master && header.worker_rank != 0 ? worker_behind(rank, header.worker_rank) : rank;
+    const int ran_on = header.worker_rank != 0 ? worker_behind(rank, header.worker_rank) : rank;
     if (header.more_parts != 0) {  // a sub-master's worker's part of a chunk it gave several
       handle_results(rank, ran_on, section, {header.job}, received);
       continue;
     }
-    // A worker's results come back in the order its chunks went: these are of its oldest chunk.
-    const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first, sub_master);
+    // A sub-master's workers finish its chunks in any order: this one, by job and first item.
+    const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first, true);
     policy_.chunk_returned(rank);
-    if (sub_master) {
-      if (done.job != setup_job) policy_.record_chunk_time(done.job, static_cast<double>(header.run_ns) * 1e-9);
-    } else {
-      if (chunks++ == 0) job = done.job;
-      busy_seconds += done.seconds;
-    }
+    if (done.job != setup_job) policy_.record_chunk_time(done.job, static_cast<double>(header.run_ns) * 1e-9);
     handle_results(rank, ran_on, section, done, received);
   }
   if (job != setup_job && chunks > 0) policy_.record_chunk_time(job, busy_seconds / static_cast<double>(chunks));

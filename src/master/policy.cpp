@@ -164,13 +164,14 @@ std::optional<int> dispatch_policy::worker_for(std::uint64_t id, std::size_t chu
 std::size_t dispatch_policy::chunks_per_message(std::uint64_t id, int rank) const {
   const std::size_t weight = weight_of(rank);
   const std::size_t held = in_flight(rank);
-  if (!bundles_pay(id)) {
-    if (weight == 1) return 1;
+  const bool bundles = bundles_pay(id);
+  if (!bundles && weight == 1) return 1;
+  const std::size_t most = limit_for(bundles, rank);
+  if (!bundles) {
     // worker_for chose it for a free worker, or, past those, because prefetch pays.
-    const std::size_t fill = held < weight ? weight : limit_for(id, rank);
+    const std::size_t fill = held < weight ? weight : most;
     return held < fill ? fill - held : 1;
   }
-  const std::size_t most = limit_for(id, rank);
   if (held >= most) return 1;
   return std::min(bundle_size(id) * weight, most - held);
 }
@@ -181,9 +182,9 @@ std::size_t dispatch_policy::bundle_size(std::uint64_t id) const {
   return under_limit >= chunks_per_bundle / 2 ? std::min(chunks_per_bundle, under_limit) : chunks_per_bundle;
 }
 
-std::size_t dispatch_policy::limit_for(std::uint64_t id, int rank) const {
+std::size_t dispatch_policy::limit_for(bool bundles, int rank) const {
   const std::size_t weight = weight_of(rank);
-  return in_flight_limit(id) * (weight == 1 ? 1 : sub_master_stock * weight);
+  return (bundles ? most_in_flight_ : max_in_flight_) * (weight == 1 ? 1 : sub_master_stock * weight);
 }
 
 std::size_t dispatch_policy::refill_at(std::uint64_t id, int rank) const {

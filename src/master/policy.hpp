@@ -202,13 +202,14 @@ class dispatch_policy {
   const bool prefetches_;         // max_in_flight > 1
   std::size_t max_in_flight_;     // without bundles
   std::size_t most_in_flight_;    // with them: two bundles
-  std::size_t in_flight_limit(std::uint64_t id) const { return bundles_pay(id) ? most_in_flight_ : max_in_flight_; }
   std::size_t workers_;
   std::vector<std::size_t> in_flight_;  // by rank
   std::vector<std::size_t> weight_;     // by rank: see set_weight
   std::size_t weight_of(int rank) const { return weight_[static_cast<std::size_t>(rank)]; }
-  // The most chunks of job `id` that `rank` may hold: a worker's limit, or a sub-master's.
-  std::size_t limit_for(std::uint64_t id, int rank) const;
+  // The most chunks of job `id` that `rank` may hold: a worker's limit, or a sub-master's;
+  // `bundles`: whether the job's chunks go in bundles.
+  std::size_t limit_for(std::uint64_t id, int rank) const { return limit_for(bundles_pay(id), rank); }
+  std::size_t limit_for(bool bundles, int rank) const;
   // The room a busy `rank` must have for a message of prefetched chunks of job `id`.
   std::size_t refill_at(std::uint64_t id, int rank) const;
   // The chunks of job `id` in one worker's bundle: as many as stay under bundle_bytes_most.

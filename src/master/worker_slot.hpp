@@ -101,10 +101,16 @@ class worker_slot {
     }
   }
 
-  // The results of the chunk of `job` from item `first` arrived at `now`: from a worker, its
-  // oldest, unless a results header that could not be read names another; from a stocking
-  // sub-master (`exact`), that chunk, or a protocol error. A chunk's time runs from when it was
-  // sent, or from the previous results if it was waiting behind another chunk.
+  // The results of its oldest chunk arrived at `now` (a worker's come back in the order its
+  // chunks went). A chunk's time runs from when it was sent, or from the previous results if it
+  // was waiting behind another chunk.
+  finished_chunk returned(clock::time_point now) {
+    if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
+    return take(in_flight_.begin(), now);
+  }
+  // The results of the chunk of `job` from item `first` arrived at `now` (a stocking
+  // sub-master's workers finish its chunks in any order); if none is in flight, its oldest, or,
+  // `exact`, a protocol error.
   finished_chunk returned(clock::time_point now, std::uint64_t job, std::uint64_t first, bool exact = false) {
     if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
     const auto is_it = [&](const chunk& c) { return c.job == job && c.first == first; };
@@ -116,11 +122,7 @@ class worker_slot {
       if (exact) throw std::runtime_error("mpipool: protocol error: results for a chunk that is not in flight");
       match = in_flight_.begin();
     }
-    const chunk done = *match;
-    next_ = static_cast<std::size_t>(in_flight_.erase(match) - in_flight_.begin());
-    const clock::time_point began = std::max(done.sent, last_returned_);
-    last_returned_ = now;
-    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
+    return take(match, now);
   }
 
  private:
@@ -132,6 +134,14 @@ class worker_slot {
     std::uint32_t items;
     std::uint64_t message;  // which message carried it, numbered from 1
   };
+  finished_chunk take(std::deque<chunk>::iterator returning, clock::time_point now) {
+    const chunk done = *returning;
+    next_ = static_cast<std::size_t>(in_flight_.erase(returning) - in_flight_.begin());
+    const clock::time_point began = std::max(done.sent, last_returned_);
+    last_returned_ = now;
+    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
+  }
+
   std::deque<chunk> in_flight_;
   std::size_t next_ = 0;  // where the chunk after the last returned one is
   std::uint64_t messages_sent_ = 0;

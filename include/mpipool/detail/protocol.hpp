@@ -89,10 +89,10 @@ struct chunk_header {
   // A parallel task's group: how many ranks run every item of the chunk together (0: an
   // ordinary chunk). Their ranks follow the forget list, the group's rank 0 first.
   std::uint32_t group_size = 0;
-  std::uint64_t section_size = 0;  // in a bundle: this chunk's bytes (see the top)
   // To a stocking sub-master, in a message's first chunk: how many of its chunks go to a worker
-  // in one message (a bundle's worth for tiny tasks; 0: one each).
+  // in one message (a bundle's worth for tiny tasks; 0: one each). (In what was padding.)
   std::uint32_t chunks_per_worker = 0;
+  std::uint64_t section_size = 0;  // in a bundle: this chunk's bytes (see the top)
 };
 
 struct chunk_view {
@@ -123,17 +123,18 @@ struct results_header {
   std::uint64_t job = 0;
   item_range items;
   std::uint32_t host_size = 0;
+  // Through a stocking sub-master (worker/sub_master.hpp), which stamps them: the worker that
+  // ran the chunk (0: the sender itself), and, in one of the replies to a chunk that the
+  // sub-master gave several of its workers (the set-up), 1 while more of them are to come.
+  // Both in what was padding, so that a results section is no larger.
+  std::int32_t worker_rank = 0;
   // How long the chunk ran on the worker, by the worker's steady clock (for the trace).
   std::uint64_t run_ns = 0;
   // A member of a parallel task's group other than its rank 0: the outcomes are the group's
   // rank 0's to report, these only ask for more work.
   std::uint32_t group_follower = 0;
+  std::uint32_t more_parts = 0;  // see worker_rank
   std::uint64_t section_size = 0;  // in a bundle's reply: these results' bytes (see the top)
-  // Through a stocking sub-master (worker/sub_master.hpp), which stamps them: the worker that
-  // ran the chunk (0: the sender itself), and, in one of the replies to a chunk that the
-  // sub-master gave several of its workers (the set-up), 1 while more of them are to come.
-  std::int32_t worker_rank = 0;
-  std::uint32_t more_parts = 0;
 };
 
 struct results_view {
