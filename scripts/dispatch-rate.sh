@@ -10,7 +10,9 @@
 #   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8   # flat and through sub-masters
 #                                                 # (groups of 8 with a relay each), interleaved
 #   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8 --stocking   # and through stocking
-#                                                 # sub-masters (pool_options::stock_sub_masters)
+#                                                 # sub-masters (pool_options::stock_sub_masters),
+#                                                 # sent node-chunks ("8s") and, for comparison,
+#                                                 # the caller's chunks one by one ("8u")
 #   scripts/dispatch-rate.sh --ranks 64 --ranks-per-group 8 --stocking --messages
 #                                                 # instead: rank 0's messages per chunk (one
 #                                                 # short map per chunk size, bench/count_messages.cpp)
@@ -27,7 +29,8 @@ build="${MPIPOOL_BENCH_BUILD_DIR:-build-bench}"
 ranks="2,3,5,9,17"
 repeats=3
 groupings=(0)  # 0: flat; R: groups of R ranks with a relay each (pool_options::ranks_per_group);
-               # Rs: with a stocking sub-master each
+               # Rs: with a stocking sub-master each; Ru: the same, sent no node-chunks
+               # (MPIPOOL_NODE_CHUNKS=off)
 stocking=0
 messages=0
 chunksizes="${CHUNKSIZES:-1,4,16,64,256,1024,4096}"
@@ -48,8 +51,25 @@ done
 
 if [ "$stocking" = 1 ]; then
   [ "${#groupings[@]}" -gt 1 ] || { echo "dispatch-rate.sh: --stocking needs --ranks-per-group" >&2; exit 2; }
-  groupings+=("${groupings[1]}s")
+  groupings+=("${groupings[1]}s" "${groupings[1]}u")
 fi
+# The environment of grouping $1: flat, relays, or stocking sub-masters, with or without
+# node-chunks.
+grouping_env() {
+  local sub_masters=relay node_chunks=on
+  [[ "$1" == *[su] ]] && sub_masters=stock
+  [[ "$1" == *u ]] && node_chunks=off
+  echo "MPIPOOL_RANKS_PER_GROUP=${1%[su]} MPIPOOL_SUB_MASTERS=$sub_masters MPIPOOL_NODE_CHUNKS=$node_chunks"
+}
+# Its name in what is printed.
+grouping_name() {
+  case "$1" in
+    0) echo "flat" ;;
+    *s) echo "groups of ${1%s}, stocking" ;;
+    *u) echo "groups of ${1%u}, stocking, no node-chunks" ;;
+    *) echo "groups of $1, relays" ;;
+  esac
+}
 MPIPOOL_WITH_BENCHMARKS=1 "$root/scripts/install-deps.sh"
 "$root/scripts/build-bench.sh" "$build" bench_dispatch_rate count_messages
 # shellcheck disable=SC1091  # what Open MPI needs to run as root and oversubscribed
@@ -65,26 +85,23 @@ if [ "$messages" = 1 ]; then
   for n in "${rank_list[@]}"; do
     for c in "${size_list[@]}"; do
       for group in "${groupings[@]}"; do
-        sub_masters=relay
-        [[ "$group" == *s ]] && sub_masters=stock
-        # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
-        if ! out="$(MPIPOOL_RANKS_PER_GROUP="${group%s}" MPIPOOL_SUB_MASTERS="$sub_masters" \
+        # shellcheck disable=SC2046,SC2086  # the words of grouping_env; MPIRUN_ARGS is a list of words
+        if ! out="$(env $(grouping_env "$group") \
                     timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} -x LD_PRELOAD="$build/bench/libcount_messages.so" \
                     "$build/bench/bench_dispatch_rate" chunksizes="$c" target_s=0 2>&1)"; then
           printf '%s\n' "$out" >&2
-          echo "dispatch-rate.sh: $n ranks (groups of ${group%s}, $sub_masters), chunksize $c failed" >&2
+          echo "dispatch-rate.sh: $n ranks ($(grouping_name "$group")), chunksize $c failed" >&2
           exit 1
         fi
         chunks="$(awk '$1 == "RESULT" && $6 == "chunks_mapped" {print $7}' <<<"$out")"
         counts="$(awk '$1 == "MESSAGES" {print $4, $6}' <<<"$out")"
         if [ -z "$chunks" ] || [ -z "$counts" ]; then
           printf '%s\n' "$out" >&2
-          echo "dispatch-rate.sh: no chunk count or message count ($n ranks, groups of ${group%s}, chunksize $c)" >&2
+          echo "dispatch-rate.sh: no chunk count or message count ($n ranks, $(grouping_name "$group"), chunksize $c)" >&2
           exit 1
         fi
         read -r sends receives <<<"$counts"
-        how="flat"
-        [ "$group" = 0 ] || how="groups of ${group%s}, $([ "$sub_masters" = stock ] && echo stocking || echo relays)"
+        how="$(grouping_name "$group")"
         awk -v n="$n" -v how="$how" -v c="$c" -v k="$chunks" -v s="$sends" -v r="$receives" \
           'BEGIN {printf "| %s | %s | %s | %d | %d | %d | %.2f | %.2f |\n", n, how, c, k, s, r, s / k, r / k}'
       done
@@ -105,17 +122,15 @@ for ((rep = 0; rep < repeats; ++rep)); do
   for ((k = 0; k < ${#rank_list[@]}; ++k)); do
     n="${rank_list[$(((k + rep) % ${#rank_list[@]}))]}"
     for group in "${groupings[@]}"; do
-      # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of words
-      sub_masters=relay
-      [[ "$group" == *s ]] && sub_masters=stock
-      if ! lines="$(MPIPOOL_RANKS_PER_GROUP="${group%s}" MPIPOOL_SUB_MASTERS="$sub_masters" \
+      # shellcheck disable=SC2046,SC2086  # the words of grouping_env; MPIRUN_ARGS is a list of words
+      if ! lines="$(env $(grouping_env "$group") \
                     timeout 600 mpirun -n "$n" ${MPIRUN_ARGS:-} \
                       "$build/bench/bench_dispatch_rate" chunksizes="$chunksizes" target_s="$target_s")"; then
-        echo "dispatch-rate.sh: $n ranks (groups of $group) failed" >&2
+        echo "dispatch-rate.sh: $n ranks ($(grouping_name "$group")) failed" >&2
         exit 1
       fi
       grep '^RESULT ' <<<"$lines" | sed "s/^/$n $group /" >>"$results"
-      echo "   $n ranks$([ "$group" = 0 ] || echo ", groups of ${group%s}")$([ "$sub_masters" = relay ] || echo ", stocking") done"
+      echo "   $n ranks, $(grouping_name "$group") done"
     done
   done
 done
@@ -126,13 +141,14 @@ values = collections.defaultdict(list)
 rss = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     ranks, group, _, _, workers, _, variant, metric, value = line.split()
-    at = (int(ranks), group)  # a rank count, flat ("0") or in groups of `group` ("8", or "8s": stocking)
+    at = (int(ranks), group)  # a rank count, flat ("0") or in groups ("8", "8s", "8u": see groupings)
     if metric == "master_rss_kib":
         rss[at].append(float(value))
     else:
         values[at + (int(variant[2:]), metric)].append(float(value))
 med = {key: statistics.median(v) for key, v in values.items()}
 name = lambda r, g: (f"{r}" if g == "0" else f"{r}, groups of {g[:-1]}, stocking" if g.endswith("s")
+                    else f"{r}, groups of {g[:-1]}, stocking, no node-chunks" if g.endswith("u")
                     else f"{r}, groups of {g}")
 print("| ranks | chunksize | chunks/s | items/s | master CPU µs/chunk | caller thread µs/chunk | master CPU share |")
 print("|---:|---:|---:|---:|---:|---:|---:|")

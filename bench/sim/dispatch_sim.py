@@ -762,6 +762,8 @@ def read_grouped(path):
         parts = line.split()
         if len(parts) == 9 and parts[2] == "RESULT" and parts[1] != "0" and parts[7] == "chunks_per_s":
             group = parts[1]
+            if group.endswith("u"):  # stocking without node-chunks: a comparison the model leaves out
+                continue
             key = (int(parts[0]), int(group.rstrip("s")), group.endswith("s"), int(parts[6][2:]))
             values[key].append(float(parts[8]))
     return values

@@ -1,6 +1,7 @@
 #include "master/dispatcher.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -42,6 +43,9 @@ dispatcher::dispatcher(const boost::mpi::communicator& comm, const pool_topology
   // get its group holds every later call back at once, with no backfill.
   if (const char* backfill = std::getenv("MPIPOOL_GROUP_BACKFILL"); backfill && std::string(backfill) == "off")
     policy_.set_fifo_grouping(true);
+  // Stocking sub-masters sent the caller's chunks one by one, for comparison
+  // (scripts/dispatch-rate.sh --stocking).
+  if (const char* cut = std::getenv("MPIPOOL_NODE_CHUNKS"); cut && std::string(cut) == "off") node_chunks_ = false;
 }
 
 // --- Set-up -------------------------------------------------------------------------------------
@@ -123,8 +127,13 @@ bool dispatcher::dispatch(bool closing) {
     any = true;
     try {
       // A parallel task of one rank is still a group: its task gets a communicator.
-      chunk = work.task().group_width == 1 ? build_chunk(rank, id, work, {rank})
-                                            : build_chunk(rank, id, work, {}, policy_.chunks_per_message(id, rank));
+      if (work.task().group_width == 1) {
+        chunk = build_chunk(rank, id, work, {rank});
+      } else {
+        const std::size_t most = policy_.chunks_per_message(id, rank);
+        chunk = most > 1 && cuts_on_node(rank, work) ? build_node_chunk(rank, id, work, most)
+                                                     : build_chunk(rank, id, work, {}, most);
+      }
     } catch (...) {  // no memory for the chunk: that call fails, the pool goes on
       fail_job(id, std::current_exception());
       continue;
@@ -222,6 +231,66 @@ std::optional<byte_buffer> dispatcher::build_chunk(int rank, std::uint64_t job_i
   return bytes;
 }
 
+bool dispatcher::cuts_on_node(int rank, const job& work) const {
+  // The trace keeps a track per worker, and a node-chunk's results come back as one.
+  return node_chunks_ && !trace_ && topology_.is_sub_master(rank) && work.fixed_argument_bytes() > 0;
+}
+
+std::optional<byte_buffer> dispatcher::build_node_chunk(int rank, std::uint64_t job_id, job& work, std::size_t most) {
+  byte_buffer bytes = begin_chunk_for(rank, job_id, work, {}, {});
+  std::size_t at = 0;   // where the node-chunk being built starts
+  item_range node{};    // its items so far
+  piece_counts_.clear();
+  const auto end_node = [&] {
+    set_chunk_items(bytes, node, at);
+    end_node_chunk(bytes, at, piece_counts_);
+    set_section_size<chunk_header>(bytes, at);
+  };
+  for (std::size_t taken = 0; taken < most; ++taken) {
+    if (taken > 0) {
+      if (readiness(job_id) != job_readiness::ready) break;
+      policy_.chunk_taken(job_id);
+    }
+    const std::size_t items_at = bytes.size();
+    item_range items;
+    try {
+      items = work.next_chunk(bytes);
+    } catch (...) {  // an argument that cannot be serialized
+      outbox_.give_back(std::move(bytes));
+      fail_job(job_id, std::current_exception());
+      return std::nullopt;
+    }
+    if (items.count == 0) {  // a lazy input ended or failed right there: nothing more to send
+      bytes.resize(items_at);
+      break;
+    }
+    if (taken == 0) {
+      node.first = items.first;
+      set_chunks_per_worker(bytes, static_cast<std::uint32_t>(policy_.chunks_per_worker_message(job_id)));
+      policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
+    } else if (items.first != node.first + node.count || node.count > UINT32_MAX - items.count) {
+      // Not where the node-chunk ends (a resumed journal's items skip those it holds): it starts
+      // the next node-chunk of the message.
+      moved_items_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(items_at), bytes.end());
+      bytes.resize(items_at);
+      end_node();
+      at = bytes.size();
+      append_chunk(bytes, {job_id, {}, 0, 0, 0, 0, 0}, {}, {}, {});
+      bytes.insert(bytes.end(), moved_items_.begin(), moved_items_.end());
+      node = {items.first, 0};
+      piece_counts_.clear();
+    }
+    node.count += items.count;
+    piece_counts_.push_back(items.count);
+  }
+  if (piece_counts_.empty()) {
+    outbox_.give_back(std::move(bytes));
+    return std::nullopt;
+  }
+  end_node();
+  return bytes;
+}
+
 byte_buffer dispatcher::copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
                                        const chunk_view& first) {
   byte_buffer bytes = begin_chunk_for(rank, job_id, work, first.header.items, group);
@@ -245,11 +314,13 @@ byte_buffer dispatcher::begin_chunk_for(int rank, std::uint64_t job_id, const jo
 
 void dispatcher::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& bytes) {
   raise_injected_fault(fault_point::chunk_send);
-  // One chunk, or a bundle: each counts, in the worker's table and the policy's, as a chunk.
+  // One chunk, or a bundle: each counts, in the worker's table and the policy's, as a chunk; a
+  // node-chunk, as one in the worker's table, and as the caller's chunks it holds in the policy's.
   delivered_.clear();
   for (std::span<const char> rest = bytes; !rest.empty();) {
     const std::span<const char> chunk = take_section<chunk_header>(rest);
-    delivered_.push_back({chunk.size(), frame_cursor(chunk).take<chunk_header>().items});
+    const chunk_header header = frame_cursor(chunk).take<chunk_header>();
+    delivered_.push_back({chunk.size(), header.items, std::max<std::uint32_t>(header.pieces, 1)});
   }
   if (local_) local_->run(std::move(bytes));
   else outbox_.send(rank, tag::chunk, std::move(bytes));
@@ -257,9 +328,10 @@ void dispatcher::deliver_chunk(int rank, std::uint64_t job_id, byte_buffer&& byt
   const auto sent = worker_slot::clock::now();
   worker_slot& worker = workers_[static_cast<std::size_t>(rank)];
   bool first = true;
-  for (const auto& [size, items] : delivered_) {
-    policy_.chunk_sent(rank, job_id);
-    worker.sent(job_id, sent, size, items.count, std::exchange(first, false), items.first);
+  for (const delivered_chunk& chunk : delivered_) {
+    policy_.chunk_sent(rank, job_id, chunk.pieces);
+    worker.sent(job_id, sent, chunk.bytes, chunk.items.count, std::exchange(first, false), chunk.items.first,
+                chunk.pieces);
   }
 }
 
@@ -294,13 +366,19 @@ void dispatcher::take_results(int rank, std::span<const char> message) {
     }
     const auto header = frame_cursor(section).take<results_header>();
     const int ran_on = header.worker_rank != 0 ? worker_behind(rank, header.worker_rank) : rank;
-    if (header.more_parts != 0) {  // a sub-master's worker's part of a chunk it gave several
+    if (header.more_parts != 0) {  // a part of a chunk that the sub-master gave several workers
+      if (header.job != setup_job) {  // of a node-chunk: as many of its pieces as more_parts says
+        worker.part_returned(header.job, header.items.first, header.more_parts);
+        policy_.chunk_returned(rank, header.more_parts);
+        policy_.record_chunk_time(header.job, static_cast<double>(header.run_ns) * 1e-9);
+      }
       handle_results(rank, ran_on, section, {header.job}, received);
       continue;
     }
-    // A sub-master's workers finish its chunks in any order: this one, by job and first item.
+    // A sub-master's workers finish its chunks in any order: this one, by job and an item of it
+    // (of a node-chunk: its last part).
     const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first, true);
-    policy_.chunk_returned(rank);
+    policy_.chunk_returned(rank, done.pieces);
     if (done.job != setup_job) policy_.record_chunk_time(done.job, static_cast<double>(header.run_ns) * 1e-9);
     handle_results(rank, ran_on, section, done, received);
   }

@@ -134,6 +134,12 @@ class dispatcher {
   // or a bundle of up to `most` chunks, as many as the job has ready.
   std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work,
                                          const std::vector<int>& group = {}, std::size_t most = 1);
+  // Whether `rank` gets chunks of `work` as node-chunks, to cut on its node: a stocking
+  // sub-master, items of fixed size, no trace.
+  bool cuts_on_node(int rank, const job& work) const;
+  // A message to a stocking sub-master of up to `most` of the job's chunks, sent as one
+  // node-chunk (or several, where the items they hold skip some), for it to cut apart.
+  std::optional<byte_buffer> build_node_chunk(int rank, std::uint64_t job_id, job& work, std::size_t most);
   // The same chunk for another member of its group: that worker's task and forget list, then
   // the items of `first`.
   byte_buffer copy_chunk_for(int rank, std::uint64_t job_id, job& work, const std::vector<int>& group,
@@ -185,8 +191,17 @@ class dispatcher {
   std::size_t ready_ = 0;  // workers that ran the initializer
   bool setup_done_ = false;
   std::optional<remote_failure> first_setup_failure_;
-  // The sizes and item counts of the chunks of the message being delivered.
-  std::vector<std::pair<std::size_t, item_range>> delivered_;
+  // What node-chunks a stocking sub-master gets (MPIPOOL_NODE_CHUNKS=off: none, for comparison).
+  bool node_chunks_ = true;
+  std::vector<std::uint32_t> piece_counts_;  // of the node-chunk being built
+  byte_buffer moved_items_;                  // see build_node_chunk
+  // The chunks of the message being delivered.
+  struct delivered_chunk {
+    std::size_t bytes = 0;
+    item_range items;
+    std::uint32_t pieces = 1;
+  };
+  std::vector<delivered_chunk> delivered_;
 };
 
 }  // namespace mpipool::detail

@@ -109,21 +109,22 @@ void dispatch_policy::remove_rank(std::deque<int>& list, int rank) {
   if (auto it = std::find(list.begin(), list.end(), rank); it != list.end()) list.erase(it);
 }
 
-void dispatch_policy::chunk_sent(int rank, std::optional<std::uint64_t> id) {
+void dispatch_policy::chunk_sent(int rank, std::optional<std::uint64_t> id, std::size_t chunks) {
   std::size_t& count = in_flight_.at(static_cast<std::size_t>(rank));
   const std::size_t weight = weight_of(rank);
-  ++count;
-  ++total_in_flight_;
-  if (count == weight) remove_rank(idle_, rank);  // its last free worker is taken
+  count += chunks;
+  total_in_flight_ += chunks;
+  if (count >= weight && count - chunks < weight) remove_rank(idle_, rank);  // its last free worker is taken
   remove_rank(prefetchable_, rank);
   if (count < (id ? limit_for(*id, rank) : max_in_flight_ * weight)) prefetchable_.push_back(rank);
 }
 
-void dispatch_policy::chunk_returned(int rank) {
+void dispatch_policy::chunk_returned(int rank, std::size_t chunks) {
   std::size_t& count = in_flight_.at(static_cast<std::size_t>(rank));
-  if (count == 0) return;
-  --count;
-  --total_in_flight_;
+  chunks = std::min(chunks, count);
+  if (chunks == 0) return;
+  count -= chunks;
+  total_in_flight_ -= chunks;
   if (const std::size_t weight = weight_of(rank); weight > 1) {  // a sub-master: groups never go there
     // One of its workers is free (again, or for the first time after the set-up).
     if (count < weight && std::find(idle_.begin(), idle_.end(), rank) == idle_.end()) idle_.push_back(rank);

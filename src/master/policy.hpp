@@ -134,9 +134,10 @@ class dispatch_policy {
   // counts as idle while it has fewer chunks than that, and may hold `weight` times a worker's
   // chunks in flight. Set before any chunk goes.
   void set_weight(int rank, std::size_t weight);
-  // A chunk of job `id` went to `rank` (no id: the set-up chunk).
-  void chunk_sent(int rank, std::optional<std::uint64_t> id = std::nullopt);
-  void chunk_returned(int rank);
+  // A chunk of job `id` went to `rank` (no id: the set-up chunk), or `chunks` of them in one
+  // node-chunk, and came back (a sub-master's: nothing else sends several at once).
+  void chunk_sent(int rank, std::optional<std::uint64_t> id = std::nullopt, std::size_t chunks = 1);
+  void chunk_returned(int rank, std::size_t chunks = 1);
   std::size_t in_flight(int rank) const { return in_flight_.at(static_cast<std::size_t>(rank)); }
   std::size_t total_in_flight() const { return total_in_flight_; }
   // Whether any worker could take a chunk of some job: an idle one, or one with room to

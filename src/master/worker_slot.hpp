@@ -25,6 +25,7 @@ class worker_slot {
     double seconds = 0;  // how long it kept the worker busy
     std::uint64_t bytes = 0;  // the size of its chunk message
     std::uint32_t items = 0;  // the items it was sent with
+    std::uint32_t pieces = 1;  // the caller's chunks in it: more than 1 in a node-chunk
   };
 
   std::string host;
@@ -47,11 +48,11 @@ class worker_slot {
   std::uint64_t oldest_job() const { return in_flight_.front().job; }
 
   // A chunk went; `new_message`: the first (or only) chunk of its message, a bundle's others
-  // going in the same one.
+  // going in the same one; `pieces`: a node-chunk's (chunk_header::pieces).
   void sent(std::uint64_t job, clock::time_point now, std::uint64_t bytes = 0, std::uint32_t items = 0,
-            bool new_message = true, std::uint64_t first = 0) {
+            bool new_message = true, std::uint64_t first = 0, std::uint32_t pieces = 1) {
     if (new_message || in_flight_.empty()) ++messages_sent_;
-    in_flight_.push_back({job, first, now, bytes, items, messages_sent_});
+    in_flight_.push_back({job, first, now, bytes, items, pieces, messages_sent_});
   }
 
   // The messages it has in flight: 2 or more, and the next is in its queue behind the one it
@@ -108,12 +109,21 @@ class worker_slot {
     if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
     return take(in_flight_.begin(), now);
   }
-  // The results of the chunk of `job` from item `first` arrived at `now` (a stocking
-  // sub-master's workers finish its chunks in any order); if none is in flight, its oldest, or,
-  // `exact`, a protocol error.
+  // The results of `pieces` pieces of the node-chunk of `job` that holds item `first` arrived,
+  // not its last (which returned() takes).
+  void part_returned(std::uint64_t job, std::uint64_t first, std::uint32_t pieces) {
+    auto node = std::find_if(in_flight_.begin(), in_flight_.end(), [&](const chunk& c) { return holds_item(c, job, first); });
+    if (node == in_flight_.end() || pieces >= node->pieces)
+      throw std::runtime_error("mpipool: protocol error: results for pieces of a node-chunk that is not in flight");
+    node->pieces -= pieces;
+  }
+
+  // The results of the chunk of `job` that holds item `first` arrived at `now` (a stocking
+  // sub-master's workers finish its chunks in any order, and the last piece of a node-chunk to
+  // come back closes it); if none is in flight, its oldest, or, `exact`, a protocol error.
   finished_chunk returned(clock::time_point now, std::uint64_t job, std::uint64_t first, bool exact = false) {
     if (in_flight_.empty()) throw std::logic_error("mpipool: protocol error: results from a worker with no chunk");
-    const auto is_it = [&](const chunk& c) { return c.job == job && c.first == first; };
+    const auto is_it = [&](const chunk& c) { return holds_item(c, job, first); };
     // A sub-master's worker returns a bundle's chunks in order: the next is where the last was.
     auto match = next_ < in_flight_.size() && is_it(in_flight_[next_])
                      ? in_flight_.begin() + static_cast<std::ptrdiff_t>(next_)
@@ -132,14 +142,18 @@ class worker_slot {
     clock::time_point sent;
     std::uint64_t bytes;
     std::uint32_t items;
+    std::uint32_t pieces;
     std::uint64_t message;  // which message carried it, numbered from 1
   };
+  static bool holds_item(const chunk& c, std::uint64_t job, std::uint64_t item) {
+    return c.job == job && item - c.first < std::max(c.items, 1u);
+  }
   finished_chunk take(std::deque<chunk>::iterator returning, clock::time_point now) {
     const chunk done = *returning;
     next_ = static_cast<std::size_t>(in_flight_.erase(returning) - in_flight_.begin());
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
-    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items};
+    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items, done.pieces};
   }
 
   std::deque<chunk> in_flight_;

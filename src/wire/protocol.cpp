@@ -52,6 +52,14 @@ void set_chunk_items(byte_buffer& message, item_range items, std::size_t at) {
   std::memcpy(message.data() + at, &header, sizeof header);
 }
 
+void end_node_chunk(byte_buffer& message, std::size_t at, std::span<const std::uint32_t> piece_counts) {
+  chunk_header header;
+  std::memcpy(&header, message.data() + at, sizeof header);
+  header.pieces = static_cast<std::uint32_t>(piece_counts.size());
+  std::memcpy(message.data() + at, &header, sizeof header);
+  append_raw(message, piece_counts.data(), piece_counts.size());
+}
+
 void set_chunks_per_worker(byte_buffer& message, std::uint32_t chunks) {
   chunk_header header;
   std::memcpy(&header, message.data(), sizeof header);
@@ -70,6 +78,12 @@ chunk_view read_chunk(std::span<const char> message) {
   view.group.reserve(view.header.group_size);
   for (std::uint32_t i = 0; i < view.header.group_size; ++i) view.group.push_back(in.take<int>());
   view.items = in.rest();
+  if (view.header.pieces > 0) {
+    const std::size_t list = std::size_t{view.header.pieces} * sizeof(std::uint32_t);
+    if (list > view.items.size()) throw std::runtime_error("mpipool: truncated protocol message");
+    view.piece_counts = view.items.last(list);
+    view.items = view.items.first(view.items.size() - list);
+  }
   return view;
 }
 

@@ -8,8 +8,12 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <ranges>
 #include <set>
@@ -23,6 +27,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include "mpipool/detail/protocol.hpp"
 #include "support.hpp"
 
 using mpipool_test::with_pool;
@@ -39,6 +44,25 @@ void note(int rank) {
   if (!counting.load(std::memory_order_relaxed) || rank < 0) return;  // MPI_ANY_SOURCE, MPI_PROC_NULL
   std::lock_guard lock(partners_mutex);
   partners.insert(rank);
+}
+
+// The most pieces in a node-chunk (chunk_header::pieces) that rank 0 sent while counting,
+// read off its chunk messages to stocking sub-masters (wrapped: route_header first).
+std::atomic<std::uint32_t> most_pieces{0};
+
+void note_chunk(const void* buf, int count, MPI_Datatype type, int message_tag) {
+  using namespace mpipool::detail;
+  if (!counting.load(std::memory_order_relaxed) || message_tag != static_cast<int>(tag::chunk) || type != MPI_CHAR ||
+      static_cast<std::size_t>(count) < sizeof(route_header) + sizeof(chunk_header))
+    return;
+  route_header route;
+  std::memcpy(&route, buf, sizeof route);
+  if (route.tag != static_cast<int>(tag::chunk)) return;
+  chunk_header header;
+  std::memcpy(&header, static_cast<const char*>(buf) + sizeof route, sizeof header);
+  std::uint32_t seen = most_pieces.load();
+  while (header.pieces > seen && !most_pieces.compare_exchange_weak(seen, header.pieces)) {
+  }
 }
 
 // Rank 0's partners during `body`, run with a pool of groups of `ranks_per_group`.
@@ -90,6 +114,7 @@ int fails_on_five(int x) {
 }
 // The pool rank that ran the item, read from the world (the pool's ranks are the world's).
 int ran_on(int) { return world_rank(); }
+std::size_t word_length(const std::string& word) { return word.size(); }
 // A parallel task of one rank: its communicator holds the rank that runs it, alone.
 int group_of_one(const boost::mpi::communicator& group, int x) {
   int world = 0;
@@ -144,6 +169,7 @@ std::set<int> sub_masters_of_threes() {
 MPIPOOL_REGISTER(cube);
 MPIPOOL_REGISTER(fails_on_five);
 MPIPOOL_REGISTER(ran_on);
+MPIPOOL_REGISTER(word_length);
 MPIPOOL_REGISTER(group_of_one);
 MPIPOOL_REGISTER(pair_sum);
 
@@ -154,6 +180,7 @@ int MPI_Send(const void* buf, int count, MPI_Datatype type, int dest, int tag, M
 }
 int MPI_Isend(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, MPI_Request* request) {
   note(dest);
+  note_chunk(buf, count, type, tag);
   return PMPI_Isend(buf, count, type, dest, tag, comm, request);
 }
 int MPI_Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
@@ -283,6 +310,74 @@ TEST(stocking, errors_name_the_worker_that_ran_the_item) {
         for (std::size_t chunksize : {std::size_t{1}, std::size_t{4}})
           expect_item_five_fails_on_a_worker(pool, chunksize, sub_masters_of_threes());
         EXPECT_EQ(pool.apply(cube, 3), 27);  // the pool goes on
+      },
+      stocking(3));
+}
+
+// Items of fixed size go to a sub-master as node-chunks: the caller's chunks sent as one, cut
+// apart on its node, their results put together there. Items of another kind, a trace, or
+// MPIPOOL_NODE_CHUNKS=off: the caller's chunks one by one. The results are the same.
+TEST(stocking, fixed_size_items_go_to_a_sub_master_as_node_chunks) {
+  const auto most_pieces_sent = [](auto&& body, mpipool::pool_options options) {
+    most_pieces = 0;
+    counting.store(world_rank() == 0);
+    with_pool(body, options);
+    counting.store(false);
+    return most_pieces.load();
+  };
+  std::vector<int> numbers(2000);
+  std::iota(numbers.begin(), numbers.end(), 0);
+  std::vector<int> expected;
+  for (int x : numbers) expected.push_back(cube(x));
+  const auto maps_of_numbers = [&](mpipool::pool& pool) {
+    EXPECT_EQ(pool.map(cube, numbers, 1), expected);
+    EXPECT_EQ(pool.map(cube, numbers, 3), expected);
+    int at = 0;
+    for (int v : pool.imap(cube, numbers, 2)) EXPECT_EQ(v, cube(at++));
+    EXPECT_EQ(at, 2000);
+  };
+  const std::uint32_t cut = most_pieces_sent(maps_of_numbers, stocking(3));
+  std::vector<std::string> words;
+  for (int x = 0; x < 300; ++x) words.push_back(std::string(static_cast<std::size_t>(x % 7), 'w'));
+  const std::uint32_t of_words = most_pieces_sent(
+      [&](mpipool::pool& pool) {
+        const std::vector<std::size_t> lengths = pool.map(word_length, words, 1);
+        for (std::size_t i = 0; i < words.size(); ++i) EXPECT_EQ(lengths[i], words[i].size());
+      },
+      stocking(3));
+  mpipool::pool_options traced = stocking(3);
+  traced.trace_path = testing::TempDir() + "mpipool_node_chunks_trace_" + std::to_string(world_size()) + ".json";
+  const std::uint32_t with_trace = most_pieces_sent(maps_of_numbers, traced);
+  std::uint32_t off = 0;
+  {
+    scoped_environment no_node_chunks("MPIPOOL_NODE_CHUNKS", "off");
+    off = most_pieces_sent(maps_of_numbers, stocking(3));
+  }
+  if (world_rank() != 0) return;
+  std::remove(traced.trace_path.c_str());
+  EXPECT_EQ(of_words, 0u);
+  EXPECT_EQ(with_trace, 0u);
+  EXPECT_EQ(off, 0u);
+  if (sub_masters_of_threes().empty()) EXPECT_EQ(cut, 0u);
+  else EXPECT_GE(cut, 2u);  // at least its two workers' chunks at once
+}
+
+// A node-chunk's item that fails names the worker that ran it, among the others that succeed.
+TEST(stocking, an_error_in_a_node_chunk_names_the_worker_that_ran_the_item) {
+  with_pool(
+      [](mpipool::pool& pool) {
+        for (std::size_t chunksize : {std::size_t{1}, std::size_t{3}}) {
+          try {
+            (void)pool.map(fails_on_five, std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, chunksize);
+            ADD_FAILURE() << "no exception";
+          } catch (const mpipool::remote_error& e) {
+            EXPECT_EQ(e.index(), 5u);
+            EXPECT_EQ(e.message(), "five");
+            EXPECT_FALSE(sub_masters_of_threes().contains(e.rank())) << "rank " << e.rank() << " runs no task";
+            EXPECT_FALSE(e.host().empty());
+          }
+        }
+        EXPECT_EQ(pool.map(cube, std::vector<int>{1, 2, 3, 4, 5, 6}, 1), (std::vector<int>{1, 8, 27, 64, 125, 216}));
       },
       stocking(3));
 }

@@ -348,6 +348,25 @@ TEST(worker_slot, matches_results_to_their_chunk_by_job_and_first_item) {
   EXPECT_TRUE(sub_master.idle());
 }
 
+TEST(worker_slot, a_node_chunk_is_closed_by_the_results_of_any_of_its_items) {
+  // A stocking sub-master cuts a node-chunk into pieces, whose results come back in parts; the
+  // last part closes it.
+  using clock = worker_slot::clock;
+  worker_slot sub_master;
+  const clock::time_point t0 = clock::now();
+  sub_master.sent(7, t0, 100, 12, true, 100, 4);  // items 100..111, four pieces
+  sub_master.sent(7, t0, 100, 3, false, 112, 1);  // an ordinary chunk after it
+  sub_master.part_returned(7, 103, 2);            // two pieces, from item 103
+  EXPECT_THROW(sub_master.part_returned(7, 100, 2), std::runtime_error);  // the last must close it
+  const auto done = sub_master.returned(t0, 7, 109, true);
+  EXPECT_EQ(done.items, 12u);
+  EXPECT_EQ(done.pieces, 2u);  // the two still out
+  // Past its end is the next chunk's; nothing holds item 99.
+  EXPECT_THROW(sub_master.returned(t0, 7, 99, true), std::runtime_error);
+  EXPECT_EQ(sub_master.returned(t0, 7, 112, true).pieces, 1u);
+  EXPECT_TRUE(sub_master.idle());
+}
+
 TEST(worker_slot, counts_its_messages_in_flight_a_bundle_as_one) {
   worker_slot worker;
   const worker_slot::clock::time_point t0 = worker_slot::clock::now();
@@ -583,6 +602,24 @@ TEST(dispatch_policy, fills_a_stocking_sub_masters_workers_with_one_message) {
   policy.chunk_returned(1);
   EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
   EXPECT_EQ(policy.chunks_per_message(1, 1), 1u);
+}
+
+TEST(dispatch_policy, counts_a_node_chunk_as_the_chunks_it_holds) {
+  dispatch_policy policy(2, dispatch_policy::prefetch_depth, 4);
+  policy.set_weight(1, 4);
+  policy.chunk_sent(1);
+  policy.chunk_returned(1);
+  policy.add_job(1, false);
+  EXPECT_EQ(policy.chunks_per_message(1, 1), 4u);
+  policy.chunk_sent(1, 1, 4);  // one node-chunk of its four workers' chunks
+  EXPECT_EQ(policy.in_flight(1), 4u);
+  EXPECT_EQ(policy.total_in_flight(), 4u);
+  EXPECT_EQ(policy.worker_for(1, 100), std::nullopt);  // every worker busy, no prefetch known
+  policy.chunk_returned(1, 4);
+  EXPECT_EQ(policy.in_flight(1), 0u);
+  EXPECT_EQ(policy.worker_for(1, 100), std::optional<int>(1));
+  policy.chunk_returned(1, 4);  // nothing in flight: nothing to take back
+  EXPECT_EQ(policy.total_in_flight(), 0u);
 }
 
 TEST(dispatch_policy, refills_a_large_sub_masters_stock_half_its_workers_at_a_time) {

@@ -1,5 +1,6 @@
 // Framing of chunk and results messages, and the per-item outcomes, without MPI.
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -80,6 +81,37 @@ TEST(protocol, a_bundle_of_chunks_is_read_back_section_by_section) {
   std::span<const char> whole = alone;
   EXPECT_EQ(take_section<results_header>(whole).size(), alone.size());
   EXPECT_TRUE(whole.empty());
+}
+
+// A node-chunk to a stocking sub-master: the caller's chunks of fixed-size items as one, their
+// item counts after the items, so that the sub-master can cut it apart by count.
+TEST(protocol, a_node_chunk_carries_its_pieces_item_counts_after_its_items) {
+  byte_buffer message;
+  begin_chunk(message, {9, {}, 0, 0, 0, 0}, {}, {}, {});
+  const std::vector<std::int32_t> values{1, 2, 3, 4, 5, 6, 7};
+  const std::size_t items_at = message.size();
+  message.resize(items_at + sizeof(std::int32_t) * values.size());
+  std::memcpy(message.data() + items_at, values.data(), sizeof(std::int32_t) * values.size());
+  set_chunk_items(message, {20, 7});
+  const std::vector<std::uint32_t> pieces{3, 3, 1};
+  end_node_chunk(message, 0, pieces);
+
+  const chunk_view chunk = read_chunk(message);
+  EXPECT_EQ(chunk.header.pieces, 3u);
+  EXPECT_EQ(chunk.header.items.first, 20u);
+  EXPECT_EQ(chunk.header.items.count, 7u);
+  ASSERT_EQ(chunk.items.size(), sizeof(std::int32_t) * values.size());
+  EXPECT_EQ(std::memcmp(chunk.items.data(), values.data(), chunk.items.size()), 0);
+  ASSERT_EQ(chunk.piece_counts.size(), sizeof(std::uint32_t) * pieces.size());
+  std::vector<std::uint32_t> read_back(pieces.size());
+  std::memcpy(read_back.data(), chunk.piece_counts.data(), chunk.piece_counts.size());
+  EXPECT_EQ(read_back, pieces);
+
+  // A piece list longer than the chunk is rejected.
+  chunk_header garbled = chunk.header;
+  garbled.pieces = 1000;
+  std::memcpy(message.data(), &garbled, sizeof garbled);
+  EXPECT_THROW(read_chunk(message), std::runtime_error);
 }
 
 TEST(protocol, a_bundle_section_that_overruns_its_message_is_rejected) {

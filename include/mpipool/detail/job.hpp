@@ -59,6 +59,10 @@ class job {
   virtual bool exhausted() const = 0;
   virtual bool has_chunks(bool closing) = 0;
   virtual item_range next_chunk(byte_buffer& out) = 0;
+  // The bytes of one item on the wire when every item's arguments take the same (they travel as
+  // their bytes alone, argument_writer), else 0: a stocking sub-master can then cut a chunk of
+  // such items by count (chunk_header::pieces).
+  virtual std::size_t fixed_argument_bytes() const { return 0; }
   // Whether the job goes to the back of the queue after each chunk (streams, which may be
   // unbounded) rather than keeping its place until its input is used up.
   virtual bool takes_turns() const { return false; }
@@ -107,6 +111,13 @@ void run_guarded(const char* which, const std::function<void()>& callback);
 template <class Value, bool Single>
 using collected_t = std::conditional_t<Single || std::is_void_v<Value>, Value, std::vector<Value>>;
 
+// job::fixed_argument_bytes() of a job whose items are `Args`.
+template <class Args>
+constexpr std::size_t fixed_argument_bytes_of() {
+  if constexpr (is_fixed_bitwise_v<Args>) return fixed_wire_size<Args>();
+  else return 0;
+}
+
 // A job whose result is complete only when every item is: apply (Single) and map/starmap.
 // The first error by index wins, once all items are back. `Items`: how it holds its items
 // (job_items.hpp).
@@ -139,6 +150,7 @@ class collect_job final : public job {
   bool exhausted() const override { return ready() && (journal_failed() || plan_.exhausted()); }
   bool has_chunks(bool) override { return ready() && !journal_failed() && !plan_.exhausted(); }
   std::size_t chunks_left(std::size_t up_to) const override { return ready() ? plan_.chunks_left(up_to) : 0; }
+  std::size_t fixed_argument_bytes() const override { return fixed_argument_bytes_of<args_type>(); }
 
   item_range next_chunk(byte_buffer& out) override {
     auto [first, count] = plan_.take();

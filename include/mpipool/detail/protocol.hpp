@@ -12,6 +12,7 @@
 // message of one chunk.
 //
 //   chunk   (master -> worker): chunk_header | task key | task state | forget list | group | items
+//                               [| piece counts: a node-chunk, to a stocking sub-master]
 //   results (worker -> master): results_header | host | outcomes
 //   cancel  (master -> worker): job id; stop the chunk of that job early. every_job, at
 //                               terminate(): stop every chunk, and kill an isolated item running
@@ -92,6 +93,10 @@ struct chunk_header {
   // To a stocking sub-master, in a message's first chunk: how many of its chunks go to a worker
   // in one message (a bundle's worth for tiny tasks; 0: one each). (In what was padding.)
   std::uint32_t chunks_per_worker = 0;
+  // To a stocking sub-master: a node-chunk, the caller's chunks of fixed-size items (their bytes
+  // alone) sent as one, for the sub-master to cut apart on its node. This many chunks (pieces);
+  // their item counts (u32 each) follow the items. 0: an ordinary chunk.
+  std::uint32_t pieces = 0;
   std::uint64_t section_size = 0;  // in a bundle: this chunk's bytes (see the top)
 };
 
@@ -102,6 +107,7 @@ struct chunk_view {
   std::vector<std::uint64_t> forget;
   std::vector<int> group;  // a parallel task's members, by pool rank; empty otherwise
   std::span<const char> items;
+  std::span<const char> piece_counts;  // a node-chunk's pieces' item counts (u32 each); see pieces
 };
 
 // Starts a chunk message in `out` (cleared first); the items are appended after it.
@@ -116,6 +122,9 @@ void append_chunk(byte_buffer& out, const chunk_header& header, std::string_view
 void set_chunk_items(byte_buffer& message, item_range items, std::size_t at = 0);
 // The first chunk of a message to a stocking sub-master (see chunk_header::chunks_per_worker).
 void set_chunks_per_worker(byte_buffer& message, std::uint32_t chunks);
+// Ends the node-chunk that starts at byte `at` of `message` (its items last): its pieces' item
+// counts go after its items (see chunk_header::pieces).
+void end_node_chunk(byte_buffer& message, std::size_t at, std::span<const std::uint32_t> piece_counts);
 // Reads one chunk: a whole message, or one section of a bundle (see take_section).
 chunk_view read_chunk(std::span<const char> message);
 
@@ -124,8 +133,8 @@ struct results_header {
   item_range items;
   std::uint32_t host_size = 0;
   // Through a stocking sub-master (worker/sub_master.hpp), which stamps them: the worker that
-  // ran the chunk (0: the sender itself), and, in one of the replies to a chunk that the
-  // sub-master gave several of its workers (the set-up), 1 while more of them are to come.
+  // ran the chunk (0: the sender itself), and, in a part of a chunk that the sub-master gave
+  // several of its workers (the set-up, a node-chunk's pieces), 1 but in the last part to go up.
   // Both in what was padding, so that a results section is no larger.
   std::int32_t worker_rank = 0;
   // How long the chunk ran on the worker, by the worker's steady clock (for the trace).

@@ -45,6 +45,7 @@ class stream_job final : public job {
   bool exhausted() const override { return input_done_ || (ready() && journal_failed()); }
   bool takes_turns() const override { return true; }
   std::size_t chunks_left(std::size_t up_to) const override { return input_done_ ? 0 : up_to; }
+  std::size_t fixed_argument_bytes() const override { return fixed_argument_bytes_of<args_type>(); }
 
   bool has_chunks(bool closing) override {
     if (input_done_ || !ready() || journal_failed()) return false;
