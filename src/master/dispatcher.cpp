@@ -1,7 +1,7 @@
 #include "master/dispatcher.hpp"
 
 #include <algorithm>
-#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -232,7 +232,8 @@ std::optional<byte_buffer> dispatcher::build_chunk(int rank, std::uint64_t job_i
 }
 
 bool dispatcher::cuts_on_node(int rank, const job& work) const {
-  // The trace keeps a track per worker, and a node-chunk's results come back as one.
+  // The trace shows the caller's chunks, each on its worker's track; a node-chunk's pieces come
+  // back put together.
   return node_chunks_ && !trace_ && topology_.is_sub_master(rank) && work.fixed_argument_bytes() > 0;
 }
 
@@ -268,9 +269,10 @@ std::optional<byte_buffer> dispatcher::build_node_chunk(int rank, std::uint64_t 
       node.first = items.first;
       set_chunks_per_worker(bytes, static_cast<std::uint32_t>(policy_.chunks_per_worker_message(job_id)));
       policy_.record_chunk_bytes(job_id, sizeof(chunk_header) + (bytes.size() - items_at));
-    } else if (items.first != node.first + node.count || node.count > UINT32_MAX - items.count) {
-      // Not where the node-chunk ends (a resumed journal's items skip those it holds): it starts
-      // the next node-chunk of the message.
+    } else if (items.first != node.first + node.count || node.count > UINT32_MAX - items.count ||
+               piece_counts_.size() == most_node_chunk_pieces) {
+      // Not where the node-chunk ends (a resumed journal's items skip those it holds), or past
+      // what one may hold: it starts the next node-chunk of the message.
       moved_items_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(items_at), bytes.end());
       bytes.resize(items_at);
       end_node();
@@ -372,13 +374,14 @@ void dispatcher::take_results(int rank, std::span<const char> message) {
         policy_.chunk_returned(rank, header.more_parts);
         policy_.record_chunk_time(header.job, static_cast<double>(header.run_ns) * 1e-9);
       }
-      handle_results(rank, ran_on, section, {header.job}, received);
+      handle_results(rank, ran_on, section, {header.job, 0, 0, header.items.count}, received);
       continue;
     }
     // A sub-master's workers finish its chunks in any order: this one, by job and an item of it
     // (of a node-chunk: its last part).
-    const worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first, true);
-    policy_.chunk_returned(rank, done.pieces);
+    worker_slot::finished_chunk done = worker.returned(received, header.job, header.items.first, true);
+    done.items = header.items.count;  // of a node-chunk, the last part's alone
+    policy_.chunk_returned(rank, done.pieces_out);
     if (done.job != setup_job) policy_.record_chunk_time(done.job, static_cast<double>(header.run_ns) * 1e-9);
     handle_results(rank, ran_on, section, done, received);
   }

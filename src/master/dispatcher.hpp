@@ -191,7 +191,7 @@ class dispatcher {
   std::size_t ready_ = 0;  // workers that ran the initializer
   bool setup_done_ = false;
   std::optional<remote_failure> first_setup_failure_;
-  // What node-chunks a stocking sub-master gets (MPIPOOL_NODE_CHUNKS=off: none, for comparison).
+  // Whether stocking sub-masters get node-chunks (MPIPOOL_NODE_CHUNKS=off: no, for comparison).
   bool node_chunks_ = true;
   std::vector<std::uint32_t> piece_counts_;  // of the node-chunk being built
   byte_buffer moved_items_;                  // see build_node_chunk

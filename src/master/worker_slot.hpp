@@ -1,7 +1,7 @@
 #pragma once
 // What the master knows of one worker: where it runs, the chunks it has in flight (a worker's
 // results come back in the order the chunks went; a stocking sub-master's, in the order its
-// workers finish them), the items their results brought back, the tasks it holds and the
+// workers finish them, and a node-chunk's in parts, each matched by an item it holds), the items their results brought back, the tasks it holds and the
 // finished jobs it may forget.
 
 #include <algorithm>
@@ -25,7 +25,9 @@ class worker_slot {
     double seconds = 0;  // how long it kept the worker busy
     std::uint64_t bytes = 0;  // the size of its chunk message
     std::uint32_t items = 0;  // the items it was sent with
-    std::uint32_t pieces = 1;  // the caller's chunks in it: more than 1 in a node-chunk
+    // The caller's chunks in it whose results were still out: 1, or, of a node-chunk, those
+    // its last part brought (part_returned took the others).
+    std::uint32_t pieces_out = 1;
   };
 
   std::string host;
@@ -113,9 +115,9 @@ class worker_slot {
   // not its last (which returned() takes).
   void part_returned(std::uint64_t job, std::uint64_t first, std::uint32_t pieces) {
     auto node = std::find_if(in_flight_.begin(), in_flight_.end(), [&](const chunk& c) { return holds_item(c, job, first); });
-    if (node == in_flight_.end() || pieces >= node->pieces)
+    if (node == in_flight_.end() || pieces >= node->pieces_out)
       throw std::runtime_error("mpipool: protocol error: results for pieces of a node-chunk that is not in flight");
-    node->pieces -= pieces;
+    node->pieces_out -= pieces;
   }
 
   // The results of the chunk of `job` that holds item `first` arrived at `now` (a stocking
@@ -142,18 +144,18 @@ class worker_slot {
     clock::time_point sent;
     std::uint64_t bytes;
     std::uint32_t items;
-    std::uint32_t pieces;
+    std::uint32_t pieces_out;  // the caller's chunks in it whose results are still out
     std::uint64_t message;  // which message carried it, numbered from 1
   };
   static bool holds_item(const chunk& c, std::uint64_t job, std::uint64_t item) {
-    return c.job == job && item - c.first < std::max(c.items, 1u);
+    return c.job == job && item - c.first < std::max<std::uint32_t>(c.items, 1);
   }
   finished_chunk take(std::deque<chunk>::iterator returning, clock::time_point now) {
     const chunk done = *returning;
     next_ = static_cast<std::size_t>(in_flight_.erase(returning) - in_flight_.begin());
     const clock::time_point began = std::max(done.sent, last_returned_);
     last_returned_ = now;
-    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items, done.pieces};
+    return {done.job, std::chrono::duration<double>(now - began).count(), done.bytes, done.items, done.pieces_out};
   }
 
   std::deque<chunk> in_flight_;

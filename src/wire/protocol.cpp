@@ -1,5 +1,6 @@
 #include "mpipool/detail/protocol.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <stdexcept>
@@ -55,7 +56,9 @@ void set_chunk_items(byte_buffer& message, item_range items, std::size_t at) {
 void end_node_chunk(byte_buffer& message, std::size_t at, std::span<const std::uint32_t> piece_counts) {
   chunk_header header;
   std::memcpy(&header, message.data() + at, sizeof header);
-  header.pieces = static_cast<std::uint32_t>(piece_counts.size());
+  if (piece_counts.size() > most_node_chunk_pieces)
+    throw std::logic_error("mpipool: a node-chunk of more pieces than its header can say");
+  header.pieces = static_cast<std::uint16_t>(piece_counts.size());
   std::memcpy(message.data() + at, &header, sizeof header);
   append_raw(message, piece_counts.data(), piece_counts.size());
 }
@@ -63,7 +66,7 @@ void end_node_chunk(byte_buffer& message, std::size_t at, std::span<const std::u
 void set_chunks_per_worker(byte_buffer& message, std::uint32_t chunks) {
   chunk_header header;
   std::memcpy(&header, message.data(), sizeof header);
-  header.chunks_per_worker = chunks;
+  header.chunks_per_worker = static_cast<std::uint16_t>(std::min<std::uint32_t>(chunks, 0xffff));
   std::memcpy(message.data(), &header, sizeof header);
 }
 

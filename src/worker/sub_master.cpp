@@ -1,11 +1,9 @@
 #include "worker/sub_master.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -15,12 +13,12 @@
 
 #include <boost/mpi/status.hpp>
 
-#include "mpipool/detail/outcomes.hpp"
 #include "mpipool/detail/protocol.hpp"
 #include "wire/topology.hpp"
 #include "wire/transport.hpp"
 #include "wire/wait.hpp"
 #include "worker/group_link.hpp"
+#include "worker/node_results.hpp"
 
 namespace mpipool::detail {
 
@@ -53,24 +51,6 @@ struct member {
   std::deque<std::uint64_t> in_flight;
   std::unordered_set<std::uint64_t> holds;  // jobs whose task it has received
   std::vector<std::uint64_t> forget;        // jobs to tell it to forget with its next chunk
-};
-
-// A node-chunk cut into pieces (chunk_header::pieces), keyed by its job and first item.
-struct node_chunk {
-  std::uint32_t count = 0;        // its items
-  std::uint32_t pieces_left = 0;  // whose results have not gone up yet
-};
-
-// The results of consecutive pieces of a node-chunk that one worker ran, put together as one
-// fixed_run (sub_master_loop::pass_up), or one piece's as they are.
-struct node_part {
-  std::pair<std::uint64_t, std::uint64_t> node;  // its node-chunk's key
-  std::uint32_t pieces = 0;                      // 0: none being put together
-  std::int32_t worker = 0;
-  int value_size = -1;  // of the fixed_run; -1: a section as it is
-  item_range items;
-  std::uint64_t run_ns = 0;  // the pieces' sum
-  byte_buffer bytes;         // the section so far: header, host, fixed_run and values
 };
 
 struct task_copy {
@@ -181,7 +161,7 @@ class sub_master_loop {
       if (count == 0 || chunk.items.size() % count != 0)
         throw std::runtime_error("mpipool: protocol error: a node-chunk's items are not of one size");
       const std::size_t item_bytes = chunk.items.size() / count;
-      nodes_[{job, chunk.header.items.first}] = {count, chunk.header.pieces};
+      node_results_.cut(job, chunk.header.items, chunk.header.pieces);
       chunk_header piece = chunk.header;
       std::uint32_t cut = 0;  // items cut off so far
       for (std::uint32_t p = 0; p < chunk.header.pieces; ++p) {
@@ -358,76 +338,10 @@ class sub_master_loop {
 
   // --- To the master ----------------------------------------------------------------------------
 
-  // One chunk's results (a section) for the master. Of a piece of a node-chunk: put together
-  // with the pieces before it that the same worker ran, in one section, while each is a
-  // fixed_run of one size that follows on from the last (the pieces of one handout come back
-  // in one message, in order); else sent as they are.
+  // One chunk's results (a section) for the master: a node-chunk's piece's through
+  // node_results, which may put it together with others; any other as it is.
   void pass_up(std::span<const char> section) {
-    const auto node = node_of(frame_cursor(section).take<results_header>());
-    if (node == nodes_.end()) {
-      add_up(section);
-      return;
-    }
-    const results_view results = read_results(section);
-    const std::uint32_t count = results.header.items.count;
-    const std::uint8_t size = results.outcomes.size() >= 2 ? static_cast<std::uint8_t>(results.outcomes[1]) : 0;
-    const auto values = count > 0 ? whole_fixed_run(results.outcomes, count, size) : std::nullopt;
-    if (values && part_.pieces > 0 && part_.node == node->first && part_.worker == results.header.worker_rank &&
-        part_.value_size == size && part_.items.first + part_.items.count == results.header.items.first &&
-        part_.items.count <= UINT32_MAX - count) {
-      part_.bytes.insert(part_.bytes.end(), values->begin(), values->end());
-      part_.items.count += count;
-      part_.run_ns += results.header.run_ns;
-      ++part_.pieces;
-      return;
-    }
-    flush_part();
-    part_.node = node->first;
-    part_.bytes.assign(section.begin(), section.end());
-    part_.pieces = 1;
-    if (!values) {  // as it is: a failure, a piece cut short
-      flush_part();
-      return;
-    }
-    part_.worker = results.header.worker_rank;
-    part_.value_size = size;
-    part_.items = results.header.items;
-    part_.run_ns = results.header.run_ns;
-  }
-
-  // The node-chunk that holds the items of `results`, if any.
-  std::map<std::pair<std::uint64_t, std::uint64_t>, node_chunk>::iterator node_of(const results_header& results) {
-    if (nodes_.empty()) return nodes_.end();
-    auto node = nodes_.upper_bound({results.job, results.items.first});  // the first that starts after it
-    if (node == nodes_.begin()) return nodes_.end();
-    --node;
-    const bool holds = node->first.first == results.job && results.items.first - node->first.second < node->second.count;
-    return holds ? node : nodes_.end();
-  }
-
-  // Sends up the part being put together: a part of its node-chunk that says how many pieces
-  // it holds (results_header::more_parts), or, holding its last, 0, which closes it.
-  void flush_part() {
-    if (part_.pieces == 0) return;
-    auto node = nodes_.find(part_.node);
-    if (node == nodes_.end() || node->second.pieces_left < part_.pieces)
-      throw std::runtime_error("mpipool: protocol error: sub-master " + std::to_string(comm_.rank()) +
-                               " had more results for a node-chunk than it has pieces");
-    node->second.pieces_left -= part_.pieces;
-    const bool last = node->second.pieces_left == 0;
-    if (last) nodes_.erase(node);
-    results_header header;
-    std::memcpy(&header, part_.bytes.data(), sizeof header);
-    if (part_.value_size >= 0) {  // put together: a fixed_run
-      header.items = part_.items;
-      header.run_ns = part_.run_ns / part_.pieces;  // a piece's: the master's timings are per chunk
-      header.section_size = 0;
-    }
-    header.more_parts = last ? 0 : part_.pieces;
-    std::memcpy(part_.bytes.data(), &header, sizeof header);
-    add_up(part_.bytes);
-    part_.pieces = 0;
-    part_.value_size = -1;
+    if (!node_results_.take(section)) add_up(section);
   }
 
   // Appends a results message (one section or several) to the message going up, each section
@@ -447,7 +361,7 @@ class sub_master_loop {
   }
 
   bool send_up() {
-    flush_part();
+    node_results_.flush();
     if (up_.empty()) return false;
     link_.send(master_rank, static_cast<int>(tag::results), std::move(up_));
     up_ = take_buffer();
@@ -482,8 +396,7 @@ class sub_master_loop {
   std::vector<member> members_;
   std::unordered_map<std::uint64_t, task_copy> tasks_;  // the tasks of the jobs in stock or running
   std::deque<handout> stock_;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, node_chunk> nodes_;  // their pieces in stock or running
-  node_part part_;
+  node_results node_results_{[this](std::span<const char> section) { add_up(section); }};
   std::vector<std::uint64_t> cancelled_;  // few at a time: a vector beats a set
   bool terminated_ = false;
   std::size_t setup_parts_due_ = 0;

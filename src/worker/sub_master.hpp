@@ -3,11 +3,17 @@
 // runs no tasks and stands, for the master, as one worker with the room of its group's workers.
 // The master sends it a group's worth of chunks at a time, ahead of need; it keeps them in its
 // stock and hands them to its workers as they ask (a message running and one queued each), so
-// the master sends a message per refill of the group, not per worker's message. (It still keeps
-// its books per chunk: chunks are not cut here, docs/scaling.md.) It sends each worker the tasks
-// it lacks and the jobs it may forget, and passes the workers' results up as they come, several
-// in one message, each stamped with the worker that ran it (results_header::worker_rank), so
-// errors, the trace and progress still name the real worker.
+// the master sends a message per refill of the group, not per worker's message. It sends each
+// worker the tasks it lacks and the jobs it may forget, and passes the workers' results up as
+// they come, several in one message, each stamped with the worker that ran it
+// (results_header::worker_rank), so errors, the trace and progress still name the real worker.
+//
+// Node-chunks: chunks of fixed-size items come as one (chunk_header::pieces), which it cuts
+// into the caller's chunks by their item counts. A worker's results of consecutive pieces, each
+// a fixed_run of one size, go up put together as one section; any other piece's (a failure, a
+// piece cut short) as they are. Each such section says how many pieces it holds
+// (results_header::more_parts), and the one with the node-chunk's last piece closes it, so the
+// master keeps its books per node-chunk and per part rather than per chunk.
 //
 // Cancels: a job cancelled loses the chunks still in stock at once (answered as cut short, with
 // no items), and the workers running its chunks are told, as the master tells its own. The

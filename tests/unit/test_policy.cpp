@@ -360,10 +360,10 @@ TEST(worker_slot, a_node_chunk_is_closed_by_the_results_of_any_of_its_items) {
   EXPECT_THROW(sub_master.part_returned(7, 100, 2), std::runtime_error);  // the last must close it
   const auto done = sub_master.returned(t0, 7, 109, true);
   EXPECT_EQ(done.items, 12u);
-  EXPECT_EQ(done.pieces, 2u);  // the two still out
+  EXPECT_EQ(done.pieces_out, 2u);  // the two still out
   // Past its end is the next chunk's; nothing holds item 99.
   EXPECT_THROW(sub_master.returned(t0, 7, 99, true), std::runtime_error);
-  EXPECT_EQ(sub_master.returned(t0, 7, 112, true).pieces, 1u);
+  EXPECT_EQ(sub_master.returned(t0, 7, 112, true).pieces_out, 1u);
   EXPECT_TRUE(sub_master.idle());
 }
 

@@ -7,7 +7,8 @@
 // messages, not three.
 //
 // A chunk message may carry several chunks back to back (a bundle: see dispatch_policy), and
-// the worker's reply then carries their results in the same order, one section each. Every
+// the worker's reply then carries their results in the same order, one section each (from a
+// stocking sub-master: as its workers finish them, a node-chunk's in parts). Every
 // section's header gives its size; 0 means the section runs to the end of the message, as in a
 // message of one chunk.
 //
@@ -18,7 +19,9 @@
 //                               terminate(): stop every chunk, and kill an isolated item running
 //   exit    (master -> worker): exit code; leave the serve loop
 //   (through a stocking sub-master, the master's chunks go to the sub-master, which hands them
-//   to its workers as they ask, and their results go up stamped with the worker's rank)
+//   to its workers as they ask, and their results go up stamped with the worker's rank; chunks
+//   of fixed-size items go as one node-chunk, which it cuts apart, and their results go up in
+//   parts, each saying how many of its pieces it holds: see chunk_header::pieces)
 //   items_done (worker -> master): the worker's count of items finished, at most once a second
 //            while a chunk runs, from a worker with no count the master can read (see
 //            chunk_header::report_items_done); for the progress display only
@@ -92,13 +95,16 @@ struct chunk_header {
   std::uint32_t group_size = 0;
   // To a stocking sub-master, in a message's first chunk: how many of its chunks go to a worker
   // in one message (a bundle's worth for tiny tasks; 0: one each). (In what was padding.)
-  std::uint32_t chunks_per_worker = 0;
+  std::uint16_t chunks_per_worker = 0;
   // To a stocking sub-master: a node-chunk, the caller's chunks of fixed-size items (their bytes
-  // alone) sent as one, for the sub-master to cut apart on its node. This many chunks (pieces);
-  // their item counts (u32 each) follow the items. 0: an ordinary chunk.
-  std::uint32_t pieces = 0;
+  // alone) sent as one, for the sub-master to cut apart on its node. This many chunks (pieces,
+  // at most most_node_chunk_pieces); their item counts (u32 each) follow the items. 0: an
+  // ordinary chunk. (Both in what was padding, so that a chunk's header is no larger.)
+  std::uint16_t pieces = 0;
   std::uint64_t section_size = 0;  // in a bundle: this chunk's bytes (see the top)
 };
+
+inline constexpr std::size_t most_node_chunk_pieces = 0xffff;  // what chunk_header::pieces holds
 
 struct chunk_view {
   chunk_header header;
@@ -123,7 +129,7 @@ void set_chunk_items(byte_buffer& message, item_range items, std::size_t at = 0)
 // The first chunk of a message to a stocking sub-master (see chunk_header::chunks_per_worker).
 void set_chunks_per_worker(byte_buffer& message, std::uint32_t chunks);
 // Ends the node-chunk that starts at byte `at` of `message` (its items last): its pieces' item
-// counts go after its items (see chunk_header::pieces).
+// counts, at most most_node_chunk_pieces, go after its items (see chunk_header::pieces).
 void end_node_chunk(byte_buffer& message, std::size_t at, std::span<const std::uint32_t> piece_counts);
 // Reads one chunk: a whole message, or one section of a bundle (see take_section).
 chunk_view read_chunk(std::span<const char> message);
@@ -134,7 +140,8 @@ struct results_header {
   std::uint32_t host_size = 0;
   // Through a stocking sub-master (worker/sub_master.hpp), which stamps them: the worker that
   // ran the chunk (0: the sender itself), and, in a part of a chunk that the sub-master gave
-  // several of its workers (the set-up, a node-chunk's pieces), 1 but in the last part to go up.
+  // several of its workers, 0 in the last part to go up, else the set-up's 1, or how many
+  // pieces of a node-chunk the part holds.
   // Both in what was padding, so that a results section is no larger.
   std::int32_t worker_rank = 0;
   // How long the chunk ran on the worker, by the worker's steady clock (for the trace).
