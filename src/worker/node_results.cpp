@@ -59,7 +59,7 @@ bool node_results::take(std::span<const char> section) {
   const auto fixed = results ? fixed_values_of(results->outcomes, count) : std::nullopt;
   if (fixed && part_.pieces > 0 && part_.node == node->first && part_.worker == header.worker_rank &&
       part_.value_size == fixed->size && part_.items.first + part_.items.count == header.items.first &&
-      part_.items.count <= UINT32_MAX - count) {
+      part_.items.count <= UINT32_MAX - count && part_.bytes.size() + fixed->values.size() <= most_bytes_together) {
     part_.bytes.insert(part_.bytes.end(), fixed->values.begin(), fixed->values.end());
     part_.items.count += count;
     part_.run_ns += header.run_ns;

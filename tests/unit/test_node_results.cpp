@@ -139,3 +139,17 @@ TEST_F(node_results_test, more_results_than_pieces_is_a_protocol_error) {
   results.take(ints(1, {2}, 2));  // a second piece of a node-chunk of one
   EXPECT_THROW(results.flush(), std::runtime_error);
 }
+
+TEST_F(node_results_test, a_section_put_together_stops_growing_at_its_bound) {
+  // Two pieces' values and a header fit, not three.
+  const std::size_t each = (node_results::most_bytes_together - sizeof(results_header) - 2) / sizeof(std::int32_t) / 2;
+  results.cut(job, {0, static_cast<std::uint32_t>(3 * each)}, 3);
+  for (std::size_t p = 0; p < 3; ++p)
+    results.take(ints(p * each, std::vector<std::int32_t>(each, static_cast<std::int32_t>(p)), 1));
+  results.flush();
+  ASSERT_EQ(up.size(), 2u);
+  EXPECT_EQ(up[0].header.items.count, 2 * each);
+  EXPECT_EQ(up[0].header.more_parts, 2u);
+  EXPECT_EQ(up[1].header.items.count, each);
+  EXPECT_EQ(up[1].header.more_parts, 0u);
+}
