@@ -35,7 +35,9 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
   while it has fewer, and, once prefetch pays, up to twice its workers' depth, a refill of at
   least half its workers' worth at a time; it hands a worker a message (a chunk, or a bundle)
   when it is idle, or when the message it runs has just started; r_m of its CPU per message it
-  receives, passes up or hands out.
+  receives, passes up or hands out. With node-chunks (`node_chunks`, fixed-size items: the
+  benchmark's ints) the refill's first chunk costs the master what a chunk alone does and each
+  further one c_piece and its items.
 - Shared cores (the measuring machine runs up to 17 ranks on 2 cores): processor sharing. Every
   rank with CPU work runs at min(1, cores / demand), where demand counts the ranks with work and,
   at weight `spin_weight`, the ranks spinning in their wait after a message (20 us where cores
@@ -54,7 +56,8 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
   sub-master cuts its stock into chunks for its workers (half the stock over its workers) and
   returns their results. Root and sub-master pay c_m + c_i*K per node-chunk of K items (the root
   nothing per item if it sends index ranges); the sub-master also pays c_m + c_i*k per worker
-  chunk, on its own core.
+  chunk, on its own core. "As built", the root also pays c_piece for each chunk of a node-chunk
+  after the first: it takes them from its plan one by one (dispatcher::build_node_chunk).
 
 Standard library only (matplotlib for --png).
 """
@@ -166,8 +169,9 @@ class SharedCoreSim:
     Returns the makespan of one map over `durations` (CPU seconds per item, a list) or over
     `items` no-op items, with a fixed chunksize or the adaptive plan."""
 
-    def __init__(self, p, ranks, cores, ranks_per_group=0, stocking=False):
+    def __init__(self, p, ranks, cores, ranks_per_group=0, stocking=False, node_chunks=False):
         self.p, self.ranks, self.cores = p, ranks, cores
+        self.node_chunks = node_chunks  # stocking sub-masters are sent node-chunks
         self.relay_of = {}  # a worker in a group: its relay
         if ranks_per_group >= 2:
             for first in range(1, ranks, ranks_per_group):
@@ -360,7 +364,10 @@ class SharedCoreSim:
             chunks, cost = [], 0.0
             while len(chunks) < wanted and not plan.exhausted():
                 chunks.append(plan.take())
-                cost += master_cost(p, chunks[-1][1])
+                # A node-chunk: the first chunk costs what a chunk alone does, each further
+                # piece c_piece and its items.
+                piece = self.node_chunks and len(chunks) > 1
+                cost += p["c_piece"] + p["c_i"] * chunks[-1][1] if piece else master_cost(p, chunks[-1][1])
             if not chunks:
                 return
             slot_in_flight[s] += len(chunks)
@@ -666,8 +673,12 @@ class ClusterSim:
                 if node_plan.exhausted():
                     state[node].asked = False
                     continue
-                K = sum(node_plan.take()[1] for _ in range(state[node].workers) if not node_plan.exhausted())
-                root_free = self._serve(root_free, now, p["c_m"] + p["root_c_i"] * K)
+                counts = [node_plan.take()[1] for _ in range(state[node].workers) if not node_plan.exhausted()]
+                K = sum(counts)
+                # root_c_piece: what the root pays for each chunk of a node-chunk after the first
+                # (as built: it takes them from its plan one by one, dispatcher::build_node_chunk).
+                root_cost = p["c_m"] + p.get("root_c_piece", 0.0) * max(len(counts) - 1, 0) + p["root_c_i"] * K
+                root_free = self._serve(root_free, now, root_cost)
                 push(root_free + p["net_latency"], "stock", node, K)
             elif kind == "stock":
                 node, K = ev[3], ev[4]
@@ -712,19 +723,22 @@ class ClusterSim:
 # saturated at small chunks, as measured. The sharing parameters and
 # w_i: fitted (--fit, the best by the mean error) to the dispatch-rate table at 2, 3 and 17
 # ranks only (the 5-, 9- and 64-rank rows, W3 and W4 are then predictions of the model). r_m:
-# not fitted, an estimate.
+# not fitted, an estimate. c_piece: an estimate, c_m scaled by what node-chunks did to the
+# root's CPU per chunk at 64 ranks in groups of 8 (0.39 to 0.10 us at chunksize 1).
 SHARED = dict(c_m=0.22e-6, c_i=4.3e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=6e-9, latency=0.3e-6,
               spin_weight=0.0,  # the weight of a thread spinning (yielding) in its wait
               switch=2.5e-6, switch_per_rank=0.15e-6,  # a shared rank's switch per message
               rendezvous=6e-6, rdv_per_rank=0.25e-6,  # a handshake, and its polling on shared cores
               item_bytes=4,  # bench_dispatch_rate's items are ints
-              r_m=1.5e-6)  # a relay's CPU per message it passes on (receive, unwrap, send)
+              r_m=1.5e-6,  # a relay's CPU per message it passes on (receive, unwrap, send)
+              c_piece=0.06e-6)  # the root's CPU per further piece of a node-chunk (an estimate, below)
 # A cluster: a core per rank; 0.5 us a message within a node (shared memory), 2 us between
 # nodes (InfiniBand is about 1.5 us one way). The master's c_m is its cost for a chunk alone in
 # its message (0.8 us measured at 2 ranks before bundles: tasks of 100 us and more are never
 # bundled), c_i as measured; the worker's costs as above.
 CLUSTER = dict(c_m=0.8e-6, c_i=14e-9, w_m=0.5e-6, w_i=10e-9, latency=0.5e-6, net_latency=2e-6,
-               root_c_i=14e-9)
+               root_c_i=14e-9,
+               c_piece=0.1e-6)  # "as built": the root's CPU per further chunk of a node-chunk, as measured
 
 
 def read_results(path):
@@ -753,18 +767,21 @@ def read_results(path):
     return values
 
 
+GROUPINGS = {"": "relays", "s": "stocking", "u": "stocking, no node-chunks"}
+
+
 def read_grouped(path):
-    """{(ranks, ranks_per_group, stocking, chunksize): [chunks/s]} from the RESULT lines of
-    `scripts/dispatch-rate.sh --ranks-per-group R [--stocking]`, the runs through relays (group
-    "R") and stocking sub-masters (group "Rs")."""
+    """{(ranks, ranks_per_group, grouping, chunksize): [chunks/s]} from the RESULT lines of
+    `scripts/dispatch-rate.sh --ranks-per-group R [--stocking]`: the runs through relays (group
+    "R"), stocking sub-masters sent node-chunks ("Rs") and sent none ("Ru"); grouping: the
+    value of GROUPINGS."""
     values = collections.defaultdict(list)
     for line in open(path):
         parts = line.split()
         if len(parts) == 9 and parts[2] == "RESULT" and parts[1] != "0" and parts[7] == "chunks_per_s":
             group = parts[1]
-            if group.endswith("u"):  # stocking without node-chunks: a comparison the model leaves out
-                continue
-            key = (int(parts[0]), int(group.rstrip("s")), group.endswith("s"), int(parts[6][2:]))
+            kind = group[-1] if group[-1] in "su" else ""
+            key = (int(parts[0]), int(group.rstrip("su")), GROUPINGS[kind], int(parts[6][2:]))
             values[key].append(float(parts[8]))
     return values
 
@@ -793,11 +810,12 @@ def measured_map_chunks(chunks_per_s, chunksize):
     return max(600, min(BENCH_MAX_ITEMS // chunksize, int(chunks_per_s * BENCH_TARGET_S), STEADY_CHUNKS))
 
 
-def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=None, stocking=False):
+def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=None, stocking=False,
+                         node_chunks=False):
     """bench_dispatch_rate: chunks/s of a map of no-ops at `chunksize`, over `chunks` chunks
     (default: enough that the start and the tail, with up to 32 chunks a worker, are a few per
     cent)."""
-    sim = SharedCoreSim(p, ranks, cores, ranks_per_group, stocking)
+    sim = SharedCoreSim(p, ranks, cores, ranks_per_group, stocking, node_chunks)
     chunks = chunks or max(2000, 400 * len(sim.workers))
     return chunks / sim.run(chunks * chunksize, chunksize)
 
@@ -852,12 +870,12 @@ def check(args):
             m = statistics.median(measured[(workers, variant, "chunks_per_s")])
             s = simulated_chunk_rate(p, ranks, chunksize, args.cores, chunks=measured_map_chunks(m, chunksize))
             rows.append((f"dispatch rate, {ranks} ranks, chunksize {chunksize} (chunks/s)", s, m))
-        for (ranks, group, stocking, chunksize), values in sorted(read_grouped(args.check).items()):
+        for (ranks, group, how, chunksize), values in sorted(read_grouped(args.check).items()):
             if args.chunksizes and chunksize not in args.chunksizes:
                 continue
             m = statistics.median(values)
-            s = simulated_chunk_rate(p, ranks, chunksize, args.cores, group, measured_map_chunks(m, chunksize), stocking)
-            how = "stocking sub-masters" if stocking else "relays"
+            s = simulated_chunk_rate(p, ranks, chunksize, args.cores, group, measured_map_chunks(m, chunksize),
+                                     how != "relays", how == "stocking")
             rows.append((f"dispatch rate, {ranks} ranks in groups of {group} ({how}), chunksize {chunksize} (chunks/s)",
                          s, m))
     if args.workloads:
@@ -909,13 +927,15 @@ def predicted_efficiency(p, ranks, tasks, mode, ranks_per_node=RANKS_PER_NODE):
         # The root may send index ranges instead of items (the sub-masters read the input):
         # then it pays nothing per item.
         q = dict(p, root_c_i=0.0) if mode == "sub-masters, root sends ranges" else p
+        if mode == "sub-masters as built":
+            q = dict(p, root_c_piece=p["c_piece"])
         workers = ranks - -(-ranks // ranks_per_node)  # every node's first rank is its sub-master
         lane = max(1, min(ranks_per_node - 1, workers // MAX_LANES))
         sim = ClusterSim(q, workers, tasks, items, ranks_per_node=ranks_per_node, lane=lane)
     return items * tasks.mean / (ranks * sim.run())
 
 
-PREDICTION_MODES = ("one master", "sub-masters", "sub-masters, root sends ranges")
+PREDICTION_MODES = ("one master", "sub-masters", "sub-masters as built", "sub-masters, root sends ranges")
 PREDICTION_TASKS = (FixedTasks(100e-6), FixedTasks(1e-3), FixedTasks(10e-3), BimodalTasks(1e-3, 10e-3, 0.1))
 
 
@@ -959,7 +979,7 @@ def plot(results, ranks_list, path, ranks_per_node):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(PREDICTION_TASKS), figsize=(14, 3.8), sharey=True)
     for ax, tasks in zip(axes, PREDICTION_TASKS):
-        for i, (mode, style) in enumerate(zip(PREDICTION_MODES, ("o-", "s--", "^:"))):
+        for i, (mode, style) in enumerate(zip(PREDICTION_MODES, ("o-", "s--", "d-.", "^:"))):
             ax.plot(ranks_list, [results[(r, tasks.name)][i] for r in ranks_list], style, label=mode)
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
@@ -1008,6 +1028,13 @@ def quick():
     sim = SharedCoreSim(p, 7, cores=7, ranks_per_group=3, stocking=True)
     span = sim.run(400, 1, [0.01] * 400)
     expect("400 x 10 ms on 4 workers behind 2 stocking sub-masters, own cores: makespan (s)", span, 1.0, 1.005)
+    # Node-chunks: the master pays less per chunk, but these chunks are far from its limit.
+    span = SharedCoreSim(p, 7, cores=7, ranks_per_group=3, stocking=True, node_chunks=True).run(400, 1, [0.01] * 400)
+    expect("the same, sent as node-chunks: makespan (s)", span, 1.0, 1.005)
+    # At chunksize 1 with 2 cores and tiny tasks the master is the limit: node-chunks lift the rate.
+    plain, cut = (simulated_chunk_rate(p, 17, 1, 2, 8, 4000, True, node) for node in (False, True))
+    expect("17 ranks in groups of 8, 2 cores, chunksize 1: node-chunks' chunks/s over plain stocking",
+           cut / plain, 1.05, 3.0)
     # Processor sharing: 4 workers on 2 cores take twice as long (the master is idle).
     span = SharedCoreSim(dict(p, spin_weight=0.0), 5, cores=2).run(400, 1, [0.01] * 400)
     expect("400 x 10 ms on 4 workers, 2 cores: makespan (s)", span, 2.0, 2.02)

@@ -192,26 +192,36 @@ bool dispatcher::dispatch_group(std::uint64_t id, job& work) {
   return true;
 }
 
+bool dispatcher::take_another(std::uint64_t job_id) {
+  if (readiness(job_id) != job_readiness::ready) return false;
+  policy_.chunk_taken(job_id);
+  return true;
+}
+
+std::optional<item_range> dispatcher::next_items(std::uint64_t job_id, job& work, byte_buffer& bytes) {
+  try {
+    return work.next_chunk(bytes);
+  } catch (...) {  // an argument that cannot be serialized
+    outbox_.give_back(std::move(bytes));
+    fail_job(job_id, std::current_exception());
+    return std::nullopt;
+  }
+}
+
 std::optional<byte_buffer> dispatcher::build_chunk(int rank, std::uint64_t job_id, job& work,
                                                    const std::vector<int>& group, std::size_t most) {
   byte_buffer bytes = begin_chunk_for(rank, job_id, work, {}, group);
   for (std::size_t taken = 0; taken < most; ++taken) {
     const std::size_t at = taken == 0 ? 0 : bytes.size();
     if (taken > 0) {
-      if (readiness(job_id) != job_readiness::ready) break;
-      policy_.chunk_taken(job_id);
+      if (!take_another(job_id)) break;
       // The worker has the task and its forget list from the bundle's first chunk.
       append_chunk(bytes, {job_id, {}, 0, 0, 0, 0, 0}, {}, {}, {});
     }
-    item_range items;
     const std::size_t items_at = bytes.size();
-    try {
-      items = work.next_chunk(bytes);
-    } catch (...) {  // an argument that cannot be serialized
-      outbox_.give_back(std::move(bytes));
-      fail_job(job_id, std::current_exception());
-      return std::nullopt;
-    }
+    const std::optional<item_range> next = next_items(job_id, work, bytes);
+    if (!next) return std::nullopt;
+    const item_range items = *next;
     if (items.count == 0) {  // a lazy input ended or failed right there: nothing more to send
       bytes.resize(at);
       break;
@@ -248,19 +258,11 @@ std::optional<byte_buffer> dispatcher::build_node_chunk(int rank, std::uint64_t 
     set_section_size<chunk_header>(bytes, at);
   };
   for (std::size_t taken = 0; taken < most; ++taken) {
-    if (taken > 0) {
-      if (readiness(job_id) != job_readiness::ready) break;
-      policy_.chunk_taken(job_id);
-    }
+    if (taken > 0 && !take_another(job_id)) break;
     const std::size_t items_at = bytes.size();
-    item_range items;
-    try {
-      items = work.next_chunk(bytes);
-    } catch (...) {  // an argument that cannot be serialized
-      outbox_.give_back(std::move(bytes));
-      fail_job(job_id, std::current_exception());
-      return std::nullopt;
-    }
+    const std::optional<item_range> next = next_items(job_id, work, bytes);
+    if (!next) return std::nullopt;
+    const item_range items = *next;
     if (items.count == 0) {  // a lazy input ended or failed right there: nothing more to send
       bytes.resize(items_at);
       break;

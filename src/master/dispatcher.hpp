@@ -134,6 +134,12 @@ class dispatcher {
   // or a bundle of up to `most` chunks, as many as the job has ready.
   std::optional<byte_buffer> build_chunk(int rank, std::uint64_t job_id, job& work,
                                          const std::vector<int>& group = {}, std::size_t most = 1);
+  // A message's next chunk, after its first: whether the job has one ready (then it is taken).
+  bool take_another(std::uint64_t job_id);
+  // Appends the items of the job's next chunk to `bytes`: their range (no items: a lazy input
+  // ended or failed right there). Nothing if an argument cannot be serialized: the job failed,
+  // and `bytes` went back to the outbox.
+  std::optional<item_range> next_items(std::uint64_t job_id, job& work, byte_buffer& bytes);
   // Whether `rank` gets chunks of `work` as node-chunks, to cut on its node: a stocking
   // sub-master, items of fixed size, no trace.
   bool cuts_on_node(int rank, const job& work) const;
