@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <numeric>
 #include <optional>
 #include <ranges>
 #include <set>
@@ -126,6 +125,7 @@ int fails_on_five(int x) {
 // The pool rank that ran the item, read from the world (the pool's ranks are the world's).
 int ran_on(int) { return world_rank(); }
 std::size_t word_length(const std::string& word) { return word.size(); }
+std::string spell(int x) { return std::to_string(x); }
 // A parallel task of one rank: its communicator holds the rank that runs it, alone.
 int group_of_one(const boost::mpi::communicator& group, int x) {
   int world = 0;
@@ -181,6 +181,7 @@ MPIPOOL_REGISTER(cube);
 MPIPOOL_REGISTER(fails_on_five);
 MPIPOOL_REGISTER(ran_on);
 MPIPOOL_REGISTER(word_length);
+MPIPOOL_REGISTER(spell);
 MPIPOOL_REGISTER(group_of_one);
 MPIPOOL_REGISTER(pair_sum);
 
@@ -329,16 +330,22 @@ TEST(stocking, errors_name_the_worker_that_ran_the_item) {
 // apart on its node, their results put together there. Items of another kind, a trace, or
 // MPIPOOL_NODE_CHUNKS=off: the caller's chunks one by one. The results are the same.
 TEST(stocking, fixed_size_items_go_to_a_sub_master_as_node_chunks) {
-  std::vector<int> numbers(2000);
-  std::iota(numbers.begin(), numbers.end(), 0);
+  std::vector<int> numbers;  // 0..999 twice: their cubes fit an int
+  for (int i = 0; i < 2000; ++i) numbers.push_back(i % 1000);
   std::vector<int> expected;
-  for (int x : numbers) expected.push_back(cube(x));
+  std::vector<std::string> spelled;
+  for (int x : numbers) {
+    expected.push_back(cube(x));
+    spelled.push_back(std::to_string(x));
+  }
   const auto maps_of_numbers = [&](mpipool::pool& pool) {
     EXPECT_EQ(pool.map(cube, numbers, 1), expected);
     EXPECT_EQ(pool.map(cube, numbers, 3), expected);
-    int at = 0;
-    for (int v : pool.imap(cube, numbers, 2)) EXPECT_EQ(v, cube(at++));
-    EXPECT_EQ(at, 2000);
+    std::size_t at = 0;
+    for (int v : pool.imap(cube, numbers, 2)) EXPECT_EQ(v, expected[at++]);
+    EXPECT_EQ(at, numbers.size());
+    // Results that are not fixed-size values go up piece by piece.
+    EXPECT_EQ(pool.map(spell, numbers, 3), spelled);
   };
   const std::uint32_t cut = most_pieces_sent(maps_of_numbers, stocking(3));
   std::vector<std::string> words;
