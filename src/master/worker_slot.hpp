@@ -1,8 +1,8 @@
 #pragma once
 // What the master knows of one worker: where it runs, the chunks it has in flight (a worker's
 // results come back in the order the chunks went; a stocking sub-master's, in the order its
-// workers finish them, and a node-chunk's in parts, each matched by an item it holds), the items their results brought back, the tasks it holds and the
-// finished jobs it may forget.
+// workers finish them, and a node-chunk's in parts, each matched by an item it holds), the
+// items their results brought back, the tasks it holds and the finished jobs it may forget.
 
 #include <algorithm>
 #include <chrono>
