@@ -175,6 +175,11 @@ std::set<int> sub_masters_of_threes() {
   return firsts;
 }
 
+// A sub-master with two workers is sent a node-chunk of two pieces when both are free, as at the
+// start of every call. One with a single worker (at 3 ranks) is sent a node-chunk only once the
+// policy has timed the call's tasks and chosen bundles, which depends on the machine's load.
+bool a_sub_master_has_two_workers() { return world_size() >= 4; }
+
 }  // namespace
 
 MPIPOOL_REGISTER(cube);
@@ -371,7 +376,7 @@ TEST(stocking, fixed_size_items_go_to_a_sub_master_as_node_chunks) {
   EXPECT_EQ(off, 0u);
   if (sub_masters_of_threes().empty()) {
     EXPECT_EQ(cut, 0u);
-  } else {
+  } else if (a_sub_master_has_two_workers()) {
     EXPECT_GE(cut, 2u);  // at least its two workers' chunks at once
   }
 }
@@ -394,7 +399,7 @@ TEST(stocking, an_error_in_a_node_chunk_names_the_worker_that_ran_the_item) {
         EXPECT_EQ(pool.map(cube, std::vector<int>{1, 2, 3, 4, 5, 6}, 1), (std::vector<int>{1, 8, 27, 64, 125, 216}));
       },
       stocking(3));
-  if (world_rank() == 0 && !sub_masters_of_threes().empty()) {
+  if (world_rank() == 0 && a_sub_master_has_two_workers()) {
     EXPECT_GE(cut, 2u);
   }
 }
