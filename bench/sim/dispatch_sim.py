@@ -16,7 +16,9 @@ What is modelled (docs/scaling.md gives the measured inputs and the results):
 
 - The master is one serial server. Each chunk of k items costs it c_m + c_i*k of CPU (encoding
   the items, decoding the results; scripts/dispatch-rate.sh measures both). A worker spends
-  w_m + w_i*k on a chunk besides its tasks. A message takes `latency` seconds.
+  w_m + w_i*k on a chunk besides its tasks. A message takes `latency` seconds. Checked against
+  a dispatch-rate table, both come from its 2-rank rows where those measure them (cost_tables):
+  the master's CPU per chunk where it is the bottleneck, the worker's where it is.
 - The chunk plans are mpipool's (include/mpipool/detail/scheduler.hpp): a fixed chunksize, or
   the adaptive plan (batches of one chunk per worker, each half the remaining items over the
   workers, capped at Python's default and at 16 384 items, shrinking to 1). The dispatch rules
@@ -299,10 +301,27 @@ class SharedCoreSim:
         def run_cost(count, first):
             return p["w_c"] + p["w_i"] * count + task_cost(count, first)
 
+        worker_table = p.get("worker_cost_table")
+
+        def measured_worker_cost(count):
+            """A worker's whole CPU for a chunk of `count` items, where the 2-rank rows measured
+            it (None elsewhere): its share of its messages and their handshakes included."""
+            if not worker_table or count < min(worker_table):
+                return None
+            return interpolated(worker_table, count)
+
         def start_message(worker):
             chunks = queued[worker][0]
-            cost = (p["w_m"] + switch + worker_rendezvous(sum(chunk_bytes(c) for _, c in chunks))
-                    + sum(run_cost(c, f) for f, c in chunks))
+            message_bytes = sum(chunk_bytes(c) for _, c in chunks)
+            measured = [measured_worker_cost(c) for _, c in chunks]
+            if all(m is not None for m in measured):
+                # As measured on a core of its own; on shared cores a switch, and the
+                # handshake's polling that grows with the ranks queueing, besides.
+                extra = worker_rendezvous(message_bytes) - p["rendezvous"] if shared and message_bytes > EAGER_LIMIT_BYTES else 0.0
+                cost = switch + extra + sum(m + task_cost(c, f) for m, (f, c) in zip(measured, chunks))
+            else:
+                cost = (p["w_m"] + switch + worker_rendezvous(message_bytes)
+                        + sum(run_cost(c, f) for f, c in chunks))
             cpu(worker, cost, lambda: finish[0](worker))
 
         def finish_message(worker):
@@ -727,8 +746,8 @@ class ClusterSim:
 # root's CPU per chunk at 64 ranks in groups of 8 (0.39 to 0.10 us at chunksize 1).
 SHARED = dict(c_m=0.22e-6, c_i=4.3e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=6e-9, latency=0.3e-6,
               spin_weight=0.0,  # the weight of a thread spinning (yielding) in its wait
-              switch=2.5e-6, switch_per_rank=0.15e-6,  # a shared rank's switch per message
-              rendezvous=6e-6, rdv_per_rank=0.25e-6,  # a handshake, and its polling on shared cores
+              switch=4e-6, switch_per_rank=0.3e-6,  # a shared rank's switch per message
+              rendezvous=6e-6, rdv_per_rank=0.5e-6,  # a handshake, and its polling on shared cores
               item_bytes=4,  # bench_dispatch_rate's items are ints
               r_m=1.5e-6,  # a relay's CPU per message it passes on (receive, unwrap, send)
               c_piece=0.06e-6)  # the root's CPU per further piece of a node-chunk (an estimate, below)
@@ -821,32 +840,65 @@ def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=N
 
 
 def cost_tables(measured):
-    """The master's CPU per chunk size: the 2-rank rows (one worker on a core of its own; the
-    master saturated at small chunks, and blocking rather than polling at large ones, so its
-    CPU per chunk is what a chunk costs it)."""
-    table = {int(v[2:]): statistics.median(x) * 1e-6 for (w, v, m), x in measured.items()
-             if w == 1 and m == "master_cpu_us_per_chunk"}
-    return {"master_cost_table": table} if table else {}
+    """The master's and the worker's CPU per chunk size, from the 2-rank rows (one worker on a
+    core of its own) and, for one case, the 3-rank rows.
+
+    - Where the master is busy all the time at 2 ranks (small chunks), the rate is its: its CPU
+      per chunk there is what a chunk costs it.
+    - Where it is busy less (under WORKER_BOUND_SHARE: large chunks), the rate is the worker's,
+      which gives the worker's whole CPU per chunk at that size (its messages and handshakes
+      included). The master's CPU per chunk there also counts its polling while it waits on a
+      core of its own (it spins 200 us after each message where cores are not shared, 20 us
+      where they are): its 3-rank rows, where it waits as on shared cores, give its work."""
+    def median(workers, variant, metric):
+        values = measured.get((workers, variant, metric))
+        return statistics.median(values) if values else None
+
+    sizes = sorted({int(v[2:]) for (w, v, m) in measured if w == 1 and m == "master_cpu_us_per_chunk"})
+    master, worker = {}, {}
+    for size in sizes:
+        variant = f"cs{size}"
+        share, rate = median(1, variant, "master_cpu_share"), median(1, variant, "chunks_per_s")
+        master[size] = median(1, variant, "master_cpu_us_per_chunk") * 1e-6
+        if share is not None and rate and share < WORKER_BOUND_SHARE:
+            worker[size] = 1 / rate
+            at_three = median(2, variant, "master_cpu_us_per_chunk")
+            if at_three is not None:
+                master[size] = at_three * 1e-6
+    tables = {"master_cost_table": master} if master else {}
+    if worker:
+        tables["worker_cost_table"] = worker
+    return tables
+
+
+WORKER_BOUND_SHARE = 0.9  # at 2 ranks, a master busy less than this waits on its worker
 
 
 FIT_RANKS = (2, 3, 17)  # the rows the sharing parameters are fitted to; the others are left to check
-FIT_GRID = dict(w_i=(5e-9, 6e-9), spin_weight=(0.0, 0.05), switch=(1.5e-6, 2e-6, 2.5e-6),
-                switch_per_rank=(0.05e-6, 0.1e-6, 0.15e-6), rdv_per_rank=(0.0, 0.25e-6, 0.5e-6, 1e-6, 2e-6))
+FIT_GRID = dict(w_i=(5e-9, 6e-9), spin_weight=(0.0, 0.25, 0.5), switch=(1.5e-6, 2.5e-6, 4e-6),
+                switch_per_rank=(0.05e-6, 0.15e-6, 0.3e-6), rdv_per_rank=(0.0, 0.5e-6, 1e-6))
+
+
+def _fit_errors(job):
+    """The relative errors of one parameter set on the fitted cells (a process of the fit's pool)."""
+    p, cells, cores, values = job
+    return values, [abs(simulated_chunk_rate(p, r, c, cores, chunks=measured_map_chunks(m, c)) / m - 1)
+                    for r, c, m in cells]
 
 
 def fit(path, cores):
     """Grid search of the sharing parameters on the FIT_RANKS rows of a dispatch-rate table:
-    the best by the largest error, and the best by the mean error."""
+    the best by the largest error, and the best by the mean error. One process per core."""
+    import multiprocessing
     measured = read_results(path)
     cells = [(w + 1, int(v[2:]), statistics.median(x)) for (w, v, m), x in measured.items()
              if m == "chunks_per_s" and w + 1 in FIT_RANKS]
-    scored = []
     names = list(FIT_GRID)
-    for values in itertools.product(*FIT_GRID.values()):
-        p = dict(SHARED, **cost_tables(measured), **dict(zip(names, values)))
-        errors = [abs(simulated_chunk_rate(p, r, c, cores, chunks=measured_map_chunks(m, c)) / m - 1)
-                  for r, c, m in cells]
-        scored.append((round(max(errors), 3), statistics.mean(errors), values))
+    jobs = [(dict(SHARED, **cost_tables(measured), **dict(zip(names, values))), cells, cores, values)
+            for values in itertools.product(*FIT_GRID.values())]
+    with multiprocessing.Pool() as pool:
+        scored = [(round(max(errors), 3), statistics.mean(errors), values)
+                  for values, errors in pool.map(_fit_errors, jobs)]
     print(f"fitted to {len(cells)} cells at {', '.join(map(str, FIT_RANKS))} ranks; best of {len(scored)}:")
     # By the largest error, and by the mean (which one noisy cell moves less).
     for by, key in (("largest", lambda x: (x[0], x[1])), ("mean", lambda x: (round(x[1], 3), x[0]))):
@@ -1011,6 +1063,16 @@ def quick():
     while not plan.exhausted():
         counts.append(plan.take()[1])
     expect("adaptive chunks for 2000 items on 2 workers", len(counts), 22, 22)
+    # A measured 2-rank table: where the master is busy a third of the time, the rate is the
+    # worker's, and its CPU per chunk is then the 3-rank master's.
+    two = {(1, "cs1024", "master_cpu_us_per_chunk"): [6.0], (1, "cs1024", "master_cpu_share"): [0.33],
+           (1, "cs1024", "chunks_per_s"): [100e3], (2, "cs1024", "master_cpu_us_per_chunk"): [4.0]}
+    tables = cost_tables(two)
+    expect("measured at 2 ranks: the worker's CPU per chunk of 1024 (us)", tables["worker_cost_table"][1024] * 1e6,
+           10, 10)
+    expect("and the master's, from 3 ranks (us)", tables["master_cost_table"][1024] * 1e6, 4, 4)
+    expect("2 ranks on 2 cores, chunksize 1024: chunks/s as measured",
+           simulated_chunk_rate(dict(SHARED, **tables), 2, 1024, 2, chunks=2000), 97e3, 101e3)
     # One worker on its own core, no-op items: the master is the bottleneck, 1 / its cost.
     p = dict(SHARED)
     rate = simulated_chunk_rate(p, 2, 1, cores=2)
