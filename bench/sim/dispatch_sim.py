@@ -747,7 +747,7 @@ class ClusterSim:
 SHARED = dict(c_m=0.22e-6, c_i=4.3e-9, w_m=0.4e-6, w_c=0.1e-6, w_i=6e-9, latency=0.3e-6,
               spin_weight=0.0,  # the weight of a thread spinning (yielding) in its wait
               switch=4e-6, switch_per_rank=0.3e-6,  # a shared rank's switch per message
-              rendezvous=6e-6, rdv_per_rank=0.5e-6,  # a handshake, and its polling on shared cores
+              rendezvous=6e-6, rdv_per_rank=1e-6,  # a handshake, and its polling on shared cores
               item_bytes=4,  # bench_dispatch_rate's items are ints
               r_m=1.5e-6,  # a relay's CPU per message it passes on (receive, unwrap, send)
               c_piece=0.06e-6)  # the root's CPU per further piece of a node-chunk (an estimate, below)
@@ -839,17 +839,20 @@ def simulated_chunk_rate(p, ranks, chunksize, cores, ranks_per_group=0, chunks=N
     return chunks / sim.run(chunks * chunksize, chunksize)
 
 
-def cost_tables(measured):
+def cost_tables(measured, cores=2):
     """The master's and the worker's CPU per chunk size, from the 2-rank rows (one worker on a
     core of its own) and, for one case, the 3-rank rows.
 
     - Where the master is busy all the time at 2 ranks (small chunks), the rate is its: its CPU
       per chunk there is what a chunk costs it.
-    - Where it is busy less (under WORKER_BOUND_SHARE: large chunks), the rate is the worker's,
-      which gives the worker's whole CPU per chunk at that size (its messages and handshakes
-      included). The master's CPU per chunk there also counts its polling while it waits on a
-      core of its own (it spins 200 us after each message where cores are not shared, 20 us
-      where they are): its 3-rank rows, where it waits as on shared cores, give its work."""
+    - Where it is busy less (under WORKER_BOUND_SHARE: large chunks), the worker's whole CPU per
+      chunk at that size (its messages and handshakes included) is at most 1 / rate, and at most
+      the CPU the master leaves at 3 ranks over the rate there (two workers, the cores full):
+      the smaller of the two. (At 2 ranks the pipeline can stall with neither side busy: at
+      chunks of 256, 3.7 us a chunk against 3.3 us from 3 ranks.) The master's CPU per chunk
+      there also counts its polling while it waits on a core of its own (it spins 200 us after
+      each message where cores are not shared, 20 us where they are): its 3-rank rows, where it
+      waits as on shared cores, give its work."""
     def median(workers, variant, metric):
         values = measured.get((workers, variant, metric))
         return statistics.median(values) if values else None
@@ -865,6 +868,9 @@ def cost_tables(measured):
             at_three = median(2, variant, "master_cpu_us_per_chunk")
             if at_three is not None:
                 master[size] = at_three * 1e-6
+            share_at_three, rate_at_three = median(2, variant, "master_cpu_share"), median(2, variant, "chunks_per_s")
+            if share_at_three is not None and rate_at_three:
+                worker[size] = min(worker[size], (cores - share_at_three) / rate_at_three)
     tables = {"master_cost_table": master} if master else {}
     if worker:
         tables["worker_cost_table"] = worker
@@ -894,7 +900,7 @@ def fit(path, cores):
     cells = [(w + 1, int(v[2:]), statistics.median(x)) for (w, v, m), x in measured.items()
              if m == "chunks_per_s" and w + 1 in FIT_RANKS]
     names = list(FIT_GRID)
-    jobs = [(dict(SHARED, **cost_tables(measured), **dict(zip(names, values))), cells, cores, values)
+    jobs = [(dict(SHARED, **cost_tables(measured, cores), **dict(zip(names, values))), cells, cores, values)
             for values in itertools.product(*FIT_GRID.values())]
     with multiprocessing.Pool() as pool:
         scored = [(round(max(errors), 3), statistics.mean(errors), values)
@@ -913,7 +919,7 @@ def check(args):
     rows = []
     if args.check:
         measured = read_results(args.check)
-        p.update(cost_tables(measured))
+        p.update(cost_tables(measured, args.cores))
         keys = sorted({(w, v) for (w, v, m) in measured if m == "chunks_per_s"}, key=lambda k: (k[0], int(k[1][2:])))
         for workers, variant in keys:
             ranks, chunksize = workers + 1, int(variant[2:])
@@ -1073,6 +1079,9 @@ def quick():
     expect("and the master's, from 3 ranks (us)", tables["master_cost_table"][1024] * 1e6, 4, 4)
     expect("2 ranks on 2 cores, chunksize 1024: chunks/s as measured",
            simulated_chunk_rate(dict(SHARED, **tables), 2, 1024, 2, chunks=2000), 97e3, 101e3)
+    # At 3 ranks the master busy 40% of the time at 200 k chunks/s: 1.6 cores over 200 k, 8 us.
+    three = {**two, (2, "cs1024", "master_cpu_share"): [0.4], (2, "cs1024", "chunks_per_s"): [200e3]}
+    expect("with 3 ranks' rows: the smaller bound (us)", cost_tables(three)["worker_cost_table"][1024] * 1e6, 8, 8)
     # One worker on its own core, no-op items: the master is the bottleneck, 1 / its cost.
     p = dict(SHARED)
     rate = simulated_chunk_rate(p, 2, 1, cores=2)
