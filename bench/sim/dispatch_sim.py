@@ -69,6 +69,7 @@ import heapq
 import itertools
 import json
 import math
+import multiprocessing
 import random
 import statistics
 import sys
@@ -895,7 +896,6 @@ def _fit_errors(job):
 def fit(path, cores):
     """Grid search of the sharing parameters on the FIT_RANKS rows of a dispatch-rate table:
     the best by the largest error, and the best by the mean error. One process per core."""
-    import multiprocessing
     measured = read_results(path)
     cells = [(w + 1, int(v[2:]), statistics.median(x)) for (w, v, m), x in measured.items()
              if m == "chunks_per_s" and w + 1 in FIT_RANKS]

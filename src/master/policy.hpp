@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mpipool/detail/protocol.hpp"
+
 namespace mpipool::detail {
 
 // What a job can do when asked for a chunk.
@@ -53,7 +55,7 @@ class dispatch_policy {
   // a whole bundle, whose one handshake its 16 chunks share. Measured at 17 ranks on 2 cores,
   // chunks of 64 ints: 2.1x the chunks/s of bundles of 16 (5 KiB); chunks of 1024 ints one to a
   // message instead of 16: a third to two thirds of the rate (docs/scaling.md, "Bundles").
-  static constexpr std::size_t bundle_bytes_most = 4096 - 256;
+  static constexpr std::size_t bundle_bytes_most = eager_message_bytes;
   // A stocking sub-master (set_weight) holds this many times what its workers may queue: as
   // much again as its workers hold, in its own stock, so that a worker that finishes finds its
   // next chunks there while the master refills the stock. Once prefetching, it is refilled a

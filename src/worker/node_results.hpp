@@ -26,7 +26,7 @@ class node_results {
   // 0.6-0.7x the chunks/s of pieces sent up apart, and at 1.0-1.1x bounded at 4 or 16 KiB. Why
   // larger sections cost so much there is not pinned down; smaller chunks, where putting
   // together pays, fit either way.
-  static constexpr std::size_t most_bytes_together = 4096 - 256;
+  static constexpr std::size_t most_bytes_together = eager_message_bytes;
 
   // `up`: appends one results section to what goes to the master.
   explicit node_results(std::function<void(std::span<const char>)> up) : up_(std::move(up)) {}

@@ -29,6 +29,7 @@
 // Job 0 is the set-up job: its single item (if any) is the per-worker initializer, and its
 // results message is the worker's first request and carries the worker's host name.
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -47,6 +48,12 @@ enum class tag : int { chunk = 101, results = 102, cancel = 103, exit = 104, ite
 
 inline constexpr std::uint64_t setup_job = 0;
 inline constexpr std::uint64_t every_job = ~std::uint64_t{0};  // in a cancel: see above
+
+// A message that Open MPI's shared memory sends at once: under its 4 KiB eager limit, with room
+// for the headers. Larger ones wait for a handshake with the receiver, which on shared cores
+// waits for it to get a core. A bundle (dispatch_policy::bundle_bytes_most) and a sub-master's
+// results put together (node_results::most_bytes_together) stay under it.
+inline constexpr std::size_t eager_message_bytes = 4096 - 256;
 
 struct item_range {
   std::uint64_t first = 0;
